@@ -1,0 +1,124 @@
+// Package config is certagent's configuration model and its pipeline:
+// Decode (strict TOML) → Defaults → Validate. The types here are the user
+// contract documented in docs/configuration.md.
+package config
+
+import (
+	"net"
+	"os"
+)
+
+// Config is the merged configuration of the main file and its drop-ins.
+type Config struct {
+	Agent   Agent              `toml:"agent"`
+	Issuers map[string]*Issuer `toml:"issuers"`
+	Certs   map[string]*Cert   `toml:"certs"`
+	Watch   map[string]*Watch  `toml:"watch"`
+
+	// Files lists the files the config was loaded from, in merge order.
+	Files []string `toml:"-"`
+}
+
+// Agent holds daemon-wide settings.
+type Agent struct {
+	StateDir           string   `toml:"state_dir"`
+	CheckInterval      Duration `toml:"check_interval"`
+	WarnBefore         Duration `toml:"warn_before"`
+	LogLevel           string   `toml:"log_level"`
+	LogFormat          string   `toml:"log_format"`
+	MetricsListen      string   `toml:"metrics_listen"`
+	MetricsAllowRemote bool     `toml:"metrics_allow_remote"`
+	// MinRSABits and AllowedKeyTypes are policy for certs on disk.
+	MinRSABits      int      `toml:"min_rsa_bits"`
+	AllowedKeyTypes []string `toml:"allowed_key_types"`
+}
+
+// Issuer is one [issuers.NAME] table. Type selects which fields apply.
+type Issuer struct {
+	Name string `toml:"-"`
+	Type string `toml:"type"` // "local" | "acme"
+
+	// type = "local"
+	KeyType    string   `toml:"key_type"`
+	CommonName string   `toml:"common_name"`
+	Validity   Duration `toml:"validity"`
+
+	// type = "acme"
+	Directory         string   `toml:"directory"`
+	InsecureDirectory bool     `toml:"insecure_directory"` // allow http:// (tests only)
+	Email             string   `toml:"email"`
+	CABundle          string   `toml:"ca_bundle"`
+	Challenge         string   `toml:"challenge"` // http-01 | tls-alpn-01 | dns-01
+	HTTPListen        string   `toml:"http_listen"`
+	Webroot           string   `toml:"webroot"`
+	TLSListen         string   `toml:"tls_listen"`
+	DNSProvider       string   `toml:"dns_provider"`
+	DNSEnvFile        string   `toml:"dns_env_file"`
+	DNSResolvers      []string `toml:"dns_resolvers"`
+	Profile           string   `toml:"profile"`
+	ARI               *bool    `toml:"ari"` // nil: default true
+	EABKID            string   `toml:"eab_kid"`
+	EABHMACFile       string   `toml:"eab_hmac_file"`
+	MaxConcurrent     int      `toml:"max_concurrent"`
+}
+
+// Cert is one [certs.NAME] table: a certificate certagent manages.
+type Cert struct {
+	Name string `toml:"-"`
+
+	Issuer      string   `toml:"issuer"`
+	CommonName  string   `toml:"common_name"`
+	DNSNames    []string `toml:"dns_names"`
+	IPAddresses []string `toml:"ip_addresses"`
+	Usage       []string `toml:"usage"` // server | client
+	KeyType     string   `toml:"key_type"`
+	Validity    Duration `toml:"validity"`
+	RenewBefore string   `toml:"renew_before"` // "", "20d" or "33%"
+
+	CertFile      string `toml:"cert_file"`
+	KeyFile       string `toml:"key_file"`
+	FullchainFile string `toml:"fullchain_file"`
+	ChainFile     string `toml:"chain_file"`
+	CAFile        string `toml:"ca_file"`
+
+	Owner             string   `toml:"owner"`
+	Group             string   `toml:"group"`
+	Mode              FileMode `toml:"mode"`      // keys (and everything, by default)
+	CertMode          FileMode `toml:"cert_mode"` // public files; default = Mode
+	DirMode           FileMode `toml:"dir_mode"`  // created output dirs; default 0755
+	AllowInsecureMode bool     `toml:"allow_insecure_mode"`
+	FollowSymlinks    bool     `toml:"follow_symlinks"`
+
+	Units           []string `toml:"units"`
+	Action          string   `toml:"action"` // restart | reload | try-restart | reload-or-restart
+	StartIfInactive bool     `toml:"start_if_inactive"`
+	Rollback        bool     `toml:"rollback"`
+	Settle          Duration `toml:"settle"`
+	Exec            []string `toml:"exec"`
+	ExecTimeout     Duration `toml:"exec_timeout"`
+
+	// Resolved by Validate; not part of the file format.
+	IPs []net.IP `toml:"-"`
+	UID int      `toml:"-"`
+	GID int      `toml:"-"`
+}
+
+// Watch is one [watch.NAME] table: files another tool writes, which
+// certagent only watches and reacts to.
+type Watch struct {
+	Name        string   `toml:"-"`
+	CertFile    string   `toml:"cert_file"`
+	KeyFile     string   `toml:"key_file"`
+	Units       []string `toml:"units"`
+	Action      string   `toml:"action"`
+	Exec        []string `toml:"exec"`
+	ExecTimeout Duration `toml:"exec_timeout"`
+}
+
+// FileMode is a permission mode written as an octal string, e.g. "0600".
+type FileMode struct {
+	os.FileMode
+	Set bool // false when the key was absent
+}
+
+func osMode(v uint64) os.FileMode { return os.FileMode(v) & os.ModePerm }
