@@ -12,19 +12,21 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/certagent/certagent/agent/pki"
 )
 
-// KeyType names a private key algorithm and size, as written in the config.
-type KeyType string
+// KeyType names a private key algorithm and size; see pki.KeyType.
+type KeyType = pki.KeyType
 
 // The key types certagent can generate.
 const (
-	KeyEC256   KeyType = "ec256"
-	KeyEC384   KeyType = "ec384"
-	KeyRSA2048 KeyType = "rsa2048"
-	KeyRSA3072 KeyType = "rsa3072"
-	KeyRSA4096 KeyType = "rsa4096"
-	KeyEd25519 KeyType = "ed25519"
+	KeyEC256   = pki.KeyEC256
+	KeyEC384   = pki.KeyEC384
+	KeyRSA2048 = pki.KeyRSA2048
+	KeyRSA3072 = pki.KeyRSA3072
+	KeyRSA4096 = pki.KeyRSA4096
+	KeyEd25519 = pki.KeyEd25519
 )
 
 // Request is what the agent asks an Issuer for. Issuers must not mutate it.
