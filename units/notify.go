@@ -1,0 +1,69 @@
+package units
+
+import (
+	"strings"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+)
+
+// Notifier speaks the sd_notify protocol to the service manager. Every
+// method is a no-op returning nil when NOTIFY_SOCKET is unset (certagent
+// run by hand, or Type=simple), so callers need no special case.
+//
+// It reads NOTIFY_SOCKET at each call. The unit file sets
+// NotifyAccess=main, so only certagent's main process may notify; hooks
+// it spawns should not inherit NOTIFY_SOCKET or WATCHDOG_* anyway.
+type Notifier struct {
+	send func(state string) (bool, error)
+	// monotonic returns the "MONOTONIC_USEC=…\n" line for RELOADING.
+	monotonic func() string
+}
+
+// NewNotifier returns a Notifier for the current process.
+func NewNotifier() *Notifier {
+	return &Notifier{
+		send:      func(s string) (bool, error) { return daemon.SdNotify(false, s) },
+		monotonic: daemon.SdNotifyMonotonicUsec,
+	}
+}
+
+func (n *Notifier) notify(state string) error {
+	_, err := n.send(state)
+	return err
+}
+
+// Ready sends READY=1: after the first full pass, and after a reload.
+func (n *Notifier) Ready() error { return n.notify(daemon.SdNotifyReady) }
+
+// Reloading sends RELOADING=1 with MONOTONIC_USEC (required by
+// Type=notify-reload and harmless for Type=notify). Follow it with Ready.
+func (n *Notifier) Reloading() error {
+	return n.notify(daemon.SdNotifyReloading + "\n" + strings.TrimSuffix(n.monotonic(), "\n"))
+}
+
+// Stopping sends STOPPING=1 at the start of shutdown.
+func (n *Notifier) Stopping() error { return n.notify(daemon.SdNotifyStopping) }
+
+// Status sends STATUS=msg, shown by `systemctl status`. Newlines would end
+// the assignment, so they are replaced by spaces.
+func (n *Notifier) Status(msg string) error {
+	msg = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(msg)
+	return n.notify("STATUS=" + msg)
+}
+
+// Watchdog sends WATCHDOG=1. Call it from the loop whose liveness it
+// vouches for, every WatchdogInterval.
+func (n *Notifier) Watchdog() error { return n.notify(daemon.SdNotifyWatchdog) }
+
+// WatchdogInterval returns how often to call Watchdog: half of
+// WATCHDOG_USEC, as sd_watchdog_enabled(3) recommends. ok is false when
+// the watchdog is off, WATCHDOG_USEC is malformed, or WATCHDOG_PID names
+// another process.
+func (n *Notifier) WatchdogInterval() (d time.Duration, ok bool) {
+	full, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || full <= 0 {
+		return 0, false
+	}
+	return full / 2, true
+}
