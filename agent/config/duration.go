@@ -14,38 +14,62 @@ type Duration struct {
 	Set bool // false when the key was absent
 }
 
+// maxDays bounds the day count so the sum cannot overflow time.Duration
+// (about 292 years); nothing in a cert config needs more than a century.
+const maxDays = 36500
+
+const durationFix = `use e.g. "30d", "12h" or "90m"; units: d h m s`
+
 // ParseDuration parses Go duration syntax extended with a "d" (24h) unit.
 // Negative durations are rejected: every duration in the config is a span.
 func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
+	d, err := parseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	return d, nil
+}
+
+func parseDuration(orig string) (time.Duration, *valueError) {
+	s := strings.TrimSpace(orig)
 	if s == "" {
-		return 0, fmt.Errorf("empty duration (use e.g. \"30d\", \"12h\" or \"90m\")")
+		return 0, badValue(durationFix, "empty duration")
 	}
 	if strings.HasPrefix(s, "-") {
-		return 0, fmt.Errorf("negative duration %q (durations must be positive)", s)
+		return 0, badValue("durations are spans and must be positive", "negative duration %s", quoteShort(orig))
 	}
+	bad := badValue(durationFix, "bad duration %s", quoteShort(orig))
 	var days time.Duration
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
 		n, err := strconv.ParseUint(s[:i], 10, 32)
 		if err != nil {
-			return 0, fmt.Errorf("bad duration %q (use e.g. \"30d\", \"12h\" or \"90m\")", s)
+			return 0, bad
+		}
+		if n > maxDays {
+			return 0, badValue("use at most 36500d (100 years)", "duration %s is too long", quoteShort(orig))
 		}
 		days = time.Duration(n) * 24 * time.Hour
 		s = s[i+1:]
 		if s == "" {
 			return days, nil
 		}
+		if s[0] == '+' || s[0] == '-' {
+			return 0, bad
+		}
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("bad duration %q (use e.g. \"30d\", \"12h\" or \"90m\"; units: d h m s)", s)
+		return 0, bad
+	}
+	if d > maxDays*24*time.Hour-days {
+		return 0, badValue("use at most 36500d (100 years)", "duration %s is too long", quoteShort(orig))
 	}
 	return days + d, nil
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler for TOML strings.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
+	v, err := parseDuration(string(b))
 	if err != nil {
 		return err
 	}
@@ -57,11 +81,17 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
 
 // UnmarshalText parses an octal mode string such as "0600" or "600".
+// Setuid, setgid and sticky bits are refused: certagent writes plain files.
 func (m *FileMode) UnmarshalText(b []byte) error {
 	s := strings.TrimSpace(string(b))
-	v, err := strconv.ParseUint(s, 8, 32)
-	if err != nil || s == "" || v > 0o7777 {
-		return fmt.Errorf("bad mode %q (use an octal string such as \"0600\")", s)
+	digits := strings.TrimPrefix(s, "0o")
+	v, err := strconv.ParseUint(digits, 8, 32)
+	if err != nil || digits == "" || digits[0] == '+' {
+		return badValue(`use an octal string such as "0600"`, "bad mode %s", quoteShort(string(b)))
+	}
+	if v > 0o777 {
+		return badValue(`setuid, setgid and sticky bits are not allowed; use e.g. "0600"`,
+			"mode %s has bits beyond 0777", quoteShort(string(b)))
 	}
 	m.FileMode, m.Set = osMode(v), true
 	return nil

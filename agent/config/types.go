@@ -6,6 +6,7 @@ package config
 import (
 	"net"
 	"os"
+	"time"
 )
 
 // Config is the merged configuration of the main file and its drop-ins.
@@ -17,6 +18,10 @@ type Config struct {
 
 	// Files lists the files the config was loaded from, in merge order.
 	Files []string `toml:"-"`
+
+	// src records where each key was defined, for error messages; nil for
+	// a Config built in code.
+	src *sources
 }
 
 // Agent holds daemon-wide settings.
@@ -99,8 +104,15 @@ type Cert struct {
 
 	// Resolved by Validate; not part of the file format.
 	IPs []net.IP `toml:"-"`
-	UID int      `toml:"-"`
-	GID int      `toml:"-"`
+	// UID and GID are the owner and group to give written files; -1 when
+	// owner/group is unset, meaning "leave as the agent's own" (root).
+	UID int `toml:"-"`
+	GID int `toml:"-"`
+	// RenewBeforeDuration and RenewBeforeFraction are renew_before parsed:
+	// "20d" sets the duration, "33%" sets the fraction to 0.33, "" leaves
+	// both zero (the default lifetime policy applies).
+	RenewBeforeDuration time.Duration `toml:"-"`
+	RenewBeforeFraction float64       `toml:"-"`
 }
 
 // Watch is one [watch.NAME] table: files another tool writes, which

@@ -1,0 +1,240 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// checkPath rejects paths certagent cannot safely use as an output or
+// input: relative paths, and NUL or newline characters (which would let a
+// path smuggle a second entry into logs, unit files or tls_info strings).
+func checkPath(p string) *valueError {
+	switch {
+	case strings.IndexByte(p, 0) >= 0:
+		return badValue("remove the NUL character from the path", "path %s contains a NUL byte", quoteShort(p))
+	case strings.ContainsAny(p, "\n\r"):
+		return badValue("remove the line break from the path", "path %s contains a newline", quoteShort(p))
+	case !filepath.IsAbs(p):
+		return badValue("use an absolute path starting with /", "relative path %s", quoteShort(p))
+	case strings.HasSuffix(p, "/") && p != "/":
+		return badValue("name a file, not a directory", "path %s ends with /", quoteShort(p))
+	}
+	return nil
+}
+
+// checkHostPort accepts "host:port" or ":port" with a numeric port.
+func checkHostPort(s string, allowZeroPort bool) *valueError {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return badValue(`use host:port, e.g. "127.0.0.1:9610" or ":80"`, "bad address %s", quoteShort(s))
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !allowZeroPort) {
+		return badValue("use a port number from 1 to 65535", "bad port %s in %s", quoteShort(port), quoteShort(s))
+	}
+	if strings.ContainsAny(host, " \t\n\x00/") {
+		return badValue(`use host:port, e.g. "127.0.0.1:9610" or ":80"`, "bad host %s in %s", quoteShort(host), quoteShort(s))
+	}
+	return nil
+}
+
+// isLoopbackHost reports whether host only listens on loopback.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkDirectoryURL checks an ACME directory URL without fetching it.
+func checkDirectoryURL(s string, insecure bool) *valueError {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return badValue(`use the CA's directory URL, e.g. "https://acme-v02.api.letsencrypt.org/directory"`,
+			"bad directory URL %s", quoteShort(s))
+	}
+	if u.Scheme == "http" && !insecure {
+		return badValue("use https://, or set insecure_directory = true for a test CA",
+			"directory URL %s is not https", quoteShort(s))
+	}
+	return nil
+}
+
+// checkDNSName validates a DNS SAN the way public CAs and Go's x509
+// verifier see it: LDH labels, optional leading "*." wildcard.
+func checkDNSName(n string) *valueError {
+	fix := "use a host name such as \"host.example.com\""
+	switch {
+	case n == "":
+		return badValue(fix, "empty dns name")
+	case net.ParseIP(n) != nil:
+		return badValue("put IP addresses in ip_addresses", "dns name %s is an IP address", quoteShort(n))
+	case len(n) > 253:
+		return badValue("use a name of at most 253 characters", "dns name %s is too long", quoteShort(n))
+	case strings.HasSuffix(n, "."):
+		return badValue("remove the trailing dot", "dns name %s ends with a dot", quoteShort(n))
+	}
+	labels := strings.Split(n, ".")
+	for i, l := range labels {
+		if l == "*" && i == 0 && len(labels) > 2 {
+			continue
+		}
+		if l == "*" || strings.Contains(l, "*") {
+			return badValue(`a wildcard must be the whole leftmost label of a name with at least two more labels, e.g. "*.example.com"`,
+				"invalid wildcard in dns name %s", quoteShort(n))
+		}
+		if l == "" || len(l) > 63 {
+			return badValue(fix, "invalid dns name %s: empty label or label longer than 63 characters", quoteShort(n))
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return badValue(fix, "invalid dns name %s: a label starts or ends with '-'", quoteShort(n))
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				f := fix
+				if r > 127 {
+					f = "write internationalized names in their xn-- (punycode) form"
+				}
+				return badValue(f, "invalid dns name %s: character %q is not allowed", quoteShort(n), r)
+			}
+		}
+	}
+	return nil
+}
+
+// unitSuffixes are the systemd unit types certagent can act on.
+var unitSuffixes = map[string]bool{
+	"service": true, "socket": true, "target": true, "path": true, "timer": true,
+	"mount": true, "automount": true, "swap": true, "device": true, "slice": true, "scope": true,
+}
+
+// checkUnitName validates a systemd unit name (systemd.unit(5)).
+func checkUnitName(u string) *valueError {
+	dot := strings.LastIndexByte(u, '.')
+	if dot <= 0 || !unitSuffixes[u[dot+1:]] {
+		return badValue(`give the full unit name with its type, e.g. "nginx.service"`, "invalid unit name %s", quoteShort(u))
+	}
+	if len(u) > 255 {
+		return badValue("use a unit name of at most 255 characters", "unit name %s is too long", quoteShort(u))
+	}
+	prefix := u[:dot]
+	for _, r := range prefix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(":_.\\-@", r)) {
+			return badValue("unit names use letters, digits and : _ . \\ - @", "invalid unit name %s: character %q is not allowed", quoteShort(u), r)
+		}
+	}
+	if at := strings.IndexByte(prefix, '@'); at >= 0 {
+		if at == 0 || strings.Count(prefix, "@") > 1 {
+			return badValue(`use "name@instance.service"`, "invalid unit name %s", quoteShort(u))
+		}
+		if at == len(prefix)-1 {
+			return badValue(fmt.Sprintf("name an instance, e.g. %q", prefix+"main."+u[dot+1:]),
+				"unit %s is a template, which cannot be restarted", quoteShort(u))
+		}
+	}
+	return nil
+}
+
+// checkSecretFile checks a credential file: it must exist, be a regular
+// readable file, have no group or other permission bits, and be owned by
+// root or by the user certagent runs as (what sshd and sudo demand).
+func checkSecretFile(p string) *valueError {
+	fi, err := os.Stat(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return badValue("create it or correct the path", "file %s does not exist", p)
+		}
+		return badValue("make it readable by root", "cannot stat %s: %v", p, unwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return badValue("point it at a regular file", "%s is not a regular file", p)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return badValue("chmod 0600 "+p, "%s is accessible by group or others (mode %04o)", p, perm)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, st.Uid)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return badValue("make it readable by root", "cannot read %s: %v", p, unwrapPathErr(err))
+	}
+	f.Close()
+	return nil
+}
+
+// checkExecutable checks a hook: certagent runs it as root, so it must not
+// be writable by anyone but root (or the agent's own user).
+func checkExecutable(p string) *valueError {
+	fi, err := os.Stat(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return badValue("install it or correct the path", "program %s does not exist", p)
+		}
+		return badValue("make it accessible to root", "cannot stat %s: %v", p, unwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return badValue("chmod 0755 "+p, "%s is not an executable file", p)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return badValue("chmod go-w "+p, "%s is writable by group or others (mode %04o)", p, perm)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, st.Uid)
+	}
+	return nil
+}
+
+// checkConfigFile applies the same ownership rule to config files and
+// drop-ins: certagent runs hooks and restarts units as root from them.
+func checkConfigFile(p string, fi os.FileInfo) *valueError {
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return badValue("chmod go-w "+p, "config file is writable by group or others (mode %04o)", perm)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return badValue("chown root "+p, "config file is owned by uid %d, not root", st.Uid)
+	}
+	return nil
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func checkReadableFile(p string) *valueError {
+	fi, err := os.Stat(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return badValue("create it or correct the path", "file %s does not exist", p)
+		}
+		return badValue("make it readable by root", "cannot stat %s: %v", p, unwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return badValue("point it at a regular file", "%s is not a regular file", p)
+	}
+	return nil
+}
+
+func checkDir(p string) *valueError {
+	fi, err := os.Stat(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return badValue("create it or correct the path", "directory %s does not exist", p)
+		}
+		return badValue("make it accessible to root", "cannot stat %s: %v", p, unwrapPathErr(err))
+	}
+	if !fi.IsDir() {
+		return badValue("point it at a directory", "%s is not a directory", p)
+	}
+	return nil
+}
