@@ -158,11 +158,17 @@ type Verdict struct {
 //
 // Contract: Act returns only after the job finished and the unit settled
 // (or Settle elapsed); a non-nil error means the unit is not healthy after
-// the action and the Verdict says why. It is safe for concurrent use on
-// different units.
+// the action and the Verdict says why. When the service manager could
+// not be reached at all, the error wraps ErrUnavailable and the Verdict is
+// zero: the agent keeps the action pending and retries it later. It is
+// safe for concurrent use on different units.
 type Restarter interface {
 	Act(ctx context.Context, unit string, action Action, opts ActOptions) (Verdict, error)
 }
+
+// ErrUnavailable marks a Restarter error where the service manager could not
+// be reached (D-Bus down), as opposed to a unit that failed.
+var ErrUnavailable = errors.New("service manager unavailable")
 
 // Clock is the agent's source of wall-clock time. Tests inject a clock
 // that jumps; production uses SystemClock. Timers use the time package,

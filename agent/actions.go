@@ -1,0 +1,241 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/failpoint"
+)
+
+// actionExec marks a pending hook run in the intent journal.
+const actionExec = "exec"
+
+// actionRank orders unit actions by strength: when certs of one unit ask
+// for different actions in the same pass, the strongest one is done once.
+var actionRank = map[string]int{
+	string(ActionReload): 1, string(ActionTryRestart): 2,
+	string(ActionReloadOrRestart): 3, string(ActionRestart): 4,
+}
+
+// unitWork is one unit's pending action and the certs that caused it.
+type unitWork struct {
+	unit    string
+	action  string
+	certs   []string
+	intents []store.Intent
+}
+
+// deliver carries out every pending unit action (one per unit, after all
+// writes of the pass) and then the hooks. Actions that could not reach
+// the service manager stay pending for the next pass.
+func (a *Agent) deliver(ctx context.Context) {
+	intents, err := a.store.PendingIntents()
+	if err != nil {
+		a.log.Error("cannot read pending unit actions", "error", err)
+		return
+	}
+	if len(intents) == 0 {
+		return
+	}
+	failpoint.Hit("agent-before-actions")
+	var order []string
+	units := map[string]*unitWork{}
+	var hooks []store.Intent
+	for _, in := range intents {
+		if in.Action == actionExec {
+			hooks = append(hooks, in)
+			continue
+		}
+		w := units[in.Unit]
+		if w == nil {
+			w = &unitWork{unit: in.Unit, action: in.Action}
+			units[in.Unit] = w
+			order = append(order, in.Unit)
+		}
+		if actionRank[in.Action] > actionRank[w.action] {
+			w.action = in.Action
+		}
+		if !contains(w.certs, in.Cert) {
+			w.certs = append(w.certs, in.Cert)
+		}
+		w.intents = append(w.intents, in)
+	}
+	for _, u := range order {
+		a.actOnUnit(ctx, units[u])
+	}
+	for _, h := range hooks {
+		a.runHook(ctx, h)
+	}
+}
+
+// actOnUnit performs one unit action and judges it; on failure it rolls
+// back the certs that asked for it.
+func (a *Agent) actOnUnit(ctx context.Context, w *unitWork) {
+	log := a.log.With("unit", w.unit, "action", w.action, "certs", strings.Join(w.certs, ","))
+	if a.opts.Restarter == nil {
+		log.Warn("no service manager connection; unit action stays pending")
+		return
+	}
+	opts := a.actOptions(w.certs)
+	v, err := a.opts.Restarter.Act(ctx, w.unit, Action(w.action), opts)
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		log.Warn("service manager unreachable; unit action stays pending", "error", err)
+		a.countUnit(w, "pending")
+		return
+	case err != nil:
+		log.Error("unit failed after action", "event", "unit_failed", "error", err,
+			"active_state", v.ActiveState, "result", v.Result)
+		a.countUnit(w, "failure")
+		a.rollback(ctx, w, opts, err)
+	case v.Skipped:
+		log.Info("unit not active; left alone", "event", "unit_action", "verdict", "skipped", "active_state", v.ActiveState)
+		a.countUnit(w, "skipped")
+	default:
+		log.Info("unit action done", "event", "unit_action", "verdict", "ok",
+			"active_state", v.ActiveState, "invocation_id", v.InvocationID)
+		a.countUnit(w, "success")
+	}
+	for _, in := range w.intents {
+		if err := a.store.DoneIntent(in); err != nil {
+			log.Error("cannot clear delivered unit action", "error", err)
+		}
+	}
+}
+
+func (a *Agent) actOptions(certs []string) ActOptions {
+	opts := ActOptions{Settle: 10 * time.Second}
+	for _, name := range certs {
+		st := a.certs[name]
+		if st == nil {
+			continue
+		}
+		opts.StartIfInactive = opts.StartIfInactive || st.cfg.StartIfInactive
+		if s := st.cfg.Settle.Duration; s > opts.Settle {
+			opts.Settle = s
+		}
+	}
+	return opts
+}
+
+// rollback restores the previous pair of every cert of the unit that has
+// rollback = true, acts on the unit again and backs the cert off, so the
+// same deployment is not retried until a new cert has been issued.
+func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, cause error) {
+	rolled := 0
+	now := a.clock.Now()
+	for _, name := range w.certs {
+		st := a.certs[name]
+		if st == nil || !st.cfg.Rollback {
+			continue
+		}
+		log := a.log.With("cert", name, "unit", w.unit)
+		prev, err := a.store.Previous(name)
+		if err != nil {
+			log.Error("cannot roll back: no previous files", "error", err)
+			continue
+		}
+		if _, err := a.store.Commit(name, prev, nil); err != nil {
+			log.Error("cannot roll back: restoring the previous files failed", "error", err)
+			continue
+		}
+		rolled++
+		st.failures++
+		st.retryAt = now.Add(Backoff(name, st.failures))
+		st.lastErr = fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause)
+		st.inspected = time.Time{}
+		log.Warn("previous certificate restored", "event", "rollback", "error", cause, "retry_at", stamp(st.retryAt))
+	}
+	if rolled == 0 {
+		return
+	}
+	v, err := a.opts.Restarter.Act(ctx, w.unit, Action(w.action), opts)
+	if err != nil {
+		a.log.Error("unit still failing after rollback", "event", "unit_failed", "unit", w.unit,
+			"error", err, "active_state", v.ActiveState, "result", v.Result)
+		return
+	}
+	a.log.Info("unit active again on the previous certificate", "event", "unit_action", "unit", w.unit,
+		"verdict", "ok", "active_state", v.ActiveState)
+}
+
+func (a *Agent) countUnit(w *unitWork, result string) {
+	if m := a.opts.Metrics; m != nil {
+		m.UnitAction(w.unit, w.action, result)
+	}
+}
+
+// runHook executes a cert's exec hook without a shell, with a timeout,
+// logging its output; its exit code is the verdict.
+func (a *Agent) runHook(ctx context.Context, in store.Intent) {
+	defer func() {
+		if err := a.store.DoneIntent(in); err != nil {
+			a.log.Error("cannot clear delivered hook", "cert", in.Cert, "error", err)
+		}
+	}()
+	st := a.certs[in.Cert]
+	if st == nil || len(st.cfg.Exec) == 0 {
+		return
+	}
+	a.runExec(ctx, st.name, st.cfg.Exec, st.cfg.ExecTimeout.Duration, hookEnv(st.cfg))
+}
+
+// runExec runs argv with env, no shell, bounded by timeout.
+func (a *Agent) runExec(ctx context.Context, name string, argv []string, timeout time.Duration, env []string) {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(hctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	log := a.log.With("cert", name, "event", "hook", "command", argv[0])
+	text := strings.TrimSpace(limit(out.String(), 8192))
+	if err != nil {
+		log.Error("hook failed", "error", err, "exit_code", cmd.ProcessState.ExitCode(), "output", text)
+		return
+	}
+	log.Info("hook done", "exit_code", 0, "output", text)
+}
+
+func hookEnv(c *config.Cert) []string {
+	domains := append(append([]string(nil), c.DNSNames...), c.IPAddresses...)
+	return []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"CERTAGENT_CERT_NAME=" + c.Name,
+		"CERTAGENT_CERT_FILE=" + c.CertFile,
+		"CERTAGENT_KEY_FILE=" + c.KeyFile,
+		"CERTAGENT_FULLCHAIN_FILE=" + c.FullchainFile,
+		"CERTAGENT_CA_FILE=" + c.CAFile,
+		"CERTAGENT_DOMAINS=" + strings.Join(domains, ","),
+		"LANG=" + os.Getenv("LANG"),
+	}
+}
+
+func limit(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

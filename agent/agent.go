@@ -1,0 +1,319 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/failpoint"
+	"github.com/certagent/certagent/watch"
+)
+
+// Notifier tells the service manager about the daemon's life cycle
+// (sd_notify). Implementation: units.Notifier. All methods are cheap and
+// never fail visibly.
+type Notifier interface {
+	Ready() error
+	Reloading() error
+	Stopping() error
+	Status(line string) error
+	Watchdog() error
+	// WatchdogInterval is how often Watchdog must be called; false when
+	// the service manager runs no watchdog.
+	WatchdogInterval() (time.Duration, bool)
+}
+
+// Metrics records what the agent does. Implementation: agent/metrics.
+type Metrics interface {
+	SetCert(cert string, notAfter, nextRenewal time.Time, state string)
+	DeleteCert(cert string)
+	Renewal(cert, result string)
+	UnitAction(unit, action, result string)
+	ExternalChange(cert, kind string)
+	PassCompleted(t time.Time)
+}
+
+// Watcher reports changes to files on disk. Implementation: watch.Watcher.
+// Contract: Set may be called while Run is active; Run owns its goroutines
+// and returns only after they exit.
+type Watcher interface {
+	Set(key string, paths []string)
+	Run(ctx context.Context, out chan<- watch.Event) error
+}
+
+// Reloader builds a new configuration and its issuers, for SIGHUP. It
+// must validate fully and return an error, changing nothing, when the new
+// configuration is bad.
+type Reloader func() (*config.Config, map[string]Issuer, error)
+
+// Options are the parts cmd/certagent wires into an Agent.
+type Options struct {
+	Config  *config.Config
+	Issuers map[string]Issuer
+	Store   *store.Store
+	// Restarter acts on units; nil leaves units alone and logs it.
+	Restarter Restarter
+	Notifier  Notifier // nil: no sd_notify
+	Metrics   Metrics  // nil: no metrics
+	Watcher   Watcher  // nil: no file watching
+	Clock     Clock    // nil: SystemClock
+	Logger    hclog.Logger
+	Reload    Reloader // nil: SIGHUP is refused with a log line
+}
+
+// Agent is the certificate daemon's domain core. Construct with New; Run
+// starts it. Its fields are owned by the Run goroutine unless noted.
+type Agent struct {
+	opts    Options
+	cfg     *config.Config
+	issuers map[string]Issuer
+	store   *store.Store
+	clock   Clock
+	log     hclog.Logger
+
+	certs   map[string]*certState
+	watches map[string]*watchState
+	// watchKeys are the keys last given to the Watcher.
+	watchKeys map[string]bool
+
+	reloadCh chan struct{}
+	// heartbeat is the unix-nano time the scheduler last proved alive;
+	// the watchdog goroutine reads it.
+	heartbeat atomic.Int64
+	// mu guards certs for Snapshot, which other goroutines may call.
+	mu sync.Mutex
+}
+
+// New builds an Agent. It starts nothing and touches no files.
+func New(opts Options) (*Agent, error) {
+	if opts.Config == nil || opts.Store == nil {
+		return nil, errors.New("agent: config and store are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	a := &Agent{
+		opts:     opts,
+		store:    opts.Store,
+		clock:    opts.Clock,
+		log:      opts.Logger,
+		certs:    map[string]*certState{},
+		reloadCh: make(chan struct{}, 1),
+	}
+	a.apply(opts.Config, opts.Issuers)
+	return a, nil
+}
+
+// Reload asks the running agent to reload its configuration. It never
+// blocks; reloads requested while one is pending coalesce.
+func (a *Agent) Reload() {
+	select {
+	case a.reloadCh <- struct{}{}:
+	default:
+	}
+}
+
+// apply swaps in a validated configuration, keeping the runtime state
+// (failures, backoff, warnings) of certs that still exist.
+func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	next := map[string]*certState{}
+	for _, name := range cfg.CertNames() {
+		c := cfg.Certs[name]
+		st := a.certs[name]
+		if st == nil {
+			st = &certState{name: name}
+		}
+		st.cfg = c
+		next[name] = st
+	}
+	for name := range a.certs {
+		if next[name] == nil && a.opts.Metrics != nil {
+			a.opts.Metrics.DeleteCert(name)
+		}
+	}
+	a.certs = next
+	watches := map[string]*watchState{}
+	for _, name := range cfg.WatchNames() {
+		ws := a.watches[name]
+		if ws == nil || !sameWatch(ws.cfg, cfg.Watch[name]) {
+			ws = &watchState{name: name}
+		}
+		ws.cfg = cfg.Watch[name]
+		watches[name] = ws
+	}
+	a.watches = watches
+	a.cfg = cfg
+	a.issuers = issuers
+}
+
+// Run is the daemon: it recovers the state directory, then passes over
+// every cert whenever one is due, a watched file changes, the backstop
+// interval elapses or a reload is asked for. It returns nil when ctx is
+// cancelled, after every goroutine it started has exited.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.recover(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	events := make(chan watch.Event, 64)
+	if a.opts.Watcher != nil {
+		a.updateWatches()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.opts.Watcher.Run(ctx, events); err != nil && ctx.Err() == nil {
+				a.log.Error("file watcher stopped", "error", err)
+			}
+		}()
+	}
+	a.beat()
+	if iv, ok := a.notifier().WatchdogInterval(); ok {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.watchdog(ctx, iv) }()
+	}
+	err := a.loop(ctx, events)
+	a.notifier().Stopping()
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// recover completes or discards what a crash interrupted.
+func (a *Agent) recover(ctx context.Context) error {
+	release, err := a.store.Lock(ctx)
+	if err != nil {
+		return fmt.Errorf("lock state dir: %w", err)
+	}
+	defer release()
+	rep, err := a.store.Recover()
+	if err != nil {
+		return fmt.Errorf("recover state dir %s: %w", a.store.Dir(), err)
+	}
+	a.log.Debug("state dir recovered", "report", fmt.Sprintf("%+v", rep))
+	failpoint.Hit("agent-after-recover")
+	return nil
+}
+
+func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
+	ready := false
+	dirty := map[string]bool{}
+	for {
+		next := a.pass(ctx, passOptions{only: dirty})
+		dirty = map[string]bool{}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !ready {
+			a.notifier().Ready()
+			ready = true
+		}
+		timer := time.NewTimer(a.sleepFor(next))
+		a.beat()
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil
+			case <-timer.C:
+				break wait
+			case ev := <-events:
+				dirty[ev.Key] = true
+				a.noteExternal(ev)
+				timer.Stop()
+				break wait
+			case <-a.reloadCh:
+				a.reload()
+				timer.Stop()
+				break wait
+			case <-a.heartbeatTick():
+				a.beat()
+			}
+		}
+	}
+}
+
+// sleepFor bounds the wait until next by the watchdog's needs.
+func (a *Agent) sleepFor(next time.Time) time.Duration {
+	return Sleep(a.clock.Now(), next)
+}
+
+// heartbeatTick fires often enough for the watchdog while the scheduler
+// idles; nil (never fires) when there is no watchdog.
+func (a *Agent) heartbeatTick() <-chan time.Time {
+	iv, ok := a.notifier().WatchdogInterval()
+	if !ok {
+		return nil
+	}
+	return time.After(iv)
+}
+
+func (a *Agent) beat() { a.heartbeat.Store(time.Now().UnixNano()) }
+
+// watchdog pings the service manager only while the scheduler proves it
+// still turns, so a wedged scheduler gets the daemon restarted.
+func (a *Agent) watchdog(ctx context.Context, iv time.Duration) {
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			last := time.Unix(0, a.heartbeat.Load())
+			if time.Since(last) <= 2*iv+time.Second {
+				a.notifier().Watchdog()
+			} else {
+				a.log.Warn("scheduler has not turned; withholding watchdog ping", "since", time.Since(last).Round(time.Second))
+			}
+		}
+	}
+}
+
+func (a *Agent) reload() {
+	n := a.notifier()
+	n.Reloading()
+	defer n.Ready()
+	if a.opts.Reload == nil {
+		a.log.Warn("reload requested but this agent cannot reload", "event", "config_rejected")
+		return
+	}
+	cfg, issuers, err := a.opts.Reload()
+	if err != nil {
+		a.log.Error("configuration rejected; keeping the running one", "event", "config_rejected", "error", err)
+		return
+	}
+	a.apply(cfg, issuers)
+	a.updateWatches()
+	a.log.Info("configuration reloaded", "event", "config_reloaded", "certs", len(cfg.Certs))
+}
+
+func (a *Agent) notifier() Notifier {
+	if a.opts.Notifier == nil {
+		return nopNotifier{}
+	}
+	return a.opts.Notifier
+}
+
+type nopNotifier struct{}
+
+func (nopNotifier) Ready() error                            { return nil }
+func (nopNotifier) Reloading() error                        { return nil }
+func (nopNotifier) Stopping() error                         { return nil }
+func (nopNotifier) Status(string) error                     { return nil }
+func (nopNotifier) Watchdog() error                         { return nil }
+func (nopNotifier) WatchdogInterval() (time.Duration, bool) { return 0, false }

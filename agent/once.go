@@ -1,0 +1,45 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// RenewOnce is `certagent renew`: it recovers the state dir, renews the
+// due certs among names (all when empty) — or all of them with force —
+// delivers the resulting unit actions and returns. The error lists the
+// certs that failed. It shares the state dir lock with a running daemon.
+func (a *Agent) RenewOnce(ctx context.Context, names []string, force bool) error {
+	for _, n := range names {
+		if _, ok := a.certs[n]; !ok {
+			return fmt.Errorf("no cert named %q in the configuration", n)
+		}
+	}
+	if err := a.recover(ctx); err != nil {
+		return err
+	}
+	po := passOptions{names: map[string]bool{}}
+	for _, n := range names {
+		po.names[n] = true
+	}
+	po.forceAll = force
+	a.pass(ctx, po)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var failed []string
+	for _, r := range a.Snapshot() {
+		if len(names) > 0 && !po.names[r.Name] {
+			continue
+		}
+		if r.Failures > 0 {
+			failed = append(failed, fmt.Sprintf("%s: %s", r.Name, r.LastError))
+		}
+	}
+	sort.Strings(failed)
+	if len(failed) > 0 {
+		return fmt.Errorf("%d cert(s) failed: %v", len(failed), failed)
+	}
+	return nil
+}

@@ -1,0 +1,271 @@
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/agent/store"
+)
+
+// passOptions select what one pass does beyond the schedule.
+type passOptions struct {
+	// only names certs to re-inspect now (a watched file changed).
+	only map[string]bool
+	// force renews these certs even when they are not due.
+	force map[string]bool
+	// forceAll renews every cert.
+	forceAll bool
+	// names restricts the pass to these certs (renew NAME...); empty = all.
+	names map[string]bool
+}
+
+// pass inspects the certs that need it, renews the due ones, delivers
+// pending unit actions and publishes the status. It returns when the next
+// pass should run. The state dir lock is held throughout, so a one-shot
+// `certagent renew` and the daemon never interleave writes.
+func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
+	release, err := a.store.Lock(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Error("cannot lock the state dir; retrying in a minute", "error", err)
+		}
+		return a.clock.Now().Add(time.Minute)
+	}
+	defer release()
+
+	now := a.clock.Now()
+	roots := a.issuerRoots(ctx)
+	var due []*certState
+	for _, st := range a.sortedCerts() {
+		if len(po.names) > 0 && !po.names[st.name] {
+			continue
+		}
+		if po.forceAll || po.force[st.name] || po.only[st.name] || a.needsInspect(st, now) {
+			a.inspect(st, roots[st.cfg.Issuer], now)
+			if po.only[st.name] && len(st.problems) > 0 {
+				a.reportDamage(st)
+			}
+		}
+		a.pollARI(ctx, st, now)
+		if st.leaf != nil {
+			a.warnExpiry("cert", st.name, st.leaf, &st.lastWarn, st.cfg.CertFile, now)
+		}
+		a.fixPerms(st)
+		if ok, why := st.due(now); ok || po.forceAll || po.force[st.name] {
+			if !ok {
+				why = "forced"
+			}
+			a.log.Info("renewal due", "cert", st.name, "reason", why)
+			due = append(due, st)
+		}
+	}
+	a.passWatches(ctx, po, now)
+	a.issueAll(ctx, due, roots)
+	a.deliver(ctx)
+	a.publish()
+	if m := a.opts.Metrics; m != nil {
+		m.PassCompleted(a.clock.Now())
+	}
+	return a.nextWake()
+}
+
+func (a *Agent) sortedCerts() []*certState {
+	out := make([]*certState, 0, len(a.certs))
+	for _, st := range a.certs {
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// needsInspect: files are re-read when never read, when the backstop
+// interval elapsed, or when the cert may be due. Otherwise the cached view
+// stands; the watcher tells us about changes in between.
+func (a *Agent) needsInspect(st *certState, now time.Time) bool {
+	if st.inspected.IsZero() || st.leaf == nil || len(st.problems) > 0 {
+		return true
+	}
+	if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 && !now.Before(st.inspected.Add(iv)) {
+		return true
+	}
+	return !now.Before(st.nextRenewal())
+}
+
+// issuerRoots asks each issuer for its trust anchors; an issuer that
+// cannot say is skipped (its certs are then not checked for issuer).
+func (a *Agent) issuerRoots(ctx context.Context) map[string][]*x509.Certificate {
+	out := map[string][]*x509.Certificate{}
+	for name, iss := range a.issuers {
+		rs, err := iss.Roots(ctx)
+		if err != nil {
+			a.log.Warn("cannot read issuer roots", "issuer", name, "error", err)
+			continue
+		}
+		out[name] = rs
+	}
+	return out
+}
+
+// inspect reads the cert's files and re-plans its renewal time.
+func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time) {
+	c := st.cfg
+	exp := pki.Expect{
+		DNSNames:   c.DNSNames,
+		IPs:        c.IPs,
+		KeyType:    pki.KeyType(c.KeyType),
+		Roots:      roots,
+		MinRSABits: a.cfg.Agent.MinRSABits,
+	}
+	rep := pki.Inspect(c.CertFile, c.KeyFile, exp, now)
+	st.inspected = now
+	st.leaf, st.chain, st.problems = rep.Leaf, rep.Chain, rep.Problems
+	for _, f := range c.OutputFiles() {
+		if _, err := os.Lstat(f); err != nil {
+			st.problems = append(st.problems, pki.Problem{Kind: "missing", File: f, Detail: f + " is missing"})
+		}
+	}
+	if st.leaf != nil {
+		st.renewAt, st.reason = RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari)
+	}
+}
+
+// reportDamage logs what an outside change broke; the pass then
+// re-issues as for a renewal.
+func (a *Agent) reportDamage(st *certState) {
+	p := st.problems[0]
+	a.log.Warn("modified outside certagent", "event", "external_change", "cert", st.name,
+		"problem", p.Detail, "kind", string(p.Kind), "file", p.File, "problems", len(st.problems))
+	if m := a.opts.Metrics; m != nil {
+		m.ExternalChange(st.name, string(p.Kind))
+	}
+}
+
+func (a *Agent) policy(st *certState) Policy {
+	return Policy{Name: st.name, Before: st.cfg.RenewBeforeDuration, Fraction: st.cfg.RenewBeforeFraction}
+}
+
+// warnExpiry logs at most once a day while a cert is inside warn_before;
+// kind is the log key naming it ("cert" or "watch").
+func (a *Agent) warnExpiry(kind, name string, leaf *x509.Certificate, lastWarn *time.Time, file string, now time.Time) {
+	left := leaf.NotAfter.Sub(now)
+	if left >= a.cfg.Agent.WarnBefore.Duration || now.Sub(*lastWarn) < 24*time.Hour {
+		return
+	}
+	*lastWarn = now
+	if left <= 0 {
+		a.log.Error("certificate has expired", "event", "expiring", kind, name,
+			"not_after", stamp(leaf.NotAfter), "file", file)
+		return
+	}
+	a.log.Warn("certificate expires soon", "event", "expiring", kind, name,
+		"not_after", stamp(leaf.NotAfter), "time_left", left.Round(time.Minute).String(), "file", file)
+}
+
+// fixPerms restores modes and owners loosened outside certagent, without
+// re-issuing: the content is fine, only its exposure changed.
+func (a *Agent) fixPerms(st *certState) {
+	c := st.cfg
+	for _, f := range a.expectedFiles(st) {
+		fi, err := os.Lstat(f.Path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		sys, _ := fi.Sys().(*syscall.Stat_t)
+		wrongOwner := sys != nil && ((f.UID >= 0 && int(sys.Uid) != f.UID) || (f.GID >= 0 && int(sys.Gid) != f.GID))
+		if fi.Mode().Perm() == f.Mode && !wrongOwner {
+			continue
+		}
+		if _, err := a.store.FixPerms(f); err != nil {
+			a.log.Error("cannot restore permissions", "cert", c.Name, "file", f.Path, "error", err)
+			continue
+		}
+		a.log.Warn("permissions changed outside certagent; restored", "event", "permissions_restored",
+			"cert", c.Name, "file", f.Path, "found_mode", fi.Mode().Perm().String(), "mode", f.Mode.String())
+		if m := a.opts.Metrics; m != nil {
+			m.ExternalChange(c.Name, "permissions")
+		}
+	}
+}
+
+// expectedFiles lists the outputs with their configured mode and owner.
+func (a *Agent) expectedFiles(st *certState) []store.File {
+	c := st.cfg
+	var out []store.File
+	add := func(path string, mode os.FileMode) {
+		if path != "" {
+			out = append(out, store.File{Path: path, Mode: mode, UID: c.UID, GID: c.GID, DirMode: c.DirMode.FileMode, FollowSymlinks: c.FollowSymlinks})
+		}
+	}
+	add(c.KeyFile, c.Mode.FileMode)
+	for _, p := range []string{c.CertFile, c.FullchainFile, c.ChainFile, c.CAFile} {
+		add(p, c.CertMode.FileMode)
+	}
+	return out
+}
+
+// nextWake is the earliest time any cert needs attention.
+func (a *Agent) nextWake() time.Time {
+	now := a.clock.Now()
+	next := now.Add(MaxSleep)
+	earlier := func(t time.Time) {
+		if !t.IsZero() && t.Before(next) {
+			next = t
+		}
+	}
+	for _, st := range a.certs {
+		earlier(st.nextRenewal())
+		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {
+			earlier(st.inspected.Add(iv))
+		}
+		earlier(st.ariNext)
+		if st.leaf != nil && !st.lastWarn.IsZero() {
+			earlier(st.lastWarn.Add(24 * time.Hour))
+		}
+	}
+	return next
+}
+
+// run calls fn for each item with at most limit(item) in flight per key,
+// waiting while proving liveness to the watchdog.
+func (a *Agent) fanOut(ctx context.Context, items []*certState, key func(*certState) (string, int), fn func(*certState)) {
+	sems := map[string]chan struct{}{}
+	var wg sync.WaitGroup
+	for _, st := range items {
+		k, n := key(st)
+		if n < 1 {
+			n = 1
+		}
+		if sems[k] == nil {
+			sems[k] = make(chan struct{}, n)
+		}
+		wg.Add(1)
+		go func(st *certState, sem chan struct{}) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			fn(st)
+		}(st, sems[k])
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			a.beat()
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"crypto/x509"
+	"time"
+
+	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/pki"
+)
+
+// Cert states as shown by `certagent status` and in metrics.
+const (
+	StateOK       = "ok"
+	StateExpiring = "expiring"
+	StateDue      = "due"
+	StateRenewing = "renewing"
+	StateFailed   = "failed"
+	StateMissing  = "missing"
+	StateExpired  = "expired"
+	// StateInvalid is a watch-only pair that is unusable (mismatched,
+	// unparsable); certagent does not repair what it does not manage.
+	StateInvalid = "invalid"
+)
+
+// certState is what the scheduler knows about one managed cert between
+// passes. It is owned by the Run goroutine (Snapshot copies it under mu).
+type certState struct {
+	name string
+	cfg  *config.Cert
+
+	inspected time.Time // when the files were last inspected
+	leaf      *x509.Certificate
+	chain     []*x509.Certificate
+	problems  []pki.Problem
+
+	renewAt time.Time // policy time for the cert on disk
+	reason  string
+
+	failures int
+	retryAt  time.Time // backoff or CA-imposed retry time
+	lastErr  string
+
+	lastWarn time.Time // last expiry warning
+
+	ari     *RenewalWindow
+	ariNext time.Time // when to poll ARI again
+
+	renewing bool
+}
+
+// due reports whether the cert must be renewed at now, and why.
+func (s *certState) due(now time.Time) (bool, string) {
+	if now.Before(s.retryAt) {
+		return false, ""
+	}
+	if len(s.problems) > 0 {
+		return true, s.problems[0].Detail
+	}
+	if s.leaf == nil {
+		return true, "no certificate on disk"
+	}
+	if !now.Before(s.renewAt) {
+		return true, "renewal time reached: " + s.reason
+	}
+	return false, ""
+}
+
+// nextRenewal is when the scheduler will next try to renew.
+func (s *certState) nextRenewal() time.Time {
+	if s.retryAt.After(s.renewAt) || len(s.problems) > 0 || s.leaf == nil {
+		return s.retryAt
+	}
+	return s.renewAt
+}
+
+// state summarizes the cert for humans and metrics.
+func (s *certState) state(now time.Time, warnBefore time.Duration) string {
+	switch {
+	case s.renewing:
+		return StateRenewing
+	case s.leaf == nil && hasKind(s.problems, "missing"):
+		return StateMissing
+	case s.leaf != nil && !now.Before(s.leaf.NotAfter):
+		return StateExpired
+	case s.failures > 0:
+		return StateFailed
+	case len(s.problems) > 0 || s.leaf == nil:
+		return StateDue
+	case !now.Before(s.renewAt):
+		return StateDue
+	case warnBefore > 0 && s.leaf.NotAfter.Sub(now) < warnBefore:
+		return StateExpiring
+	}
+	return StateOK
+}
+
+func hasKind(ps []pki.Problem, kind pki.ProblemKind) bool {
+	for _, p := range ps {
+		if p.Kind == kind {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,215 @@
+package agent
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/certagent/certagent/agent/config"
+)
+
+// CertStatus is one row of `certagent status`. Its JSON form is a stable,
+// documented interface (docs/status.md): fields are only ever added.
+type CertStatus struct {
+	Name        string    `json:"name"`
+	Issuer      string    `json:"issuer"`
+	SANs        []string  `json:"sans"`
+	Serial      string    `json:"serial,omitempty"`
+	NotAfter    time.Time `json:"not_after,omitempty"`
+	NextRenewal time.Time `json:"next_renewal,omitempty"`
+	State       string    `json:"state"`
+	Failures    int       `json:"failures"`
+	LastError   string    `json:"last_error,omitempty"`
+	Problems    []string  `json:"problems,omitempty"`
+}
+
+// StatusFile is the content of state_dir/status.json.
+type StatusFile struct {
+	Version   int          `json:"version"`
+	UpdatedAt time.Time    `json:"updated_at"`
+	Certs     []CertStatus `json:"certs"`
+}
+
+// Snapshot returns the status of every cert. Safe to call from any
+// goroutine.
+func (a *Agent) Snapshot() []CertStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.clock.Now()
+	out := make([]CertStatus, 0, len(a.certs))
+	for _, st := range a.certs {
+		out = append(out, a.rowOf(st, now))
+	}
+	for _, ws := range a.watches {
+		out = append(out, a.watchRow(ws, now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
+	c := st.cfg
+	row := CertStatus{
+		Name:      st.name,
+		Issuer:    c.Issuer,
+		SANs:      append(append([]string{}, c.DNSNames...), c.IPAddresses...),
+		State:     st.state(now, a.cfg.Agent.WarnBefore.Duration),
+		Failures:  st.failures,
+		LastError: st.lastErr,
+	}
+	if st.leaf != nil {
+		row.Serial = serialHex(st.leaf)
+		row.NotAfter = st.leaf.NotAfter.UTC()
+	}
+	if nr := st.nextRenewal(); !nr.IsZero() {
+		row.NextRenewal = nr.UTC()
+	}
+	for _, p := range st.problems {
+		row.Problems = append(row.Problems, p.Detail)
+	}
+	return row
+}
+
+// watchRow is the status of a watch-only pair: certagent does not renew
+// it, so its states are ok, expiring, expired, missing or invalid.
+func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
+	row := CertStatus{Name: watchKeyPrefix + ws.name, Issuer: "-", State: StateOK}
+	for _, p := range ws.problems {
+		row.Problems = append(row.Problems, p.Detail)
+	}
+	switch {
+	case ws.leaf == nil && hasKind(ws.problems, "missing"):
+		row.State = StateMissing
+	case ws.leaf != nil && !now.Before(ws.leaf.NotAfter):
+		row.State = StateExpired
+	case len(ws.problems) > 0:
+		row.State = StateInvalid
+	case ws.leaf != nil && ws.leaf.NotAfter.Sub(now) < a.cfg.Agent.WarnBefore.Duration:
+		row.State = StateExpiring
+	}
+	if ws.leaf != nil {
+		row.Serial = serialHex(ws.leaf)
+		row.NotAfter = ws.leaf.NotAfter.UTC()
+		row.SANs = append(append([]string{}, ws.leaf.DNSNames...), ipStrings(ws.leaf)...)
+	}
+	return row
+}
+
+func ipStrings(c *x509.Certificate) []string {
+	out := make([]string, 0, len(c.IPAddresses))
+	for _, ip := range c.IPAddresses {
+		out = append(out, ip.String())
+	}
+	return out
+}
+
+// publish writes status.json and tells the service manager and metrics.
+func (a *Agent) publish() {
+	rows := a.Snapshot()
+	now := a.clock.Now()
+	b, err := json.MarshalIndent(StatusFile{Version: 1, UpdatedAt: now.UTC(), Certs: rows}, "", "  ")
+	if err == nil {
+		err = a.store.WriteStatus(append(b, '\n'))
+	}
+	if err != nil {
+		a.log.Error("cannot write status file", "error", err)
+	}
+	a.notifier().Status(Summary(rows, now))
+	if m := a.opts.Metrics; m != nil {
+		for _, r := range rows {
+			m.SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
+		}
+	}
+}
+
+// Summary is the one-line STATUS= text, e.g.
+// "12 certs ok, 1 failing (web: acme rateLimited), next renewal det in 19d".
+func Summary(rows []CertStatus, now time.Time) string {
+	if len(rows) == 0 {
+		return "no certs configured"
+	}
+	ok := 0
+	var failing []string
+	var next *CertStatus
+	for i := range rows {
+		r := &rows[i]
+		switch r.State {
+		case StateOK, StateExpiring, StateRenewing:
+			ok++
+		default:
+			reason := r.State
+			if r.LastError != "" {
+				reason = limit(r.LastError, 60)
+			}
+			failing = append(failing, r.Name+": "+reason)
+		}
+		if !r.NextRenewal.IsZero() && (next == nil || r.NextRenewal.Before(next.NextRenewal)) {
+			next = r
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s ok", ok, plural(ok, "cert", "certs"))
+	if len(failing) > 0 {
+		fmt.Fprintf(&b, ", %d failing (%s)", len(failing), limit(strings.Join(failing, "; "), 160))
+	}
+	if next != nil {
+		fmt.Fprintf(&b, ", next renewal %s in %s", next.Name, HumanDuration(next.NextRenewal.Sub(now)))
+	}
+	return b.String()
+}
+
+// HumanDuration renders a duration coarsely: "19d", "5h", "12m", "now".
+func HumanDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "now"
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	case d >= 2*time.Minute:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%ds", int(d.Seconds()))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// StatusFromDisk is `certagent status` without a daemon round trip: it
+// inspects every cert's files (read-only, no issuer contacted) and merges
+// what the daemon last recorded in status.json for the same serial.
+func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertStatus {
+	recorded := map[string]CertStatus{}
+	if prev != nil {
+		for _, r := range prev.Certs {
+			recorded[r.Name] = r
+		}
+	}
+	a := &Agent{cfg: cfg, clock: fixedClock(now), certs: map[string]*certState{}}
+	out := make([]CertStatus, 0, len(cfg.Certs))
+	for _, name := range cfg.CertNames() {
+		st := &certState{name: name, cfg: cfg.Certs[name]}
+		a.inspect(st, nil, now)
+		if r, ok := recorded[name]; ok && r.Serial == serialHex(st.leaf) {
+			st.failures, st.lastErr = r.Failures, r.LastError
+			st.renewing = r.State == StateRenewing
+			if r.NextRenewal.After(st.renewAt) && r.Failures > 0 {
+				st.retryAt = r.NextRenewal
+			}
+		}
+		out = append(out, a.rowOf(st, now))
+	}
+	return out
+}
+
+type fixedClock time.Time
+
+func (c fixedClock) Now() time.Time { return time.Time(c) }

@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/watch"
+)
+
+// watchKeyPrefix distinguishes watch-only entries from managed certs in
+// the watcher's key space.
+const watchKeyPrefix = "watch:"
+
+// watchState is what the agent knows of one [watch.NAME] pair, written
+// by another tool.
+type watchState struct {
+	name string
+	cfg  *config.Watch
+
+	inspected   time.Time
+	leaf        *x509.Certificate
+	problems    []pki.Problem
+	fingerprint string // of the last valid pair seen; "" before the first
+	lastWarn    time.Time
+}
+
+// updateWatches tells the watcher which paths belong to which key.
+func (a *Agent) updateWatches() {
+	w := a.opts.Watcher
+	if w == nil {
+		return
+	}
+	keys := map[string]bool{}
+	for name, st := range a.certs {
+		w.Set(name, st.cfg.OutputFiles())
+		keys[name] = true
+	}
+	for name, ws := range a.watches {
+		paths := []string{ws.cfg.CertFile}
+		if ws.cfg.KeyFile != "" {
+			paths = append(paths, ws.cfg.KeyFile)
+		}
+		w.Set(watchKeyPrefix+name, paths)
+		keys[watchKeyPrefix+name] = true
+	}
+	for k := range a.watchKeys {
+		if !keys[k] {
+			w.Set(k, nil)
+		}
+	}
+	a.watchKeys = keys
+}
+
+// noteExternal records a file event; the pass that follows judges it.
+func (a *Agent) noteExternal(ev watch.Event) {
+	a.log.Debug("files changed on disk", "key", ev.Key, "paths", strings.Join(ev.Paths, ","))
+}
+
+// passWatches re-inspects the watch-only pairs that changed or whose
+// backstop interval elapsed, and acts on their units when a new valid
+// pair appeared.
+func (a *Agent) passWatches(ctx context.Context, po passOptions, now time.Time) {
+	names := make([]string, 0, len(a.watches))
+	for n := range a.watches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ws := a.watches[n]
+		iv := a.cfg.Agent.CheckInterval.Duration
+		if ws.inspected.IsZero() || po.only[watchKeyPrefix+n] || (iv > 0 && !now.Before(ws.inspected.Add(iv))) {
+			a.inspectWatch(ctx, ws, now)
+		}
+		if ws.leaf != nil {
+			a.warnExpiry("watch", n, ws.leaf, &ws.lastWarn, ws.cfg.CertFile, now)
+		}
+	}
+}
+
+func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, now time.Time) {
+	c := ws.cfg
+	rep := pki.Inspect(c.CertFile, c.KeyFile, pki.Expect{MinRSABits: a.cfg.Agent.MinRSABits}, now)
+	first := ws.inspected.IsZero()
+	ws.inspected = now
+	ws.problems = rep.Problems
+	ws.leaf = rep.Leaf
+	log := a.log.With("watch", ws.name)
+	if len(rep.Problems) > 0 {
+		if !first {
+			log.Error("watched pair is invalid; units left alone", "event", "watch_invalid",
+				"problem", rep.Problems[0].Detail, "file", rep.Problems[0].File)
+		}
+		return
+	}
+	fp := fingerprint(c.CertFile, c.KeyFile)
+	if fp == ws.fingerprint {
+		return
+	}
+	ws.fingerprint = fp
+	if first {
+		return
+	}
+	log.Info("watched pair changed", "event", "watch_changed", "serial", serialHex(rep.Leaf), "not_after", stamp(rep.Leaf.NotAfter))
+	if a.opts.Metrics != nil {
+		a.opts.Metrics.ExternalChange(watchKeyPrefix+ws.name, "replaced")
+	}
+	for _, u := range c.Units {
+		a.actOnUnit(ctx, &unitWork{unit: u, action: c.Action})
+	}
+	if len(c.Exec) > 0 {
+		a.runExec(ctx, ws.name, c.Exec, c.ExecTimeout.Duration, watchEnv(c))
+	}
+}
+
+// fingerprint identifies a pair's content; "" when unreadable.
+func fingerprint(files ...string) string {
+	h := sha256.New()
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		b, err := pki.ReadFileLimited(f, pki.MaxFileSize)
+		if err != nil {
+			return ""
+		}
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func watchEnv(c *config.Watch) []string {
+	return []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"CERTAGENT_CERT_NAME=" + c.Name,
+		"CERTAGENT_CERT_FILE=" + c.CertFile,
+		"CERTAGENT_KEY_FILE=" + c.KeyFile,
+		"LANG=" + os.Getenv("LANG"),
+	}
+}
+
+// sameWatch reports whether two watch entries watch the same files.
+func sameWatch(a, b *config.Watch) bool {
+	return a.CertFile == b.CertFile && a.KeyFile == b.KeyFile
+}

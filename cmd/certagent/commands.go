@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/units"
+)
+
+// cmdCheck validates the configuration; with --files also the files on disk.
+func cmdCheck(_ context.Context, env *cmdEnv, args []string) int {
+	var cfgPath string
+	fl := newFlags(env, "check", &cfgPath)
+	files := fl.Bool("files", false, "also check the cert and key files already on disk")
+	if code, ok := parse(fl, args, env); !ok {
+		return code
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		printConfigErrors(env.stderr, err)
+		return exitUsage
+	}
+	fmt.Fprintf(env.stdout, "configuration ok: %d certs, %d issuers, %d watched (%s)\n",
+		len(cfg.Certs), len(cfg.Issuers), len(cfg.Watch), strings.Join(cfg.Files, ", "))
+	if !*files {
+		return exitOK
+	}
+	problems := checkFiles(cfg, time.Now())
+	for _, p := range problems {
+		fmt.Fprintln(env.stdout, p)
+	}
+	if len(problems) > 0 {
+		return exitFailure
+	}
+	fmt.Fprintln(env.stdout, "files ok")
+	return exitOK
+}
+
+// checkFiles applies the shared validation rules to every cert on disk,
+// returning one line per problem. Local CA roots are read only if the CA
+// already exists: check never creates anything.
+func checkFiles(cfg *config.Config, now time.Time) []string {
+	var out []string
+	for _, name := range cfg.CertNames() {
+		c := cfg.Certs[name]
+		exp := pki.Expect{DNSNames: c.DNSNames, IPs: c.IPs, KeyType: pki.KeyType(c.KeyType),
+			MinRSABits: cfg.Agent.MinRSABits, Roots: existingLocalRoots(cfg, c.Issuer)}
+		rep := pki.Inspect(c.CertFile, c.KeyFile, exp, now)
+		for _, p := range rep.Problems {
+			out = append(out, fmt.Sprintf("cert %q: %s: %s", name, p.Kind, p.Detail))
+		}
+	}
+	for _, name := range cfg.WatchNames() {
+		w := cfg.Watch[name]
+		rep := pki.Inspect(w.CertFile, w.KeyFile, pki.Expect{MinRSABits: cfg.Agent.MinRSABits}, now)
+		for _, p := range rep.Problems {
+			out = append(out, fmt.Sprintf("watch %q: %s: %s", name, p.Kind, p.Detail))
+		}
+	}
+	return out
+}
+
+func existingLocalRoots(cfg *config.Config, issuer string) []*x509.Certificate {
+	ic := cfg.Issuers[issuer]
+	if ic == nil || ic.Type != "local" {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.Agent.StateDir, "ca", issuer, "ca.crt"))
+	if err != nil {
+		return nil
+	}
+	certs, err := pki.ParseCertsPEM(b)
+	if err != nil {
+		return nil
+	}
+	return certs
+}
+
+// cmdRenew renews once and exits: 0 if every selected cert is fine.
+func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
+	var cfgPath string
+	fl := newFlags(env, "renew", &cfgPath)
+	force := fl.Bool("force", false, "renew even if not due")
+	if code, ok := parse(fl, args, env); !ok {
+		return code
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		printConfigErrors(env.stderr, err)
+		return exitUsage
+	}
+	for _, n := range fl.Args() {
+		if cfg.Certs[n] == nil {
+			fmt.Fprintf(env.stderr, "certagent: no cert named %q in %s (known: %s)\n", n, cfgPath, strings.Join(cfg.CertNames(), ", "))
+			return exitUsage
+		}
+	}
+	disableCoreDumps()
+	logger := newLogger(cfg, env.stderr)
+	st, err := store.Open(cfg.Agent.StateDir, logger.Named("store"))
+	if err != nil {
+		logger.Error("cannot open the state dir", "error", err)
+		return exitFailure
+	}
+	issuers, err := buildIssuers(cfg, logger)
+	if err != nil {
+		logger.Error("cannot set up issuers", "error", err)
+		return exitUsage
+	}
+	restarter, err := units.NewRestarter(ctx, logger.Named("units"))
+	if err != nil {
+		logger.Error("cannot set up unit actions", "error", err)
+		return exitFailure
+	}
+	defer restarter.Close()
+	a, err := agent.New(agent.Options{Config: cfg, Issuers: issuers, Store: st, Restarter: restarter, Logger: logger})
+	if err != nil {
+		logger.Error("cannot start", "error", err)
+		return exitFailure
+	}
+	if err := a.RenewOnce(ctx, fl.Args(), *force); err != nil {
+		fmt.Fprintf(env.stderr, "certagent: renew: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// cmdStatus prints each cert's state from the files on disk, merged with
+// what the daemon last recorded (failures, backoff).
+func cmdStatus(_ context.Context, env *cmdEnv, args []string) int {
+	var cfgPath string
+	fl := newFlags(env, "status", &cfgPath)
+	asJSON := fl.Bool("json", false, "print JSON (fields documented in docs/status.md)")
+	if code, ok := parse(fl, args, env); !ok {
+		return code
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		printConfigErrors(env.stderr, err)
+		return exitUsage
+	}
+	prev, err := readStatusFile(cfg.Agent.StateDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(env.stderr, "certagent: warning: %v\n", err)
+	}
+	now := time.Now()
+	rows := agent.StatusFromDisk(cfg, prev, now)
+	if *asJSON {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rows)
+		return exitOK
+	}
+	printStatusTable(env, rows, now)
+	return exitOK
+}
+
+func readStatusFile(stateDir string) (*agent.StatusFile, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, "status.json"))
+	if err != nil {
+		return nil, err
+	}
+	var sf agent.StatusFile
+	if err := json.Unmarshal(b, &sf); err != nil {
+		return nil, fmt.Errorf("status file %s is unreadable: %w", filepath.Join(stateDir, "status.json"), err)
+	}
+	return &sf, nil
+}
+
+func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tISSUER\tSANS\tNOT AFTER\tLEFT\tNEXT RENEWAL\tSTATE\tLAST ERROR")
+	for _, r := range rows {
+		na, left, next := "-", "-", "-"
+		if !r.NotAfter.IsZero() {
+			na = r.NotAfter.Local().Format("2006-01-02 15:04")
+			left = agent.HumanDuration(r.NotAfter.Sub(now))
+		}
+		if !r.NextRenewal.IsZero() {
+			next = r.NextRenewal.Local().Format("2006-01-02 15:04")
+		}
+		lastErr := r.LastError
+		if lastErr == "" && len(r.Problems) > 0 {
+			lastErr = r.Problems[0]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Issuer, strings.Join(r.SANs, ","),
+			na, left, next, r.State, dash(lastErr))
+	}
+	_ = tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

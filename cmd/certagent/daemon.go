@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/certagent/certagent/acme"
+	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/metrics"
+	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/units"
+	"github.com/certagent/certagent/watch"
+)
+
+// cmdRun is the daemon. It returns 0 after a clean stop on SIGTERM or
+// SIGINT, 2 for a bad configuration and 1 for a runtime failure.
+func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
+	var cfgPath string
+	fs := newFlags(env, "run", &cfgPath)
+	if code, ok := parse(fs, args, env); !ok {
+		return code
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		printConfigErrors(env.stderr, err)
+		return exitUsage
+	}
+	disableCoreDumps()
+	logger := newLogger(cfg, env.stderr)
+	acme.Init(logger)
+	st, err := store.Open(cfg.Agent.StateDir, logger.Named("store"))
+	if err != nil {
+		logger.Error("cannot open the state dir", "error", err)
+		return exitFailure
+	}
+	issuers, err := buildIssuers(cfg, logger)
+	if err != nil {
+		logger.Error("cannot set up issuers", "error", err)
+		return exitUsage
+	}
+	restarter, err := units.NewRestarter(ctx, logger.Named("units"))
+	if err != nil {
+		logger.Error("cannot set up unit actions", "error", err)
+		return exitFailure
+	}
+	defer restarter.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	opts := agent.Options{
+		Config: cfg, Issuers: issuers, Store: st, Restarter: restarter,
+		Notifier: units.NewNotifier(),
+		Watcher:  watch.New(logger.Named("watch"), 0),
+		Logger:   logger,
+		Reload:   reloader(cfgPath, cfg, logger),
+	}
+	if cfg.Agent.MetricsListen != "" {
+		m := metrics.New()
+		opts.Metrics = m
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Serve(ctx, cfg.Agent.MetricsListen, cfg.Agent.MetricsAllowRemote, logger.Named("metrics")); err != nil && ctx.Err() == nil {
+				logger.Error("metrics endpoint stopped", "error", err)
+			}
+		}()
+	}
+	a, err := agent.New(opts)
+	if err != nil {
+		logger.Error("cannot start", "error", err)
+		return exitFailure
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); forwardSIGHUP(ctx, a) }()
+	logger.Info("certagent started", "version", version, "config", cfgPath, "certs", len(cfg.Certs), "state_dir", cfg.Agent.StateDir)
+	if err := a.Run(ctx); err != nil {
+		logger.Error("agent stopped", "error", err)
+		return exitFailure
+	}
+	logger.Info("certagent stopped")
+	return exitOK
+}
+
+// forwardSIGHUP turns SIGHUP into agent reloads until ctx is done.
+func forwardSIGHUP(ctx context.Context, a *agent.Agent) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			a.Reload()
+		}
+	}
+}
+
+// reloader re-reads the configuration for SIGHUP. Settings that cannot
+// change under a running daemon are refused with a clear error.
+func reloader(path string, running *config.Config, logger hclog.Logger) agent.Reloader {
+	return func() (*config.Config, map[string]agent.Issuer, error) {
+		cfg, err := loadConfig(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cfg.Agent.StateDir != running.Agent.StateDir {
+			return nil, nil, fmt.Errorf("[agent] state_dir changed from %s to %s: this needs a restart (systemctl restart certagent)",
+				running.Agent.StateDir, cfg.Agent.StateDir)
+		}
+		issuers, err := buildIssuers(cfg, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cfg, issuers, nil
+	}
+}
+
+// disableCoreDumps keeps private keys out of core files.
+func disableCoreDumps() {
+	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+}

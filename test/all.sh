@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole certagent test suite, as CI runs it (`bash .ci/run`).
+# It installs what it needs (Debian packages, pinned Go tools) when run as
+# root, then runs static checks, the Go tests (unit, integration against
+# real Pebble, openssl and systemd-in-nspawn) and the crash tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/lib.sh
+export PATH="$CERTAGENT_TOOLS:$PATH"
+
+echo "== setup"
+for f in test/setup.d/*.sh; do
+	bash "$f"
+done
+
+echo "== static checks"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt wants to change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+go vet -tags failpoint ./...
+
+echo "== go test"
+go test -count=1 -timeout 40m ./... 2>&1 | tee .cache/go-test.log
+status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+	echo "== FAILED (go test exit $status); failing tests:"
+	grep -E '^(--- FAIL|FAIL|panic:)' .cache/go-test.log || true
+	exit "$status"
+fi
+echo "== all tests passed"

@@ -1,0 +1,244 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const twoCerts = `
+[agent]
+state_dir = "{{state}}"
+log_level = "debug"
+
+[issuers.cluster]
+type = "local"
+key_type = "ec384"
+common_name = "e2e cluster CA"
+
+[certs.det]
+issuer = "cluster"
+dns_names = ["det.example.com"]
+ip_addresses = ["127.0.0.1"]
+usage = ["server"]
+key_type = "ec256"
+validity = "30d"
+cert_file = "{{out}}/det/cert.pem"
+key_file = "{{out}}/det/key.pem"
+fullchain_file = "{{out}}/det/fullchain.pem"
+ca_file = "{{out}}/det/ca.pem"
+cert_mode = "0644"
+
+[certs.worker]
+issuer = "cluster"
+common_name = "worker-1"
+dns_names = ["worker-1.cluster.local"]
+usage = ["client", "server"]
+key_type = "rsa2048"
+validity = "30d"
+cert_file = "{{out}}/worker/cert.pem"
+key_file = "{{out}}/worker/key.pem"
+ca_file = "{{out}}/worker/ca.pem"
+`
+
+// TestRenewWritesVerifiableFiles runs `certagent renew` on a fresh host and
+// checks the files with openssl as an operator would.
+func TestRenewWritesVerifiableFiles(t *testing.T) {
+	openssl := needTool(t, "openssl")
+	e := newEnv(t)
+	e.write(t, twoCerts)
+	if r := certagent(t, "check", "--config", e.config); r.code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := certagent(t, "renew", "--config", e.config)
+	if r.code != 0 {
+		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{
+		{e.path("det/key.pem"), 0o600}, {e.path("det/cert.pem"), 0o644}, {e.path("det/ca.pem"), 0o644},
+		{e.path("worker/key.pem"), 0o600}, {e.path("worker/cert.pem"), 0o600},
+		{filepath.Join(e.state, "ca/cluster/ca.key"), 0o600},
+	} {
+		if got := mode(t, f.path); got != f.mode {
+			t.Errorf("%s: mode %04o, want %04o", f.path, got, f.mode)
+		}
+	}
+	if got := mode(t, e.state); got != 0o700 {
+		t.Errorf("state dir mode %04o, want 0700", got)
+	}
+	run(t, openssl, "verify", "-CAfile", e.path("det/ca.pem"), e.path("det/cert.pem"))
+	run(t, openssl, "verify", "-CAfile", e.path("worker/ca.pem"), "-purpose", "sslclient", e.path("worker/cert.pem"))
+	text := run(t, openssl, "x509", "-noout", "-text", "-in", e.path("det/cert.pem"))
+	for _, want := range []string{"DNS:det.example.com", "IP Address:127.0.0.1", "TLS Web Server Authentication",
+		"X509v3 Subject Key Identifier", "X509v3 Authority Key Identifier", "ASN1 OID: prime256v1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("det cert lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "TLS Web Client Authentication") {
+		t.Error("server-only cert carries clientAuth")
+	}
+	wtext := run(t, openssl, "x509", "-noout", "-text", "-in", e.path("worker/cert.pem"))
+	if !strings.Contains(wtext, "TLS Web Client Authentication") || !strings.Contains(wtext, "Public-Key: (2048 bit)") {
+		t.Errorf("worker cert lacks clientAuth or RSA 2048:\n%s", wtext)
+	}
+	run(t, openssl, "pkey", "-in", e.path("det/key.pem"), "-noout")
+	if entries, _ := os.ReadDir(filepath.Join(e.state, "staging")); len(entries) != 0 {
+		t.Errorf("staging not empty after renew: %v", entries)
+	}
+	handshake(t, openssl, e.path("det/cert.pem"), e.path("det/key.pem"), e.path("det/ca.pem"), "det.example.com")
+
+	// A second renew finds nothing due and touches nothing.
+	before, _ := os.Stat(e.path("det/key.pem"))
+	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+		t.Fatalf("second renew: exit %d\n%s", r.code, r.stderr)
+	}
+	after, _ := os.Stat(e.path("det/key.pem"))
+	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) {
+		t.Error("a renew with nothing due rewrote the key")
+	}
+
+	// --force renews; the new cert has a new serial and still matches.
+	oldSerial := run(t, openssl, "x509", "-noout", "-serial", "-in", e.path("det/cert.pem"))
+	if r := certagent(t, "renew", "--force", "--config", e.config, "det"); r.code != 0 {
+		t.Fatalf("renew --force det: exit %d\n%s", r.code, r.stderr)
+	}
+	if newSerial := run(t, openssl, "x509", "-noout", "-serial", "-in", e.path("det/cert.pem")); newSerial == oldSerial {
+		t.Error("renew --force did not issue a new cert")
+	}
+	handshake(t, openssl, e.path("det/cert.pem"), e.path("det/key.pem"), e.path("det/ca.pem"), "det.example.com")
+
+	st := certagent(t, "status", "--json", "--config", e.config)
+	var rows []struct{ Name, State string }
+	if err := json.Unmarshal([]byte(st.stdout), &rows); err != nil || len(rows) != 2 {
+		t.Fatalf("status --json: %v\n%s", err, st.stdout)
+	}
+	for _, row := range rows {
+		if row.State != "ok" {
+			t.Errorf("status: %s is %q, want ok", row.Name, row.State)
+		}
+	}
+}
+
+// handshake serves cert/key with openssl s_server and connects with
+// s_client, verifying the chain against ca and the host name.
+func handshake(t *testing.T, openssl, cert, key, ca, host string) {
+	t.Helper()
+	port := freePort(t)
+	srv := exec.Command(openssl, "s_server", "-accept", "127.0.0.1:"+port, "-cert", cert, "-key", key, "-www", "-naccept", "1")
+	srv.Stdout, srv.Stderr = nil, nil
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	waitPort(t, "127.0.0.1:"+port)
+	cli := exec.Command(openssl, "s_client", "-connect", "127.0.0.1:"+port, "-CAfile", ca,
+		"-verify_return_error", "-verify_hostname", host, "-servername", host)
+	cli.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+	out, err := cli.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Verify return code: 0 (ok)") {
+		t.Fatalf("s_client did not verify the served cert: %v\n%s", err, out)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func waitPort(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s", addr)
+}
+
+// TestDaemonRenewsOnScheduleAndStopsCleanly runs the daemon with 1-minute
+// certs: it issues at start, renews about half-way through the lifetime,
+// and stops on SIGTERM with exit 0 and no temp files.
+func TestDaemonRenewsOnScheduleAndStopsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a scheduled renewal (~30 s)")
+	}
+	e := newEnv(t)
+	e.write(t, strings.ReplaceAll(strings.ReplaceAll(twoCerts, `validity = "30d"`, `validity = "1m"`), `log_level = "debug"`, `log_level = "info"`))
+	cmd := exec.Command(bin, "run", "--config", e.config)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	events := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			events <- sc.Text()
+		}
+		close(events)
+	}()
+	var log []string
+	await := func(substr string, within time.Duration) {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case line, ok := <-events:
+				if !ok {
+					t.Fatalf("daemon exited before %q; log:\n%s", substr, strings.Join(log, "\n"))
+				}
+				log = append(log, line)
+				if strings.Contains(line, substr) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q within %s; log:\n%s", substr, within, strings.Join(log, "\n"))
+			}
+		}
+	}
+	await("event=issued", 30*time.Second)
+	first, _ := os.ReadFile(e.path("det/cert.pem"))
+	await("event=renewed", 60*time.Second)
+	second, _ := os.ReadFile(e.path("det/cert.pem"))
+	if string(first) == string(second) {
+		t.Error("a renewal was logged but det/cert.pem did not change")
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if err != nil {
+		t.Fatalf("daemon exit after SIGTERM: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("daemon took %s to stop", d)
+	}
+	_ = filepath.Walk(e.dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && strings.Contains(filepath.Base(p), ".tmp") {
+			t.Errorf("temp file left behind: %s", p)
+		}
+		return nil
+	})
+}
