@@ -138,13 +138,8 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 			continue
 		}
 		log := a.log.With("cert", name, "unit", w.unit)
-		prev, err := a.store.Previous(name)
-		if err != nil {
-			log.Error("cannot roll back: no previous files", "error", err)
-			continue
-		}
-		if _, err := a.store.Commit(name, prev, nil); err != nil {
-			log.Error("cannot roll back: restoring the previous files failed", "error", err)
+		if _, err := a.store.Restore(name, nil); err != nil {
+			log.Error("cannot roll back to the previous files", "error", err)
 			continue
 		}
 		rolled++
