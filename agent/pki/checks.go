@@ -156,9 +156,9 @@ func issuedBy(child, parent *x509.Certificate) bool {
 	return true
 }
 
-func selfSigned(c *x509.Certificate) bool {
-	return issuedBy(c, c) && c.CheckSignatureFrom(c) == nil
-}
+// selfSigned compares names and key ids only: CheckSignatureFrom refuses
+// SHA-1, and a SHA-1 root is exactly the case this must recognise.
+func selfSigned(c *x509.Certificate) bool { return issuedBy(c, c) }
 
 func subjectName(c *x509.Certificate) string {
 	if c.Subject.CommonName != "" {
@@ -172,8 +172,8 @@ func subjectName(c *x509.Certificate) string {
 
 // checkIssuer verifies the leaf up to one of roots, with the file's other
 // certs as intermediates. When a cert in the file is already reported as
-// expired or not yet valid, it verifies at the middle of the leaf's
-// lifetime so that this check reports only who issued it.
+// expired or not yet valid, it verifies at a time when every cert in the
+// file is valid, so that this check reports only who issued the leaf.
 func (r *Report) checkIssuer(file string, roots []*x509.Certificate, now time.Time, timeBad bool) {
 	pool := x509.NewCertPool()
 	for _, c := range roots {
@@ -185,7 +185,7 @@ func (r *Report) checkIssuer(file string, roots []*x509.Certificate, now time.Ti
 	}
 	at := now
 	if timeBad {
-		at = r.Leaf.NotBefore.Add(r.Leaf.NotAfter.Sub(r.Leaf.NotBefore) / 2)
+		at = commonValidity(append([]*x509.Certificate{r.Leaf}, r.Chain...), now)
 	}
 	_, err := r.Leaf.Verify(x509.VerifyOptions{
 		Roots: pool, Intermediates: inter, CurrentTime: at,
@@ -198,4 +198,22 @@ func (r *Report) checkIssuer(file string, roots []*x509.Certificate, now time.Ti
 		}
 		r.add(ProblemIssuer, file, detail)
 	}
+}
+
+// commonValidity returns the middle of the window in which all certs are
+// valid, or now when they share no such window.
+func commonValidity(certs []*x509.Certificate, now time.Time) time.Time {
+	from, to := certs[0].NotBefore, certs[0].NotAfter
+	for _, c := range certs[1:] {
+		if c.NotBefore.After(from) {
+			from = c.NotBefore
+		}
+		if c.NotAfter.Before(to) {
+			to = c.NotAfter
+		}
+	}
+	if !from.Before(to) {
+		return now
+	}
+	return from.Add(to.Sub(from) / 2)
 }

@@ -59,9 +59,15 @@ func mkCert(t testing.TB, o certOpts, parent *x509.Certificate, parentKey crypto
 	t.Helper()
 	if o.notBefore.IsZero() {
 		o.notBefore = testNow.Add(-24 * time.Hour)
+		if o.isCA {
+			o.notBefore = testNow.Add(-365 * 24 * time.Hour)
+		}
 	}
 	if o.notAfter.IsZero() {
 		o.notAfter = testNow.Add(30 * 24 * time.Hour)
+		if o.isCA {
+			o.notAfter = testNow.Add(365 * 24 * time.Hour)
+		}
 	}
 	spki, err := x509.MarshalPKIXPublicKey(o.key.Public())
 	if err != nil {
