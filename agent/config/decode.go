@@ -91,7 +91,10 @@ func decodeFile(name string, data []byte, col *collector) *Config {
 func syntaxError(name string, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		msg := strings.TrimPrefix(pe.Message, "toml: ")
+		msg := strings.TrimSuffix(strings.TrimPrefix(pe.Message, "toml: "), ".")
+		if msg != "" && msg[0] >= 'A' && msg[0] <= 'Z' {
+			msg = strings.ToLower(msg[:1]) + msg[1:]
+		}
 		return &Error{File: name, Line: pe.Position.Line, Msg: "toml syntax error: " + msg,
 			Fix: "fix the TOML syntax on this line; see https://toml.io"}
 	}

@@ -109,5 +109,4 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-
 func tomlKey(parts ...string) string { return toml.Key(parts).String() }

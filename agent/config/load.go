@@ -174,7 +174,6 @@ func copyPositions(c, fr *Config, prefix string) {
 	}
 }
 
-
 func posString(p srcPos) string {
 	if p.line > 0 {
 		return p.file + ":" + strconv.Itoa(p.line)

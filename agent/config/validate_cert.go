@@ -175,6 +175,9 @@ func (v *validator) modes(ct *Cert, at func(string, *valueError)) {
 		{"cert_mode", ct.CertMode.FileMode, 0o400, `include the owner's read bit, e.g. "0644"`},
 		{"dir_mode", ct.DirMode.FileMode, 0o500, `include the owner's read and execute bits, e.g. "0755"`},
 	} {
+		if m.key == "cert_mode" && !ct.CertMode.Set && ct.CertMode.FileMode == ct.Mode.FileMode {
+			continue // inherited from mode: reported there
+		}
 		switch {
 		case m.mode&^0o777 != 0:
 			at(m.key, badValue(`setuid, setgid and sticky bits are not allowed; use e.g. "0600"`, "mode %04o has bits beyond 0777", uint32(m.mode)))
