@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding"
 	"errors"
 	"fmt"
@@ -54,7 +55,7 @@ func decodeFile(name string, data []byte, col *collector) *Config {
 	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
-		col.decodeErr(syntaxError(name, err))
+		col.decodeErr(syntaxError(name, data, err))
 		c.src.broken = true
 		return c
 	}
@@ -88,15 +89,24 @@ func decodeFile(name string, data []byte, col *collector) *Config {
 }
 
 // syntaxError turns a TOML parse error into an Error with its line.
-func syntaxError(name string, err error) *Error {
+func syntaxError(name string, data []byte, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		msg := strings.TrimSuffix(strings.TrimPrefix(pe.Message, "toml: "), ".")
-		if msg != "" && msg[0] >= 'A' && msg[0] <= 'Z' {
+		if len(msg) > 1 && msg[0] >= 'A' && msg[0] <= 'Z' && msg[1] >= 'a' && msg[1] <= 'z' {
 			msg = strings.ToLower(msg[:1]) + msg[1:]
 		}
-		return &Error{File: name, Line: pe.Position.Line, Msg: "toml syntax error: " + msg,
-			Fix: "fix the TOML syntax on this line; see https://toml.io"}
+		line := pe.Position.Line
+		// The parser counts a newline that ends a bad line as part of the
+		// next line; the byte offset is exact, so count from it.
+		if st := pe.Position.Start; st > 0 && st <= len(data) {
+			line = bytes.Count(data[:st], []byte("\n")) + 1
+		}
+		fix := "fix the TOML syntax on this line; see https://toml.io"
+		if strings.Contains(msg, "leading zero") {
+			fix = `write modes as quoted octal strings, e.g. mode = "0600"`
+		}
+		return &Error{File: name, Line: line, Msg: "toml syntax error: " + msg, Fix: fix}
 	}
 	return &Error{File: name, Msg: "cannot parse: " + err.Error(), Fix: "fix the TOML syntax; see https://toml.io"}
 }

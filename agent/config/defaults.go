@@ -41,7 +41,7 @@ func ApplyDefaults(c *Config) {
 	defDur(&a.WarnBefore, DefaultWarnBefore)
 	defStr(&a.LogLevel, DefaultLogLevel)
 	defStr(&a.LogFormat, DefaultLogFormat)
-	if a.MinRSABits == 0 {
+	if a.MinRSABits == 0 && !c.written("agent", "min_rsa_bits") {
 		a.MinRSABits = DefaultMinRSABits
 	}
 	for name, is := range c.Issuers {
@@ -61,7 +61,7 @@ func ApplyDefaults(c *Config) {
 				t := true
 				is.ARI = &t
 			}
-			if is.MaxConcurrent == 0 {
+			if is.MaxConcurrent == 0 && !c.written("issuers", name, "max_concurrent") {
 				is.MaxConcurrent = DefaultMaxConcurrent
 			}
 		}

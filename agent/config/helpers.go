@@ -72,6 +72,16 @@ func (c *Config) where(path ...string) srcPos {
 	return srcPos{}
 }
 
+// written reports whether a file set this exact key (so that an explicit
+// 0 is judged by Validate rather than replaced by a default).
+func (c *Config) written(path ...string) bool {
+	if c.src == nil {
+		return false
+	}
+	_, ok := c.src.pos[tomlKey(path...)]
+	return ok
+}
+
 // suggest proposes the closest valid name, or returns fallback.
 func suggest(got string, valid []string, fallback string) string {
 	best, bestD := "", 3
