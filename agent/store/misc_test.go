@@ -249,3 +249,19 @@ func TestFixPerms(t *testing.T) {
 		t.Fatalf("FixPerms on a missing file = %v", err)
 	}
 }
+
+func TestOpenTightensLooseStateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // despite umask
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m := statT(t, dir).Mode & 0o7777; m != 0o700 {
+		t.Fatalf("state dir mode %04o after Open, want 0700", m)
+	}
+}

@@ -78,7 +78,8 @@ type Store struct {
 	imu   sync.Mutex             // guards the pending-intents file
 }
 
-// Open creates dir (0700) and its subdirectories if needed. It does no
+// Open creates dir (0700) and its subdirectories if needed, and removes
+// group/other permissions from them if they exist looser. It does no
 // recovery and starts nothing.
 func Open(dir string, logger hclog.Logger) (*Store, error) {
 	if logger == nil {
@@ -98,6 +99,15 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 		}
 		if !fi.IsDir() {
 			return nil, fmt.Errorf("state dir %s is not a directory", d)
+		}
+		// An existing directory (systemd's StateDirectory= defaults to
+		// 0755) is tightened: it holds keys.
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(d, fi.Mode().Perm()&0o700); err != nil {
+				return nil, fmt.Errorf("tighten state dir: %w", err)
+			}
+			logger.Named("store").Warn("tightened state directory permissions", "path", d,
+				"old_mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "mode", fmt.Sprintf("%04o", fi.Mode().Perm()&0o700))
 		}
 	}
 	return &Store{dir: abs, logger: logger.Named("store"), ops: realOps(), certs: map[string]*sync.Mutex{}}, nil
