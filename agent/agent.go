@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,9 +202,16 @@ func (a *Agent) recover(ctx context.Context) error {
 	defer release()
 	rep, err := a.store.Recover()
 	if err != nil {
-		return fmt.Errorf("recover state dir %s: %w", a.store.Dir(), err)
+		// Everything recoverable was recovered; what is left (e.g. an
+		// output dir that is read-only right now) is retried by the next
+		// commit of that cert, so the daemon keeps running.
+		a.log.Error("state dir recovery incomplete; will retry on the next write", "error", err)
 	}
-	a.log.Debug("state dir recovered", "report", fmt.Sprintf("%+v", rep))
+	if !rep.Empty() {
+		a.log.Info("recovered from an interrupted run", "rolled_forward", strings.Join(rep.RolledForward, ","),
+			"discarded", strings.Join(rep.Discarded, ","), "temps_removed", len(rep.TempsRemoved),
+			"staging_removed", len(rep.StagingRemoved), "quarantined", strings.Join(rep.Quarantined, ","))
+	}
 	failpoint.Hit("agent-after-recover")
 	return nil
 }

@@ -111,7 +111,7 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	disableCoreDumps()
 	logger := newLogger(cfg, env.stderr)
-	st, err := store.Open(cfg.Agent.StateDir, logger.Named("store"))
+	st, err := store.Open(cfg.Agent.StateDir, logger)
 	if err != nil {
 		logger.Error("cannot open the state dir", "error", err)
 		return exitFailure

@@ -35,7 +35,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
 	disableCoreDumps()
 	logger := newLogger(cfg, env.stderr)
 	acme.Init(logger)
-	st, err := store.Open(cfg.Agent.StateDir, logger.Named("store"))
+	st, err := store.Open(cfg.Agent.StateDir, logger)
 	if err != nil {
 		logger.Error("cannot open the state dir", "error", err)
 		return exitFailure
