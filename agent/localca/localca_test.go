@@ -262,3 +262,22 @@ func TestCancelledContextCreatesNothing(t *testing.T) {
 		t.Fatal("a cancelled Issue created files")
 	}
 }
+
+// TestCreateLosesRaceToOtherProcess drives the path where another
+// process renamed its CA into place between our check and our rename.
+func TestCreateLosesRaceToOtherProcess(t *testing.T) {
+	winner, dir := newCA(t, issuerCfg("ec256", 0))
+	roots, err := winner.Roots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	loser := New("cluster", dir, issuerCfg("ec256", 0))
+	_, cert, err := loser.create(context.Background())
+	if err != nil || !cert.Equal(roots[0]) {
+		t.Fatalf("create after another process won: %v (same ca: %v)", err, err == nil && cert.Equal(roots[0]))
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Fatalf("loser left its temp dir: %v", entries)
+	}
+}
