@@ -26,6 +26,9 @@ type debouncer struct {
 	muted map[string]int
 	// graceUntil is when the swallow period after the last release ends.
 	graceUntil map[string]time.Time
+	// epoch counts forget calls per key, so that deliver can tell that an
+	// event it is offering was withdrawn.
+	epoch map[string]uint64
 }
 
 type pendingKey struct {
@@ -39,6 +42,7 @@ func newDebouncer(window time.Duration) *debouncer {
 		pending:    map[string]*pendingKey{},
 		muted:      map[string]int{},
 		graceUntil: map[string]time.Time{},
+		epoch:      map[string]uint64{},
 	}
 }
 
@@ -105,6 +109,7 @@ func (d *debouncer) release(key string, now time.Time) {
 // forget drops pending and ready activity for key, e.g. when the key is
 // removed by Set or muted by suppress.
 func (d *debouncer) forget(key string) {
+	d.epoch[key]++
 	delete(d.pending, key)
 	for i := range d.ready {
 		if d.ready[i].Key == key {
@@ -112,6 +117,19 @@ func (d *debouncer) forget(key string) {
 			break
 		}
 	}
+}
+
+// requeue puts back an event that could not be handed over, in front.
+func (d *debouncer) requeue(ev Event) {
+	for i := range d.ready {
+		if d.ready[i].Key == ev.Key {
+			for _, p := range ev.Paths {
+				d.ready[i].Paths = mergePaths(d.ready[i].Paths, p)
+			}
+			return
+		}
+	}
+	d.ready = append([]Event{ev}, d.ready...)
 }
 
 // next returns the earliest time a pending key becomes ready.
@@ -164,20 +182,37 @@ func mergePaths(paths []string, path string) []string {
 // when another goroutine touched the debouncer. It returns when ctx is
 // done. It never blocks the goroutine that feeds the debouncer: events
 // wait in the ready queue (and keep coalescing) while out is not read.
+//
+// The event being offered on out is taken off the ready queue first, so
+// activity during a slow hand-over starts a new debounce window instead
+// of changing an event the receiver may already hold. If the key is
+// forgotten (Suppress, Set) meanwhile, the offer is withdrawn; if ctx ends
+// first, the event goes back to the queue for the next Run.
 func deliver(ctx context.Context, mu *sync.Mutex, d *debouncer, kick <-chan struct{}, out chan<- Event) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var (
+		offer      Event
+		offering   bool
+		offerEpoch uint64
+	)
 	for {
 		mu.Lock()
+		if offering && d.epoch[offer.Key] != offerEpoch {
+			offering = false
+		}
 		d.advance(time.Now())
-		var head Event
-		var send chan<- Event
-		if len(d.ready) > 0 {
-			head, send = d.ready[0], out
+		if !offering && len(d.ready) > 0 {
+			offer, offering, offerEpoch = d.ready[0], true, d.epoch[d.ready[0].Key]
+			d.ready = d.ready[1:]
 		}
 		due, ok := d.next()
 		mu.Unlock()
 
+		var send chan<- Event
+		if offering {
+			send = out
+		}
 		timer.Stop()
 		var wake <-chan time.Time
 		if ok {
@@ -186,18 +221,16 @@ func deliver(ctx context.Context, mu *sync.Mutex, d *debouncer, kick <-chan stru
 		}
 		select {
 		case <-ctx.Done():
+			if offering {
+				mu.Lock()
+				d.requeue(offer)
+				mu.Unlock()
+			}
 			return
 		case <-kick:
 		case <-wake:
-		case send <- head:
-			mu.Lock()
-			// While we waited to send, the head may have been forgotten
-			// (Suppress, Set) or grown by more activity; drop it only if
-			// it is still exactly what was received, so nothing is lost.
-			if len(d.ready) > 0 && d.ready[0].Key == head.Key && len(d.ready[0].Paths) == len(head.Paths) {
-				d.ready = d.ready[1:]
-			}
-			mu.Unlock()
+		case send <- offer:
+			offering = false
 		}
 	}
 }

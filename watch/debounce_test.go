@@ -155,12 +155,34 @@ func TestDeliverSlowReceiverLosesNothing(t *testing.T) {
 		h := startDeliver(t, 200*ms)
 		h.touch("a", "/a")
 		h.touch("b", "/b")
-		time.Sleep(300 * ms) // both ready, nobody receiving
-		h.touch("a", "/a2")  // joins a's waiting event
+		h.touch("c", "/c")
+		time.Sleep(300 * ms) // all ready, nobody receiving; a is offered
+		h.touch("a", "/a2")  // after a was offered: a new window
+		h.touch("b", "/b2")  // joins b's waiting event
 		got := h.received()
-		want := []Event{{Key: "a", Paths: []string{"/a", "/a2"}}, {Key: "b", Paths: []string{"/b"}}}
+		want := []Event{{Key: "a", Paths: []string{"/a"}}, {Key: "b", Paths: []string{"/b", "/b2"}}, {Key: "c", Paths: []string{"/c"}}}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("got %v, want %v", got, want)
+		}
+		time.Sleep(200 * ms)
+		want = []Event{{Key: "a", Paths: []string{"/a2"}}}
+		if got := h.received(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after another window got %v, want %v", got, want)
+		}
+	})
+}
+
+func TestDeliverWithdrawsSuppressedOffer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startDeliver(t, 200*ms)
+		h.touch("web", "/cert")
+		time.Sleep(300 * ms) // offered, nobody receiving
+		h.mu.Lock()
+		h.d.suppress("web")
+		h.mu.Unlock()
+		notify(h.kick)
+		if got := h.received(); len(got) != 0 {
+			t.Fatalf("suppressed key still delivered: %v", got)
 		}
 	})
 }

@@ -61,6 +61,11 @@ func (l *loop) close() error {
 }
 
 func (l *loop) run(ctx context.Context) {
+	// Set calls made before Run are covered by the full sync below.
+	select {
+	case <-l.w.setKick:
+	default:
+	}
 	l.syncKeys(true)
 	l.log.Debug("watching", "keys", len(l.res), "directories", len(l.watched))
 	l.synced()
