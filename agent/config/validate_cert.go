@@ -306,8 +306,11 @@ func (v *validator) dupPaths(uses []pathUse) {
 		}
 		msg := fmt.Sprintf("%s is also %s's %s (%s)", p, f.section(), f.key, where)
 		fix := "give each cert its own output files"
-		if u.kind == "watch" && f.kind == "cert" {
+		switch {
+		case u.kind == "watch" && f.kind == "cert":
 			fix = "certagent already watches the files it manages; remove the watch entry"
+		case u.kind == "watch":
+			fix = "watch each file from one entry only"
 		}
 		v.col.add(&Error{File: u.pos.file, Line: u.pos.line, Section: u.section(), Key: u.key, Msg: msg, Fix: fix})
 	}

@@ -207,6 +207,8 @@ func TestValidateIssuerAndAgent(t *testing.T) {
 			[]string{`agent: key "allowed_key_types": unknown key type "dsa" (use one of: ec256, ec384, rsa2048, rsa3072, rsa4096, ed25519)`}},
 		{"watch equals managed output", "[issuers.ca]\ntype = \"local\"\n[certs.web]\nissuer = \"ca\"\ndns_names = [\"a.example\"]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n[watch.old]\ncert_file = \"/c.pem\"\n", nil,
 			[]string{`watch "old": key "cert_file": /c.pem is also cert "web"'s cert_file (t.toml:6) (certagent already watches the files it manages; remove the watch entry)`}},
+		{"two watches on one file", "[watch.a]\ncert_file = \"/w.pem\"\n[watch.b]\ncert_file = \"/w.pem\"\n", nil,
+			[]string{`watch "b": key "cert_file": /w.pem is also watch "a"'s cert_file (t.toml:2) (watch each file from one entry only)`}},
 		{"watch missing cert_file", "[watch.old]\nkey_file = \"/k.pem\"\naction = \"reload\"\n", nil,
 			[]string{`watch "old": key "cert_file": missing cert_file (add the path to watch, e.g. cert_file = "/etc/letsencrypt/live/web/fullchain.pem")`}},
 		{"watch bad action and unit", "[watch.old]\ncert_file = \"/c.pem\"\nunits = [\"nginx\"]\naction = \"bounce\"\n", nil,
