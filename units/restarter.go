@@ -48,6 +48,10 @@ type Restarter struct {
 	// unit to settle; zero means 100 ms.
 	Poll time.Duration
 
+	// life bounds every connection: go-systemd closes a connection when
+	// the context it was dialled with ends, so a per-Act ctx must not be
+	// used for dialling.
+	life context.Context
 	dial func(ctx context.Context) (*sddbus.Conn, error)
 
 	mu   sync.Mutex
@@ -58,15 +62,17 @@ var _ agent.Restarter = (*Restarter)(nil)
 
 // NewRestarter returns a Restarter talking to the system bus
 // (DBUS_SYSTEM_BUS_ADDRESS, default /run/dbus/system_bus_socket). It does
-// not connect yet; see Restarter. ctx is accepted for symmetry with the
-// other constructors and for a future eager mode; it is not retained.
+// not connect yet; see Restarter. ctx bounds the lifetime of the bus
+// connections it will make: pass the daemon's root context, not a
+// per-request one. The error is always nil today; it is there so an eager
+// mode can report a missing bus.
 func NewRestarter(ctx context.Context, logger hclog.Logger) (*Restarter, error) {
-	_ = ctx
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
 	return &Restarter{
 		log:  logger,
+		life: ctx,
 		dial: sddbus.NewSystemConnectionContext,
 	}, nil
 }
@@ -86,6 +92,9 @@ func (r *Restarter) Close() error {
 // bus returns a live connection, dialling a new one when there is none or
 // the old one dropped.
 func (r *Restarter) bus(ctx context.Context) (*sddbus.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.conn != nil && r.conn.Connected() {
@@ -96,7 +105,7 @@ func (r *Restarter) bus(ctx context.Context) (*sddbus.Conn, error) {
 		r.conn.Close()
 		r.conn = nil
 	}
-	c, err := r.dial(ctx)
+	c, err := r.dial(r.life)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the system bus: %w", err)
 	}
