@@ -1,0 +1,224 @@
+package acme
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+
+	legoacme "github.com/go-acme/lego/v4/acme"
+	"github.com/go-acme/lego/v4/certificate"
+	"github.com/go-acme/lego/v4/challenge/dns01"
+	"github.com/go-acme/lego/v4/lego"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/pki"
+)
+
+// Issue orders a certificate for req. It waits for a max_concurrent slot,
+// returns as soon as ctx is done, and on error returns no Bundle. It
+// writes nothing outside its state directory (and the webroot's
+// challenge files, removed before it returns when it completes).
+func (i *Issuer) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error) {
+	if err := i.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("acme: order for %q: %w", req.Name, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	type result struct {
+		b   *agent.Bundle
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The slot is released only once lego has unwound, so a
+		// cancelled order cannot let more than max_concurrent run.
+		defer i.release()
+		b, err := i.issue(ctx, req)
+		ch <- result{b, err}
+	}()
+	select {
+	case r := <-ch:
+		cancel()
+		return r.b, r.err
+	case <-ctx.Done():
+		cancel()
+		return nil, fmt.Errorf("acme: order for %q: %w", req.Name, context.Cause(ctx))
+	}
+}
+
+func (i *Issuer) issue(ctx context.Context, req agent.Request) (*agent.Bundle, error) {
+	log := i.log.With("cert", req.Name)
+	if err := i.ensureStateDir(); err != nil {
+		return nil, err
+	}
+	hc := i.clients.forContext(ctx)
+	acct, err := i.account(hc)
+	if err != nil {
+		log.Error("ACME account unavailable", "error", err)
+		return nil, err
+	}
+	kt := req.KeyType
+	if kt == "" {
+		kt = pki.KeyEC256
+	}
+	key, err := pki.GenerateKey(kt)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := makeCSR(req, key)
+	if err != nil {
+		return nil, err
+	}
+	client, err := lego.NewClient(i.legoConfig(hc, acct))
+	if err != nil {
+		return nil, mapError("connect to ACME directory", err)
+	}
+	cleanup, err := i.setupChallenge(client, log)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	res, err := i.obtain(client, req, csr, log)
+	if err != nil {
+		if accountGone(err) {
+			i.forgetAccount()
+		}
+		log.Error("ACME order failed", "error", err)
+		return nil, err
+	}
+	b, err := bundleFromPEM(res.Certificate, key)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("certificate issued", "serial", b.Leaf.SerialNumber.Text(16), "not_after", b.Leaf.NotAfter)
+	return b, nil
+}
+
+// obtain runs the order, with ARI's replaces when there is a current cert
+// and ARI is on. A CA that says the cert was already replaced (e.g. we
+// crashed after the last order) gets the order again without replaces.
+func (i *Issuer) obtain(client *lego.Client, req agent.Request, csr *x509.CertificateRequest, log hclog.Logger) (*certificate.Resource, error) {
+	r := certificate.ObtainForCSRRequest{CSR: csr, Bundle: true, Profile: i.cfg.Profile}
+	if i.ariEnabled() && req.Current != nil {
+		id, err := certificate.MakeARICertID(req.Current)
+		if err == nil {
+			r.ReplacesCertID = id
+		}
+	}
+	res, err := client.Certificate.ObtainForCSR(r)
+	var already *legoacme.AlreadyReplacedError
+	if err != nil && r.ReplacesCertID != "" && errors.As(err, &already) {
+		log.Warn("CA says the current certificate was already replaced; ordering without replaces")
+		r.ReplacesCertID = ""
+		res, err = client.Certificate.ObtainForCSR(r)
+	}
+	if err != nil {
+		return nil, mapError("order certificate", err)
+	}
+	return res, nil
+}
+
+// setupChallenge configures the one challenge type of this issuer on a
+// per-order lego client and returns the cleanup to run after the order.
+func (i *Issuer) setupChallenge(client *lego.Client, log hclog.Logger) (func(), error) {
+	switch {
+	case i.cfg.Challenge == ChallengeHTTP01 && i.cfg.Webroot != "":
+		p := newWebrootProvider(i.cfg.Webroot)
+		return func() {
+			if err := p.release(); err != nil {
+				log.Error("removing webroot challenge files", "error", err)
+			}
+		}, client.Challenge.SetHTTP01Provider(p)
+	case i.cfg.Challenge == ChallengeHTTP01:
+		p := newOrderProvider(i.http)
+		return p.release, client.Challenge.SetHTTP01Provider(p)
+	case i.cfg.Challenge == ChallengeTLSALPN01:
+		p := newOrderProvider(i.tls)
+		return p.release, client.Challenge.SetTLSALPN01Provider(p)
+	}
+	if err := useResolvers(i.cfg.DNSResolvers); err != nil {
+		return nil, err
+	}
+	p, err := i.newDNSProvider()
+	if err != nil {
+		return nil, err
+	}
+	var opts []dns01.ChallengeOption
+	if len(i.cfg.DNSResolvers) > 0 {
+		opts = append(opts, dns01.DisableAuthoritativeNssPropagationRequirement())
+	}
+	return func() {}, client.Challenge.SetDNS01Provider(p, opts...)
+}
+
+// account returns the verified account, registering when needed.
+func (i *Issuer) account(hc *http.Client) (*account, error) {
+	i.acctMu.Lock()
+	defer i.acctMu.Unlock()
+	return i.ensureAccount(hc)
+}
+
+// forgetAccount makes the next order re-check (and if need be redo) the
+// registration.
+func (i *Issuer) forgetAccount() {
+	i.acctMu.Lock()
+	i.acct = nil
+	i.acctMu.Unlock()
+}
+
+func (i *Issuer) ariEnabled() bool { return i.cfg.ARI == nil || *i.cfg.ARI }
+
+// makeCSR builds the CSR for req signed with key. The CN is kept when it
+// fits (64 bytes); the CA takes the identifiers from the SANs.
+func makeCSR(req agent.Request, key crypto.Signer) (*x509.CertificateRequest, error) {
+	tmpl := &x509.CertificateRequest{DNSNames: req.DNSNames, IPAddresses: req.IPAddresses}
+	if cn := req.CommonName; cn != "" && len(cn) <= 64 {
+		tmpl.Subject = pkix.Name{CommonName: cn}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, fmt.Errorf("create CSR: %w", err)
+	}
+	return x509.ParseCertificateRequest(der)
+}
+
+// bundleFromPEM splits the CA's PEM chain into leaf, intermediates (in the
+// CA's order) and, when the CA included its self-signed root, Roots.
+func bundleFromPEM(data []byte, key crypto.Signer) (*agent.Bundle, error) {
+	var certs []*x509.Certificate
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse issued certificate: %w", err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("CA returned no certificate")
+	}
+	b := &agent.Bundle{Key: key, Leaf: certs[0], Chain: certs[1:]}
+	if !publicKeyEqual(b.Leaf.PublicKey, key.Public()) {
+		return nil, errors.New("CA returned a certificate for another key")
+	}
+	if n := len(b.Chain); n > 0 {
+		last := b.Chain[n-1]
+		if last.IsCA && last.CheckSignatureFrom(last) == nil {
+			b.Roots = []*x509.Certificate{last}
+			b.Chain = b.Chain[:n-1]
+		}
+	}
+	return b, nil
+}
+
+func publicKeyEqual(a, b crypto.PublicKey) bool {
+	ka, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ka.Equal(b)
+}

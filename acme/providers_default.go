@@ -1,0 +1,62 @@
+//go:build !dnsall
+
+package acme
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/go-acme/lego/v4/challenge"
+	"github.com/go-acme/lego/v4/providers/dns/acmedns"
+	"github.com/go-acme/lego/v4/providers/dns/cloudflare"
+	"github.com/go-acme/lego/v4/providers/dns/desec"
+	"github.com/go-acme/lego/v4/providers/dns/digitalocean"
+	"github.com/go-acme/lego/v4/providers/dns/exec"
+	"github.com/go-acme/lego/v4/providers/dns/gandiv5"
+	"github.com/go-acme/lego/v4/providers/dns/hetzner"
+	"github.com/go-acme/lego/v4/providers/dns/httpreq"
+	"github.com/go-acme/lego/v4/providers/dns/linode"
+	"github.com/go-acme/lego/v4/providers/dns/ovh"
+	"github.com/go-acme/lego/v4/providers/dns/pdns"
+	"github.com/go-acme/lego/v4/providers/dns/rfc2136"
+	"github.com/go-acme/lego/v4/providers/dns/route53"
+)
+
+// AllDNSProviders is true in builds with the dnsall tag, which link every
+// DNS provider lego knows (see docs/acme.md for the cost).
+const AllDNSProviders = false
+
+// defaultDNSProviders are the providers of the default build, by lego's
+// names: the common hosted DNS services plus the generic ones (exec,
+// httpreq, rfc2136, acme-dns, pdns) that reach almost anything else.
+var defaultDNSProviders = map[string]func() (challenge.Provider, error){
+	"acme-dns":     func() (challenge.Provider, error) { return acmedns.NewDNSProvider() },
+	"acmedns":      func() (challenge.Provider, error) { return acmedns.NewDNSProvider() },
+	"cloudflare":   func() (challenge.Provider, error) { return cloudflare.NewDNSProvider() },
+	"desec":        func() (challenge.Provider, error) { return desec.NewDNSProvider() },
+	"digitalocean": func() (challenge.Provider, error) { return digitalocean.NewDNSProvider() },
+	"exec":         func() (challenge.Provider, error) { return exec.NewDNSProvider() },
+	"gandiv5":      func() (challenge.Provider, error) { return gandiv5.NewDNSProvider() },
+	"hetzner":      func() (challenge.Provider, error) { return hetzner.NewDNSProvider() },
+	"httpreq":      func() (challenge.Provider, error) { return httpreq.NewDNSProvider() },
+	"linode":       func() (challenge.Provider, error) { return linode.NewDNSProvider() },
+	"ovh":          func() (challenge.Provider, error) { return ovh.NewDNSProvider() },
+	"pdns":         func() (challenge.Provider, error) { return pdns.NewDNSProvider() },
+	"rfc2136":      func() (challenge.Provider, error) { return rfc2136.NewDNSProvider() },
+	"route53":      func() (challenge.Provider, error) { return route53.NewDNSProvider() },
+}
+
+func lookupDNSProvider(name string) (func() (challenge.Provider, error), bool) {
+	f, ok := defaultDNSProviders[name]
+	return f, ok
+}
+
+func dnsProviderHint() string {
+	names := make([]string, 0, len(defaultDNSProviders))
+	for n := range defaultDNSProviders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "this build knows " + strings.Join(names, ", ") +
+		"; build with -tags dnsall for every lego provider"
+}
