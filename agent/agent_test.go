@@ -254,3 +254,24 @@ func TestRunIssuesThenStopsOnCancel(t *testing.T) {
 		t.Fatalf("status.json: %v %s", err, b)
 	}
 }
+
+// TestShortCertDoesNotHotLoop: a cert whose policy time is already past
+// when it is issued (back-dated NotBefore, tiny validity) is not renewed
+// again by the next pass.
+func TestShortCertDoesNotHotLoop(t *testing.T) {
+	ta := newTestAgent(t, strings.Replace(threeCertsOneUnit, `dns_names = ["a.example.com"]`,
+		`dns_names = ["a.example.com"]`+"\nvalidity = \"1m\"\nrenew_before = \"90%\"", 1))
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := ta.RenewOnce(ctx, []string{"a"}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ta.iss.count("a"); n != 1 {
+		t.Fatalf("a 1-minute cert was issued %d times in three back-to-back passes, want 1", n)
+	}
+	st := ta.certs["a"]
+	if left := time.Until(st.renewAt); left < 20*time.Second || left > 40*time.Second {
+		t.Fatalf("next renewal in %s, want about half of the remaining minute", left)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -132,41 +131,6 @@ func intentsFor(c *config.Cert) []store.Intent {
 	return out
 }
 
-// outputFiles renders a bundle into the cert's configured files, key
-// first so that the journal renames the key before the cert.
-func outputFiles(c *config.Cert, b *Bundle) ([]store.File, error) {
-	key, err := pki.EncodeKeyPEM(b.Key, "pkcs8")
-	if err != nil {
-		return nil, fmt.Errorf("encode key: %w", err)
-	}
-	full := append([]*x509.Certificate{b.Leaf}, b.Chain...)
-	chain := b.Chain
-	if len(chain) == 0 {
-		chain = b.Roots
-	}
-	file := func(path string, data []byte, mode os.FileMode) store.File {
-		return store.File{Path: path, Data: data, Mode: mode, UID: c.UID, GID: c.GID,
-			DirMode: c.DirMode.FileMode, FollowSymlinks: c.FollowSymlinks}
-	}
-	out := []store.File{
-		file(c.KeyFile, key, c.Mode.FileMode),
-		file(c.CertFile, pki.EncodeCertsPEM(b.Leaf), c.CertMode.FileMode),
-	}
-	if c.FullchainFile != "" {
-		out = append(out, file(c.FullchainFile, pki.EncodeCertsPEM(full...), c.CertMode.FileMode))
-	}
-	if c.ChainFile != "" {
-		out = append(out, file(c.ChainFile, pki.EncodeCertsPEM(chain...), c.CertMode.FileMode))
-	}
-	if c.CAFile != "" {
-		if len(b.Roots) == 0 {
-			return nil, errors.New("ca_file is set but the issuer returned no CA certificates")
-		}
-		out = append(out, file(c.CAFile, pki.EncodeCertsPEM(b.Roots...), c.CertMode.FileMode))
-	}
-	return out, nil
-}
-
 // applyOutcome updates the scheduler's view after an issuance.
 func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time) {
 	st := o.st
@@ -190,6 +154,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	}
 	st.failures, st.retryAt, st.lastErr = 0, time.Time{}, ""
 	st.ari, st.ariNext = nil, time.Time{}
+	st.issuedAt, st.issuedSerial = now, serialHex(o.leaf)
 	a.inspect(st, roots, now)
 	log.Info("certificate "+event, "event", event, "serial", serialHex(o.leaf), "not_after", stamp(o.leaf.NotAfter),
 		"next_renewal", stamp(st.renewAt), "files_changed", len(o.changed))

@@ -132,7 +132,23 @@ func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time)
 	}
 	if st.leaf != nil {
 		st.renewAt, st.reason = RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari)
+		st.floorRenewal()
 	}
+}
+
+// floorRenewal prevents a hot loop: a cert we just issued that the policy
+// already finds due (a back-dated NotBefore on a very short cert, or a
+// renew_before longer than what the CA granted) is renewed half-way
+// through its remaining lifetime instead of at once.
+func (s *certState) floorRenewal() {
+	if s.issuedAt.IsZero() || serialHex(s.leaf) != s.issuedSerial || s.renewAt.After(s.issuedAt) {
+		return
+	}
+	if s.ari != nil && !s.ari.End.After(s.issuedAt) {
+		return // an ARI window already past asks for renewal now
+	}
+	s.renewAt = s.issuedAt.Add(s.leaf.NotAfter.Sub(s.issuedAt) / 2)
+	s.reason = "the policy left no time after issuance; half of the remaining lifetime"
 }
 
 // reportDamage logs what an outside change broke; the pass then

@@ -46,6 +46,11 @@ type certState struct {
 	ariNext time.Time // when to poll ARI again
 
 	renewing bool
+
+	// issuedAt and issuedSerial remember this process's last issuance,
+	// for the no-hot-loop floor in inspect.
+	issuedAt     time.Time
+	issuedSerial string
 }
 
 // due reports whether the cert must be renewed at now, and why.

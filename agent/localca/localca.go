@@ -30,7 +30,8 @@ const (
 	DefaultCAValidity   = 3650 * 24 * time.Hour
 	DefaultLeafKeyType  = pki.KeyEC256
 	DefaultLeafValidity = 90 * 24 * time.Hour
-	// Backdate is how far NotBefore is set in the past, for peers whose
+	// Backdate is how far NotBefore is set in the past (at most a tenth of
+	// the validity), for peers whose
 	// clocks run a little behind.
 	Backdate = 5 * time.Minute
 )
@@ -171,7 +172,7 @@ func (c *CA) leafTemplate(req agent.Request, key crypto.Signer, caCert *x509.Cer
 		Subject:               pkix.Name{CommonName: req.CommonName},
 		DNSNames:              req.DNSNames,
 		IPAddresses:           req.IPAddresses,
-		NotBefore:             now.Add(-Backdate),
+		NotBefore:             now.Add(-backdate(notAfter.Sub(now))),
 		NotAfter:              notAfter,
 		KeyUsage:              usage,
 		ExtKeyUsage:           eku,
@@ -179,6 +180,17 @@ func (c *CA) leafTemplate(req agent.Request, key crypto.Signer, caCert *x509.Cer
 		SubjectKeyId:          ski,
 		// AuthorityKeyId is taken from caCert.SubjectKeyId by x509.
 	}, nil
+}
+
+// backdate is Backdate, or a tenth of the validity for short-lived certs:
+// a 5-minute back-date on a 1-minute cert would make most of its recorded
+// lifetime lie in the past and the renewal policy would find it due at
+// once.
+func backdate(validity time.Duration) time.Duration {
+	if d := validity / 10; d < Backdate {
+		return d
+	}
+	return Backdate
 }
 
 // randomSerial returns a random 128-bit serial with the top bit set, so

@@ -16,6 +16,7 @@ import (
 
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/localca"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/units"
@@ -74,20 +75,18 @@ func checkFiles(cfg *config.Config, now time.Time) []string {
 	return out
 }
 
+// existingLocalRoots returns a local CA's cert if the CA already exists;
+// nil (skip the issuer check) for other issuers.
 func existingLocalRoots(cfg *config.Config, issuer string) []*x509.Certificate {
 	ic := cfg.Issuers[issuer]
 	if ic == nil || ic.Type != "local" {
 		return nil
 	}
-	b, err := os.ReadFile(filepath.Join(cfg.Agent.StateDir, "ca", issuer, "ca.crt"))
+	roots, err := localca.New(issuer, filepath.Join(cfg.Agent.StateDir, "ca", issuer), ic).ExistingRoots(context.Background())
 	if err != nil {
 		return nil
 	}
-	certs, err := pki.ParseCertsPEM(b)
-	if err != nil {
-		return nil
-	}
-	return certs
+	return roots
 }
 
 // cmdRenew renews once and exits: 0 if every selected cert is fine.
