@@ -45,4 +45,3 @@ func outputFiles(c *config.Cert, b *Bundle) ([]store.File, error) {
 	}
 	return out, nil
 }
-
