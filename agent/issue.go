@@ -95,6 +95,9 @@ func (a *Agent) issueOne(ctx context.Context, st *certState, commitMu *sync.Mute
 	}
 	commitMu.Lock()
 	defer commitMu.Unlock()
+	if w := a.opts.Watcher; w != nil {
+		defer w.Suppress(st.name)()
+	}
 	res, err := a.store.Commit(st.name, files, intentsFor(c))
 	if err != nil {
 		return nil, nil, fmt.Errorf("write: %w", err)
