@@ -46,9 +46,6 @@ type Metrics interface {
 // and returns only after they exit.
 type Watcher interface {
 	Set(key string, paths []string)
-	// Suppress mutes key while the agent writes its own files; the
-	// returned func unmutes it (see watch.Watcher.Suppress).
-	Suppress(key string) (release func())
 	Run(ctx context.Context, out chan<- watch.Event) error
 }
 

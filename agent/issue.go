@@ -95,9 +95,9 @@ func (a *Agent) issueOne(ctx context.Context, st *certState, commitMu *sync.Mute
 	}
 	commitMu.Lock()
 	defer commitMu.Unlock()
-	if w := a.opts.Watcher; w != nil {
-		defer w.Suppress(st.name)()
-	}
+	// The watcher is not muted here: muting would hide an outside change
+	// made just after this write. The event our own rename causes costs
+	// one inspection that finds the files as they should be.
 	res, err := a.store.Commit(st.name, files, intentsFor(c))
 	if err != nil {
 		return nil, nil, fmt.Errorf("write: %w", err)

@@ -48,9 +48,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 		}
 		if po.forceAll || po.force[st.name] || po.only[st.name] || a.needsInspect(st, now) {
 			a.inspect(st, roots[st.cfg.Issuer], now)
-			if po.only[st.name] && len(st.problems) > 0 {
-				a.reportDamage(st)
-			}
+			a.judgeDamage(st, po.only[st.name], now)
 		}
 		a.pollARI(ctx, st, now)
 		if st.leaf != nil {
@@ -94,7 +92,7 @@ func (a *Agent) needsInspect(st *certState, now time.Time) bool {
 	if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 && !now.Before(st.inspected.Add(iv)) {
 		return true
 	}
-	return !now.Before(st.nextRenewal())
+	return !now.Before(st.nextRenewal()) || (!st.settleUntil.IsZero() && !now.Before(st.settleUntil))
 }
 
 // issuerRoots asks each issuer for its trust anchors; an issuer that
@@ -151,8 +149,27 @@ func (s *certState) floorRenewal() {
 	s.reason = "the policy left no time after issuance; half of the remaining lifetime"
 }
 
-// reportDamage logs what an outside change broke; the pass then
-// re-issues as for a renewal.
+// SettleTime is how long files broken by an outside writer are given to
+// become whole (a tool writing key and cert in two steps) before certagent
+// judges them.
+const SettleTime = time.Second
+
+// judgeDamage decides what to make of problems found after a file event:
+// the first sighting arms the settle timer; problems that outlive it are
+// reported, and the pass then re-issues as for a renewal.
+func (a *Agent) judgeDamage(st *certState, event bool, now time.Time) {
+	switch {
+	case len(st.problems) == 0:
+		st.settleUntil = time.Time{}
+	case event && st.settleUntil.IsZero():
+		st.settleUntil = now.Add(SettleTime)
+	case !st.settleUntil.IsZero() && !now.Before(st.settleUntil):
+		st.settleUntil = time.Time{}
+		a.reportDamage(st)
+	}
+}
+
+// reportDamage logs what an outside change broke.
 func (a *Agent) reportDamage(st *certState) {
 	p := st.problems[0]
 	a.log.Warn("modified outside certagent", "event", "external_change", "cert", st.name,
@@ -240,8 +257,18 @@ func (a *Agent) nextWake() time.Time {
 			earlier(st.inspected.Add(iv))
 		}
 		earlier(st.ariNext)
+		earlier(st.settleUntil)
 		if st.leaf != nil && !st.lastWarn.IsZero() {
 			earlier(st.lastWarn.Add(24 * time.Hour))
+		}
+	}
+	for _, ws := range a.watches {
+		earlier(ws.settleUntil)
+		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {
+			earlier(ws.inspected.Add(iv))
+		}
+		if ws.leaf != nil && !ws.lastWarn.IsZero() {
+			earlier(ws.lastWarn.Add(24 * time.Hour))
 		}
 	}
 	return next

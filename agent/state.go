@@ -47,6 +47,10 @@ type certState struct {
 
 	renewing bool
 
+	// settleUntil delays the judgement of files an outside writer just
+	// broke: a tool writing key and cert in two steps is mid-way.
+	settleUntil time.Time
+
 	// issuedAt and issuedSerial remember this process's last issuance,
 	// for the no-hot-loop floor in inspect.
 	issuedAt     time.Time
@@ -55,7 +59,7 @@ type certState struct {
 
 // due reports whether the cert must be renewed at now, and why.
 func (s *certState) due(now time.Time) (bool, string) {
-	if now.Before(s.retryAt) {
+	if now.Before(s.retryAt) || now.Before(s.settleUntil) {
 		return false, ""
 	}
 	if len(s.problems) > 0 {

@@ -30,6 +30,8 @@ type watchState struct {
 	problems    []pki.Problem
 	fingerprint string // of the last valid pair seen; "" before the first
 	lastWarn    time.Time
+	settleUntil time.Time // see certState.settleUntil
+	reported    bool      // the current breakage was logged
 }
 
 // updateWatches tells the watcher which paths belong to which key.
@@ -76,8 +78,9 @@ func (a *Agent) passWatches(ctx context.Context, po passOptions, now time.Time) 
 	for _, n := range names {
 		ws := a.watches[n]
 		iv := a.cfg.Agent.CheckInterval.Duration
-		if ws.inspected.IsZero() || po.only[watchKeyPrefix+n] || (iv > 0 && !now.Before(ws.inspected.Add(iv))) {
-			a.inspectWatch(ctx, ws, now)
+		settled := !ws.settleUntil.IsZero() && !now.Before(ws.settleUntil)
+		if ws.inspected.IsZero() || po.only[watchKeyPrefix+n] || settled || (iv > 0 && !now.Before(ws.inspected.Add(iv))) {
+			a.inspectWatch(ctx, ws, po.only[watchKeyPrefix+n], now)
 		}
 		if ws.leaf != nil {
 			a.warnExpiry("watch", n, ws.leaf, &ws.lastWarn, ws.cfg.CertFile, now)
@@ -85,7 +88,7 @@ func (a *Agent) passWatches(ctx context.Context, po passOptions, now time.Time) 
 	}
 }
 
-func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, now time.Time) {
+func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, now time.Time) {
 	c := ws.cfg
 	rep := pki.Inspect(c.CertFile, c.KeyFile, pki.Expect{MinRSABits: a.cfg.Agent.MinRSABits}, now)
 	first := ws.inspected.IsZero()
@@ -94,12 +97,18 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, now time.Time)
 	ws.leaf = rep.Leaf
 	log := a.log.With("watch", ws.name)
 	if len(rep.Problems) > 0 {
-		if !first {
+		switch {
+		case event && ws.settleUntil.IsZero():
+			ws.settleUntil = now.Add(SettleTime) // maybe a two-step writer
+		case now.Before(ws.settleUntil) || ws.reported:
+		default:
+			ws.settleUntil, ws.reported = time.Time{}, true
 			log.Error("watched pair is invalid; units left alone", "event", "watch_invalid",
 				"problem", rep.Problems[0].Detail, "file", rep.Problems[0].File)
 		}
 		return
 	}
+	ws.settleUntil, ws.reported = time.Time{}, false
 	fp := fingerprint(c.CertFile, c.KeyFile)
 	if fp == ws.fingerprint {
 		return

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -121,5 +124,84 @@ func mode(t *testing.T, path string) os.FileMode {
 func init() {
 	if runtime.GOOS != "linux" {
 		panic("certagent e2e tests need Linux")
+	}
+}
+
+// daemon is a running `certagent run` whose stderr log is collected.
+type daemon struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  []string
+	done chan struct{}
+}
+
+// startDaemon runs the daemon on e's config; it is killed at test end.
+func startDaemon(t *testing.T, e *env) *daemon {
+	t.Helper()
+	d := &daemon{t: t, cmd: exec.Command(bin, "run", "--config", e.config), done: make(chan struct{})}
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(d.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.log = append(d.log, sc.Text())
+			d.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		_ = d.cmd.Wait()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.text())
+		}
+	})
+	return d
+}
+
+func (d *daemon) text() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.log, "\n")
+}
+
+// count is how many log lines contain substr.
+func (d *daemon) count(substr string) int {
+	return strings.Count(d.text(), substr)
+}
+
+// await waits until at least n log lines contain substr.
+func (d *daemon) await(substr string, n int, within time.Duration) {
+	d.t.Helper()
+	eventually(d.t, within, fmt.Sprintf("%d log lines with %q", n, substr), func() bool { return d.count(substr) >= n })
+}
+
+// stop sends SIGTERM and waits; it returns the exit error and how long
+// the daemon took.
+func (d *daemon) stop() (error, time.Duration) {
+	start := time.Now()
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	<-d.done
+	err := d.cmd.Wait()
+	return err, time.Since(start)
+}
+
+// eventually polls cond every 20 ms until it holds or within elapses.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

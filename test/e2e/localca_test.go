@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -184,63 +182,28 @@ func TestDaemonRenewsOnScheduleAndStopsCleanly(t *testing.T) {
 	}
 	e := newEnv(t)
 	e.write(t, strings.ReplaceAll(strings.ReplaceAll(twoCerts, `validity = "30d"`, `validity = "1m"`), `log_level = "debug"`, `log_level = "info"`))
-	cmd := exec.Command(bin, "run", "--config", e.config)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-	events := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			events <- sc.Text()
-		}
-		close(events)
-	}()
-	var log []string
-	await := func(substr string, within time.Duration) {
-		t.Helper()
-		deadline := time.After(within)
-		for {
-			select {
-			case line, ok := <-events:
-				if !ok {
-					t.Fatalf("daemon exited before %q; log:\n%s", substr, strings.Join(log, "\n"))
-				}
-				log = append(log, line)
-				if strings.Contains(line, substr) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %q within %s; log:\n%s", substr, within, strings.Join(log, "\n"))
-			}
-		}
-	}
-	await("event=issued", 30*time.Second)
+	d := startDaemon(t, e)
+	d.await("event=issued", 2, 30*time.Second)
 	first, _ := os.ReadFile(e.path("det/cert.pem"))
-	await("event=renewed", 60*time.Second)
+	d.await("event=renewed", 1, 60*time.Second)
 	second, _ := os.ReadFile(e.path("det/cert.pem"))
 	if string(first) == string(second) {
 		t.Error("a renewal was logged but det/cert.pem did not change")
 	}
-	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	for line := range events {
-		log = append(log, line)
-	}
-	err := cmd.Wait()
+	time.Sleep(3 * time.Second)
+	err, took := d.stop()
 	if err != nil {
 		t.Fatalf("daemon exit after SIGTERM: %v", err)
 	}
-	// Two certs, one renewal each in the window: anything more is a loop.
-	if n := strings.Count(strings.Join(log, "\n"), "event=renewed"); n > 2 {
-		t.Errorf("%d renewals of two 1-minute certs in about 30 s: the scheduler loops\n%s", n, strings.Join(log, "\n"))
+	if took > 10*time.Second {
+		t.Errorf("daemon took %s to stop", took)
 	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("daemon took %s to stop", d)
+	// Two certs, one renewal each in the window: anything more is a loop.
+	if n := d.count("event=renewed"); n > 2 {
+		t.Errorf("%d renewals of two 1-minute certs in about 30 s: the scheduler loops", n)
+	}
+	if d.count("certagent stopped") != 1 {
+		t.Error("no clean-stop log line")
 	}
 	_ = filepath.Walk(e.dir, func(p string, info os.FileInfo, err error) error {
 		if err == nil && strings.Contains(filepath.Base(p), ".tmp") {

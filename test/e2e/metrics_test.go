@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMetricsEndpoint: opt-in, loopback by default, serves the documented
+// series; a non-loopback address is refused without metrics_allow_remote.
+func TestMetricsEndpoint(t *testing.T) {
+	e := newEnv(t)
+	addr := "127.0.0.1:" + freePort(t)
+	e.write(t, strings.Replace(managedAndWatched, "[agent]\n", "[agent]\nmetrics_listen = \""+addr+"\"\n", 1))
+	selfSigned(t, e.path("legacy/live/fullchain.pem"), e.path("legacy/live/privkey.pem"), "legacy.example.com")
+	d := startDaemon(t, e)
+	d.await("event=issued", 1, 20*time.Second)
+	var body string
+	eventually(t, 5*time.Second, "a scrape", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200 && strings.Contains(body, `certagent_renewals_total{cert="web",result="success"} 1`)
+	})
+	for _, series := range []string{
+		`certagent_cert_not_after_timestamp_seconds{cert="web"}`,
+		`certagent_cert_next_renewal_timestamp_seconds{cert="web"}`,
+		`certagent_cert_state{cert="web",state="ok"} 1`,
+		`certagent_last_pass_timestamp_seconds`,
+		`certagent_cert_state{cert="watch:legacy",state="ok"} 1`,
+	} {
+		if !strings.Contains(body, series) {
+			t.Errorf("scrape lacks %s", series)
+		}
+	}
+	if strings.Contains(body, "PRIVATE KEY") {
+		t.Error("metrics expose key material")
+	}
+
+	remote := newEnv(t)
+	remote.write(t, strings.Replace(managedAndWatched, "[agent]\n", "[agent]\nmetrics_listen = \"0.0.0.0:9610\"\n", 1))
+	r := certagent(t, "check", "--config", remote.config)
+	if r.code != 2 || !strings.Contains(r.stderr, "metrics_listen") || !strings.Contains(r.stderr, "metrics_allow_remote") {
+		t.Fatalf("non-loopback metrics_listen: exit %d, stderr %q; want exit 2 naming metrics_allow_remote", r.code, r.stderr)
+	}
+}
