@@ -60,7 +60,9 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (*agent.Bundle, e
 	hc := i.clients.forContext(ctx)
 	acct, err := i.account(hc)
 	if err != nil {
-		log.Error("ACME account unavailable", "error", err)
+		// The agent logs the failure it gets back; log once here only at
+		// debug level so it is not reported twice.
+		log.Debug("ACME account unavailable", "error", err)
 		return nil, err
 	}
 	kt := req.KeyType
@@ -89,7 +91,7 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (*agent.Bundle, e
 		if accountGone(err) {
 			i.forgetAccount()
 		}
-		log.Error("ACME order failed", "error", err)
+		log.Debug("ACME order failed", "error", err)
 		return nil, err
 	}
 	b, err := bundleFromPEM(res.Certificate, key)

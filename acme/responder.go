@@ -103,7 +103,7 @@ func (r *responder) byDomain(name string) (entry, bool) {
 
 // serveHTTP answers GET /.well-known/acme-challenge/TOKEN.
 func serveHTTP(r *responder, ln net.Listener) func() {
-	prefix := http01.ChallengePath("")
+	prefix := http01.PathPrefix
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

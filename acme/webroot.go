@@ -32,10 +32,12 @@ func (w *webrootProvider) path(token string) string {
 // (0644) because the web server, not certagent, serves it; it holds only
 // the public key authorization.
 func (w *webrootProvider) Present(domain, token, keyAuth string) error {
-	p := w.path(token)
-	if filepath.Dir(p) != filepath.Join(w.root, ".well-known", "acme-challenge") {
-		return fmt.Errorf("webroot: bad token %q", token)
+	// lego maps tokens that are not base64url to ".../invalid"; refuse
+	// them rather than write a file no validation would ask for.
+	if http01.ChallengePath(token) != http01.PathPrefix+token {
+		return fmt.Errorf("webroot: token %q is not base64url", token)
 	}
+	p := w.path(token)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("webroot: %w", err)
 	}

@@ -1,0 +1,162 @@
+package acme
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	legoacme "github.com/go-acme/lego/v4/acme"
+	legolog "github.com/go-acme/lego/v4/log"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/config"
+)
+
+func TestValidateRejects(t *testing.T) {
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose")
+	if err := os.WriteFile(loose, []byte("K=v\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ok := func() config.Issuer {
+		return config.Issuer{Directory: "https://ca.example/dir", Challenge: ChallengeHTTP01}
+	}
+	cases := []struct {
+		name string
+		mod  func(*config.Issuer)
+		want string
+	}{
+		{"no directory", func(c *config.Issuer) { c.Directory = "" }, `key "directory": missing`},
+		{"http directory", func(c *config.Issuer) { c.Directory = "http://ca/dir" }, "must be https"},
+		{"bad challenge", func(c *config.Issuer) { c.Challenge = "dns-02" }, `key "challenge"`},
+		{"unknown provider", func(c *config.Issuer) { c.Challenge, c.DNSProvider = ChallengeDNS01, "nope" }, `unknown provider "nope"`},
+		{"loose env file", func(c *config.Issuer) { c.Challenge, c.DNSProvider, c.DNSEnvFile = ChallengeDNS01, "exec", loose }, "chmod 600"},
+		{"bad resolver", func(c *config.Issuer) {
+			c.Challenge, c.DNSProvider, c.DNSResolvers = ChallengeDNS01, "exec", []string{"1.2.3.4"}
+		}, "host:port"},
+		{"eab half", func(c *config.Issuer) { c.EABKID = "k" }, "set together"},
+		{"loose hmac", func(c *config.Issuer) { c.EABKID, c.EABHMACFile = "k", loose }, "chmod 600"},
+		{"missing webroot", func(c *config.Issuer) { c.Webroot = filepath.Join(dir, "none") }, "not a directory"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok()
+			tc.mod(&c)
+			_, err := New("le", &c, dir, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `issuer "le"`) {
+				t.Fatalf("got %v, want error containing %q", err, tc.want)
+			}
+		})
+	}
+	c := ok()
+	i, err := New("le", &c, dir, nil)
+	if err != nil || i.cfg.HTTPListen != ":80" || i.cfg.MaxConcurrent != DefaultMaxConcurrent {
+		t.Fatalf("defaults: %v %+v", err, i)
+	}
+}
+
+func TestReadEnvFileNeverEchoesValues(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "env")
+	content := "# c\n\nexport A=1\nB=\"two words\"\nC='x'\n"
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readEnvFile(p)
+	if err != nil || got["A"] != "1" || got["B"] != "two words" || got["C"] != "x" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if err := os.WriteFile(p, []byte("A=1\nsecret-token-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = readEnvFile(p)
+	if err == nil || !strings.Contains(err.Error(), ":2:") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("got %v, want line 2 named and the value not shown", err)
+	}
+}
+
+func TestSetEnvRestores(t *testing.T) {
+	t.Setenv("CERTAGENT_T_KEEP", "old")
+	restore := setEnv(map[string]string{"CERTAGENT_T_KEEP": "new", "CERTAGENT_T_NEW": "x"})
+	if os.Getenv("CERTAGENT_T_KEEP") != "new" || os.Getenv("CERTAGENT_T_NEW") != "x" {
+		t.Fatal("not set")
+	}
+	restore()
+	if _, ok := os.LookupEnv("CERTAGENT_T_NEW"); ok || os.Getenv("CERTAGENT_T_KEEP") != "old" {
+		t.Fatal("not restored")
+	}
+}
+
+func TestMapErrorRateLimited(t *testing.T) {
+	prob := &legoacme.ProblemDetails{Type: legoacme.RateLimitedErr, Detail: "too many certificates", HTTPStatus: 429}
+	err := mapError("order certificate", fmt.Errorf("wrapped: %w", &legoacme.RateLimitedError{ProblemDetails: prob, RetryAfter: "120"}))
+	until, ok := agent.RetryAfter(err)
+	if !ok || time.Until(until) < 110*time.Second || time.Until(until) > 121*time.Second {
+		t.Fatalf("RetryAfter = %v, %v (err %v)", until, ok, err)
+	}
+	var pe *ProblemError
+	if !errors.As(err, &pe) || pe.Type != legoacme.RateLimitedErr || !strings.Contains(err.Error(), "too many certificates") {
+		t.Fatalf("problem not kept: %v", err)
+	}
+	// Without Retry-After it is an ordinary problem (core backoff).
+	err = mapError("order", &legoacme.RateLimitedError{ProblemDetails: prob})
+	if _, ok := agent.RetryAfter(err); ok {
+		t.Fatal("RetryAfterError without Retry-After")
+	}
+	if err := mapError("x", errors.New("boom")); err.Error() != "x: boom" {
+		t.Fatal(err)
+	}
+}
+
+func TestInitRoutesLegoLogLevels(t *testing.T) {
+	var buf bytes.Buffer
+	Init(hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
+	legolog.Infof("hello %d", 1)
+	legolog.Warnf("careful")
+	out := buf.String()
+	if !strings.Contains(out, "[INFO]  acme: hello 1") || !strings.Contains(out, "[WARN]  acme: careful") {
+		t.Fatalf("log output:\n%s", out)
+	}
+}
+
+func TestKnownDNSProvider(t *testing.T) {
+	for _, n := range []string{"exec", "httpreq", "rfc2136", "cloudflare", "route53"} {
+		if !KnownDNSProvider(n) {
+			t.Errorf("%s unknown", n)
+		}
+	}
+	if KnownDNSProvider("no-such-provider") {
+		t.Error("no-such-provider known")
+	}
+}
+
+func TestWebrootRejectsBadToken(t *testing.T) {
+	w := newWebrootProvider(t.TempDir())
+	if err := w.Present("d", "../../etc/x", "ka"); err == nil {
+		t.Fatal("path traversal token accepted")
+	}
+}
+
+func TestResponderRefCount(t *testing.T) {
+	r := newHTTPResponder("127.0.0.1:0")
+	if err := r.add("a", "t1", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.add("b", "t2", "k2"); err != nil {
+		t.Fatal(err)
+	}
+	r.remove("t1")
+	r.remove("t1") // twice is harmless
+	if r.stop == nil {
+		t.Fatal("listener closed while a token is pending")
+	}
+	r.remove("t2")
+	if r.stop != nil || r.listens.Load() != 1 {
+		t.Fatalf("stop=%v listens=%d", r.stop != nil, r.listens.Load())
+	}
+}
