@@ -171,6 +171,13 @@ func (d *decoder) fields(dst reflect.Value, m map[string]any, path []string, sec
 			d.err(kp, section, k, "unknown key", suggest(k, sortedKeys(idx), "remove it; docs/configuration.md lists the valid keys"))
 			continue
 		}
+		if f := dst.Field(fi); f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct {
+			d.tableList(f, m[k], kp, section, k)
+			if set != nil {
+				set[k] = true
+			}
+			continue
+		}
 		if ve := setValue(dst.Field(fi), k, m[k]); ve != nil {
 			d.err(kp, section, k, ve.msg, ve.fix)
 			continue
@@ -179,6 +186,38 @@ func (d *decoder) fields(dst reflect.Value, m map[string]any, path []string, sec
 			set[k] = true
 		}
 	}
+}
+
+// tableList decodes an array of tables ([[certs.web.templates]]) into
+// the slice dst. Each element's errors name it as its own section
+// (`cert "web" template 2`), so they do not hide the cert's own keys.
+func (d *decoder) tableList(dst reflect.Value, v any, path []string, section, key string) {
+	var elems []any
+	switch x := v.(type) {
+	case []map[string]any:
+		for _, m := range x {
+			elems = append(elems, m)
+		}
+	case []any:
+		elems = x
+	default:
+		d.err(path, section, key, "expected an array of tables, got "+describe(v),
+			fmt.Sprintf("write one [[%s]] table per entry", toml.Key(path).String()))
+		return
+	}
+	out := reflect.MakeSlice(dst.Type(), 0, len(elems))
+	for i, e := range elems {
+		m, ok := e.(map[string]any)
+		if !ok {
+			d.err(path, section, key, fmt.Sprintf("element %d: expected a table, got %s", i+1, describe(e)),
+				fmt.Sprintf("write one [[%s]] table per entry", toml.Key(path).String()))
+			continue
+		}
+		elem := reflect.New(dst.Type().Elem()).Elem()
+		d.fields(elem, m, path, fmt.Sprintf("%s %s %d", section, strings.TrimSuffix(key, "s"), i+1), nil)
+		out = reflect.Append(out, elem)
+	}
+	dst.Set(out)
 }
 
 var tagCache sync.Map // reflect.Type → map[string]int

@@ -29,6 +29,15 @@ const (
 	DefaultAction            = "restart"
 	DefaultSettle            = 10 * time.Second
 	DefaultExecTimeout       = 60 * time.Second
+	DefaultKeyFormat         = "pkcs8"
+	DefaultPasswordPolicy    = "none"
+)
+
+// cert_file_chain values: what cert_file holds.
+const (
+	ChainLeaf         = "leaf"           // the leaf only
+	ChainFull         = "full"           // leaf, then the intermediates
+	ChainFullWithRoot = "full_with_root" // leaf, intermediates, then the issuer's root
 )
 
 // ApplyDefaults fills every unset key with its documented default. It
@@ -81,6 +90,7 @@ func ApplyDefaults(c *Config) {
 }
 
 func certDefaults(c *Config, ct *Cert) {
+	applyPreset(c, ct)
 	if ct.Usage == nil {
 		ct.Usage = []string{"server"}
 	}
@@ -104,6 +114,14 @@ func certDefaults(c *Config, ct *Cert) {
 	}
 	if !ct.DirMode.Set && ct.DirMode.FileMode == 0 {
 		ct.DirMode.FileMode = DefaultDirMode
+	}
+	defStr(&ct.KeyFormat, DefaultKeyFormat)
+	defStr(&ct.CertFileChain, ChainLeaf)
+	defStr(&ct.PasswordPolicy, DefaultPasswordPolicy)
+	for i := range ct.Templates {
+		if m := &ct.Templates[i].Mode; !m.Set && m.FileMode == 0 {
+			m.FileMode = ct.Mode.FileMode
+		}
 	}
 	defStr(&ct.Action, DefaultAction)
 	defDur(&ct.Settle, DefaultSettle)

@@ -14,25 +14,32 @@ func (c *Cert) ClientAuth() bool { return hasString(c.Usage, "client") }
 
 // OutputFiles lists the cert's configured output paths (key, cert,
 // fullchain, chain, CA bundle), leaving out the empty ones.
+// It includes the format outputs (bundle, PKCS#12, tls_info and template
+// destinations), so they are watched and re-made when missing.
 func (c *Cert) OutputFiles() []string {
 	var out []string
-	for _, p := range []string{c.KeyFile, c.CertFile, c.FullchainFile, c.ChainFile, c.CAFile} {
-		if p != "" {
-			out = append(out, p)
-		}
+	for _, kv := range c.outputs() {
+		out = append(out, kv[1])
 	}
 	return out
 }
 
-// outputs pairs each non-empty output path with its key name.
+// outputs pairs each non-empty output path with its key name; template
+// destinations are all named "templates".
 func (c *Cert) outputs() [][2]string {
 	var out [][2]string
 	for _, kv := range [][2]string{
 		{"key_file", c.KeyFile}, {"cert_file", c.CertFile}, {"fullchain_file", c.FullchainFile},
-		{"chain_file", c.ChainFile}, {"ca_file", c.CAFile},
+		{"chain_file", c.ChainFile}, {"ca_file", c.CAFile}, {"bundle_file", c.BundleFile},
+		{"pkcs12_file", c.PKCS12File}, {"tls_info_file", c.TLSInfoFile},
 	} {
 		if kv[1] != "" {
 			out = append(out, kv)
+		}
+	}
+	for _, t := range c.Templates {
+		if t.Dest != "" {
+			out = append(out, [2]string{"templates", t.Dest})
 		}
 	}
 	return out

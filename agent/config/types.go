@@ -102,6 +102,27 @@ type Cert struct {
 	Exec            []string `toml:"exec"`
 	ExecTimeout     Duration `toml:"exec_timeout"`
 
+	// Output formats (issue 6; see docs/configuration.md).
+	KeyFormat                string     `toml:"key_format"`      // pkcs8 | pkcs1 | sec1
+	CertFileChain            string     `toml:"cert_file_chain"` // leaf | full | full_with_root
+	KeyPasswordCredential    string     `toml:"key_password_credential"`
+	KeyPasswordFile          string     `toml:"key_password_file"`
+	PasswordPolicy           string     `toml:"password_policy"` // none | strong
+	PKCS12File               string     `toml:"pkcs12_file"`
+	PKCS12PasswordCredential string     `toml:"pkcs12_password_credential"`
+	PKCS12PasswordFile       string     `toml:"pkcs12_password_file"`
+	BundleFile               string     `toml:"bundle_file"`
+	Templates                []Template `toml:"templates"`
+	TLSInfoFile              string     `toml:"tls_info_file"`
+	TLSInfoCRLFiles          []string   `toml:"tls_info_crl_files"`
+	TLSInfoPackagePath       string     `toml:"tls_info_package_path"`
+	RemoveKeyAfterStart      bool       `toml:"remove_key_after_start"`
+	Preset                   string     `toml:"preset"` // determined | flower | openfl | vega | mindio
+
+	// PresetNotes lists, one line each, the defaults the preset filled
+	// in; `certagent check --explain` prints them.
+	PresetNotes []string `toml:"-"`
+
 	// Resolved by Validate; not part of the file format.
 	IPs []net.IP `toml:"-"`
 	// UID and GID are the owner and group to give written files; -1 when
@@ -113,6 +134,15 @@ type Cert struct {
 	// both zero (the default lifetime policy applies).
 	RenewBeforeDuration time.Duration `toml:"-"`
 	RenewBeforeFraction float64       `toml:"-"`
+}
+
+// Template is one [[certs.NAME.templates]] entry: a Go text/template
+// file rendered with the cert's paths and dates and written with the
+// cert's other files.
+type Template struct {
+	Source string   `toml:"source"`
+	Dest   string   `toml:"dest"`
+	Mode   FileMode `toml:"mode"` // default: the cert's mode
 }
 
 // Watch is one [watch.NAME] table: files another tool writes, which

@@ -25,6 +25,9 @@ type Options struct {
 	// SkipFileChecks skips the checks that stat files on disk (credential
 	// files, CA bundles, webroots, hooks, config file ownership), for tests.
 	SkipFileChecks bool
+	// Getenv reads $CREDENTIALS_DIRECTORY for password credentials; nil
+	// uses os.Getenv.
+	Getenv func(string) string
 }
 
 // Minimum spans: shorter values are almost certainly typos ("90s" for

@@ -48,6 +48,8 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.ownership(ct, at)
 	v.modes(ct, at)
 	v.actions(ct.Units, ct.Action, ct.Exec, ct.ExecTimeout, at)
+	v.formats(ct, at)
+	v.presetRules(ct, at)
 }
 
 // certIssuer resolves the cert's issuer, or returns nil.
@@ -237,6 +239,7 @@ func (v *validator) watch(name string, w *Watch) {
 type pathUse struct {
 	kind, name, key string
 	pos             srcPos
+	path            string
 }
 
 func (u pathUse) section() string { return fmt.Sprintf("%s %q", u.kind, u.name) }
@@ -250,7 +253,7 @@ func (v *validator) paths() {
 		if p == "" || checkPath(p) != nil {
 			return
 		}
-		uses = append(uses, pathUse{kind, name, key, v.c.where(top, name, key)})
+		uses = append(uses, pathUse{kind, name, key, v.c.where(top, name, key), p})
 	}
 	for name, ct := range v.c.Certs {
 		if ct != nil {
@@ -293,7 +296,7 @@ func (v *validator) dupPaths(uses []pathUse) {
 	})
 	first := map[string]pathUse{}
 	for _, u := range uses {
-		p := v.pathOf(u)
+		p := u.path
 		clean := filepath.Clean(p)
 		f, dup := first[clean]
 		if !dup {
@@ -314,20 +317,4 @@ func (v *validator) dupPaths(uses []pathUse) {
 		}
 		v.col.add(&Error{File: u.pos.file, Line: u.pos.line, Section: u.section(), Key: u.key, Msg: msg, Fix: fix})
 	}
-}
-
-func (v *validator) pathOf(u pathUse) string {
-	if u.kind == "watch" {
-		w := v.c.Watch[u.name]
-		if u.key == "key_file" {
-			return w.KeyFile
-		}
-		return w.CertFile
-	}
-	for _, kv := range v.c.Certs[u.name].outputs() {
-		if kv[0] == u.key {
-			return kv[1]
-		}
-	}
-	return ""
 }
