@@ -103,6 +103,7 @@ func (a *Agent) actOnUnit(ctx context.Context, w *unitWork) {
 		log.Info("unit action done", "event", "unit_action", "verdict", "ok",
 			"active_state", v.ActiveState, "invocation_id", v.InvocationID)
 		a.countUnit(w, "success")
+		a.removeKeysAfterStart(w, v) // remove_key_after_start (agent/removekey.go)
 	}
 	for _, in := range w.intents {
 		if err := a.store.DoneIntent(in); err != nil {

@@ -5,16 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/formats"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
 )
 
 // outputFiles renders a bundle into the cert's configured files, key
-// first so that the journal renames the key before the cert.
+// first so that the journal renames the key before the cert. Passwords
+// are read here, at each issuance, so a rotated credential takes effect
+// at the next renewal; they never appear in errors.
 func outputFiles(c *config.Cert, b *Bundle) ([]store.File, error) {
-	key, err := pki.EncodeKeyPEM(b.Key, "pkcs8")
+	keyPw, err := readPassword(c, c.KeyPassword(), "key")
+	if err != nil {
+		return nil, err
+	}
+	key, err := formats.EncodeKey(b.Key, c.KeyFormat, keyPw)
 	if err != nil {
 		return nil, fmt.Errorf("encode key: %w", err)
 	}
@@ -29,7 +37,7 @@ func outputFiles(c *config.Cert, b *Bundle) ([]store.File, error) {
 	}
 	out := []store.File{
 		file(c.KeyFile, key, c.Mode.FileMode),
-		file(c.CertFile, pki.EncodeCertsPEM(b.Leaf), c.CertMode.FileMode),
+		file(c.CertFile, pki.EncodeCertsPEM(certFileChain(c, b)...), c.CertMode.FileMode),
 	}
 	if c.FullchainFile != "" {
 		out = append(out, file(c.FullchainFile, pki.EncodeCertsPEM(full...), c.CertMode.FileMode))
@@ -43,5 +51,124 @@ func outputFiles(c *config.Cert, b *Bundle) ([]store.File, error) {
 		}
 		out = append(out, file(c.CAFile, pki.EncodeCertsPEM(b.Roots...), c.CertMode.FileMode))
 	}
+	if c.BundleFile != "" {
+		out = append(out, file(c.BundleFile, formats.Bundle(key, b.Leaf, b.Chain...), c.Mode.FileMode))
+	}
+	extra, err := formatFiles(c, b, keyPw)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range extra {
+		out = append(out, file(f.Path, f.Data, f.Mode))
+	}
 	return out, nil
+}
+
+// certFileChain is what cert_file holds, per cert_file_chain.
+func certFileChain(c *config.Cert, b *Bundle) []*x509.Certificate {
+	certs := []*x509.Certificate{b.Leaf}
+	switch c.CertFileChain {
+	case config.ChainFull:
+		certs = append(certs, b.Chain...)
+	case config.ChainFullWithRoot:
+		certs = append(certs, b.Chain...)
+		for _, r := range b.Roots {
+			if len(certs) > 0 && certs[len(certs)-1].Equal(r) {
+				continue
+			}
+			certs = append(certs, r)
+		}
+	}
+	return certs
+}
+
+// formatFiles renders the PKCS#12 archive, the tls_info file and the
+// templates (path, data and mode only; outputFiles adds ownership).
+func formatFiles(c *config.Cert, b *Bundle, keyPw []byte) ([]store.File, error) {
+	var out []store.File
+	if c.PKCS12File != "" {
+		pw, err := readPassword(c, c.PKCS12Password(), "pkcs12")
+		if err != nil {
+			return nil, err
+		}
+		der, err := formats.EncodePKCS12(b.Key, b.Leaf, append(append([]*x509.Certificate{}, b.Chain...), b.Roots...), pw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, store.File{Path: c.PKCS12File, Data: der, Mode: c.Mode.FileMode})
+	}
+	if c.TLSInfoFile != "" {
+		s, err := tlsInfo(c, keyPw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, store.File{Path: c.TLSInfoFile, Data: []byte(s + "\n"), Mode: c.Mode.FileMode & 0o600})
+	}
+	data := templateData(c, b)
+	for i, t := range c.Templates {
+		src, err := pki.ReadFileLimited(t.Source, pki.MaxFileSize)
+		if err != nil {
+			return nil, fmt.Errorf("template %d: %w", i+1, err)
+		}
+		rendered, err := formats.RenderTemplate(filepath.Base(t.Source), src, data)
+		if err != nil {
+			return nil, fmt.Errorf("template %d: %w", i+1, err)
+		}
+		out = append(out, store.File{Path: t.Dest, Data: rendered, Mode: t.Mode.FileMode})
+	}
+	return out, nil
+}
+
+// readPassword reads one configured password and applies the policy;
+// nil, nil when none is configured.
+func readPassword(c *config.Cert, src formats.PasswordSource, what string) ([]byte, error) {
+	if !src.IsSet() {
+		return nil, nil
+	}
+	pw, err := src.Read(nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s password: %w", what, err)
+	}
+	if err := formats.CheckPolicy(c.PasswordPolicy, pw); err != nil {
+		return nil, fmt.Errorf("%s password in %s: %w", what, src.Describe(), err)
+	}
+	return pw, nil
+}
+
+// tlsInfo renders the MindIO tls_info string for c.
+func tlsInfo(c *config.Cert, keyPw []byte) (string, error) {
+	caPath, caFiles, err := formats.SplitDir([]string{c.CAFile})
+	if err != nil {
+		return "", err
+	}
+	crlPath, crlFiles, err := formats.SplitDir(c.TLSInfoCRLFiles)
+	if err != nil {
+		return "", err
+	}
+	ti := formats.TLSInfo{Cert: c.CertFile, CAPath: caPath, CAFiles: caFiles, CRLPath: crlPath, CRLFiles: crlFiles,
+		Key: c.KeyFile, KeyPassword: string(keyPw), PackagePath: c.TLSInfoPackagePath}
+	return ti.String()
+}
+
+// templateData is what templates see: paths, names and dates only.
+func templateData(c *config.Cert, b *Bundle) formats.TemplateData {
+	d := formats.TemplateData{
+		Name: c.Name, Paths: pathsOf(c), DNSNames: c.DNSNames, IPAddresses: c.IPAddresses,
+		CommonName: b.Leaf.Subject.CommonName, Serial: serialHex(b.Leaf),
+		NotBefore: b.Leaf.NotBefore.UTC(), NotAfter: b.Leaf.NotAfter.UTC(),
+		Issuer: c.Issuer, IssuerCN: b.Leaf.Issuer.CommonName, Certs: map[string]formats.Paths{},
+	}
+	for name, s := range c.Siblings() {
+		d.Certs[name] = pathsOf(s)
+	}
+	if len(d.Certs) == 0 {
+		d.Certs[c.Name] = d.Paths
+	}
+	return d
+}
+
+func pathsOf(c *config.Cert) formats.Paths {
+	return formats.Paths{CertFile: c.CertFile, KeyFile: c.KeyFile, FullchainFile: c.FullchainFile,
+		ChainFile: c.ChainFile, CAFile: c.CAFile, BundleFile: c.BundleFile, PKCS12File: c.PKCS12File,
+		TLSInfoFile: c.TLSInfoFile}
 }

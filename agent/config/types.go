@@ -134,7 +134,15 @@ type Cert struct {
 	// both zero (the default lifetime policy applies).
 	RenewBeforeDuration time.Duration `toml:"-"`
 	RenewBeforeFraction float64       `toml:"-"`
+
+	// siblings are all certs of the validated config, for templates.
+	siblings map[string]*Cert
 }
+
+// Siblings returns every cert of the config this cert was validated in
+// (itself included), so that templates can name other certs' files; nil
+// before Validate.
+func (c *Cert) Siblings() map[string]*Cert { return c.siblings }
 
 // Template is one [[certs.NAME.templates]] entry: a Go text/template
 // file rendered with the cert's paths and dates and written with the

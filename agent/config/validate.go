@@ -68,6 +68,7 @@ func Validate(c *Config, opts Options) error {
 	for _, name := range sortedKeys(c.Certs) {
 		if ct := c.Certs[name]; ct != nil {
 			ct.Name = name
+			ct.siblings = c.Certs
 			v.cert(name, ct)
 		}
 	}
