@@ -194,10 +194,12 @@ func TestDeliverStopsOnCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		out := make(chan Event) // never read
-		go func() { deliver(ctx, &mu, d, make(chan struct{}), out); close(done) }()
+		kick := make(chan struct{}, 1)
+		go func() { deliver(ctx, &mu, d, kick, out); close(done) }()
 		mu.Lock()
 		d.touch("web", "/cert", time.Now())
 		mu.Unlock()
+		notify(kick)
 		time.Sleep(time.Second) // the event is blocked on out
 		cancel()
 		synctest.Wait()
@@ -206,6 +208,8 @@ func TestDeliverStopsOnCancel(t *testing.T) {
 		default:
 			t.Fatal("deliver did not return after cancel while blocked on out")
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if len(d.ready) != 1 {
 			t.Fatalf("undelivered event lost on cancel: %v", d.ready)
 		}

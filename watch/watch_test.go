@@ -18,6 +18,7 @@ import (
 const window = 200 * ms
 
 type running struct {
+	window time.Duration
 	w      *Watcher
 	out    chan Event
 	synced chan struct{}
@@ -27,7 +28,21 @@ type running struct {
 // are in place, so that the test's changes cannot race the set-up.
 func start(t *testing.T, keys map[string][]string) *running {
 	t.Helper()
-	r := &running{w: New(hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: testWriter{t}}), window), out: make(chan Event, 16), synced: make(chan struct{}, 16)}
+	return startWindow(t, window, keys)
+}
+
+// startWindow is start with a debounce window of its own: tests whose
+// steps must fall inside one window use a long one, so that a loaded CI
+// machine oversleeping cannot split them.
+func startWindow(t *testing.T, window time.Duration, keys map[string][]string) *running {
+	t.Helper()
+	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: testWriter{t}})
+	r := &running{
+		window: window,
+		w:      New(logger, window),
+		out:    make(chan Event, 16),
+		synced: make(chan struct{}, 16),
+	}
 	r.w.synced = func() { r.synced <- struct{}{} }
 	for k, p := range keys {
 		r.w.Set(k, p)
@@ -74,7 +89,7 @@ func (r *running) none(t *testing.T) {
 	select {
 	case ev := <-r.out:
 		t.Fatalf("unexpected event %+v", ev)
-	case <-time.After(4 * window):
+	case <-time.After(3 * r.window):
 	}
 }
 
@@ -115,6 +130,7 @@ func pair(t *testing.T) (dir, cert, key string) {
 }
 
 func TestDeleteIsReported(t *testing.T) {
+	t.Parallel()
 	_, cert, key := pair(t)
 	r := start(t, map[string][]string{"web": {cert, key}})
 	if err := os.Remove(key); err != nil {
@@ -125,6 +141,7 @@ func TestDeleteIsReported(t *testing.T) {
 }
 
 func TestChmodIsReported(t *testing.T) {
+	t.Parallel()
 	_, cert, key := pair(t)
 	r := start(t, map[string][]string{"web": {cert, key}})
 	if err := os.Chmod(key, 0o644); err != nil {
@@ -134,6 +151,7 @@ func TestChmodIsReported(t *testing.T) {
 }
 
 func TestUnrelatedFilesAreIgnored(t *testing.T) {
+	t.Parallel()
 	dir, cert, key := pair(t)
 	r := start(t, map[string][]string{"web": {cert, key}})
 	write(t, filepath.Join(dir, "other.pem"), "x")
@@ -142,16 +160,18 @@ func TestUnrelatedFilesAreIgnored(t *testing.T) {
 }
 
 func TestTwoStepReplaceWithinWindowIsOneEvent(t *testing.T) {
+	t.Parallel()
 	_, cert, key := pair(t)
-	r := start(t, map[string][]string{"web": {cert, key}})
+	r := startWindow(t, time.Second, map[string][]string{"web": {cert, key}})
 	replace(t, key, "key2")
-	time.Sleep(window * 3 / 4)
+	time.Sleep(150 * ms)
 	replace(t, cert, "cert2")
 	expect(t, r.next(t), "web", cert, key)
 	r.none(t)
 }
 
 func TestCertbotFileSymlinkSwap(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	live := filepath.Join(base, "live", "web")
 	archive := filepath.Join(base, "archive", "web")
@@ -176,6 +196,7 @@ func TestCertbotFileSymlinkSwap(t *testing.T) {
 }
 
 func TestLinkedDirectorySwap(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	for _, v := range []string{"x1", "x2"} {
 		write(t, filepath.Join(base, "archive", v, "cert.pem"), v)
@@ -211,8 +232,9 @@ func swapLink(t *testing.T, target, link string) {
 }
 
 func TestDirectoryDeletedAndRecreated(t *testing.T) {
+	t.Parallel()
 	dir, cert, key := pair(t)
-	r := start(t, map[string][]string{"web": {cert, key}})
+	r := startWindow(t, 500*ms, map[string][]string{"web": {cert, key}})
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +263,7 @@ func TestDirectoryDeletedAndRecreated(t *testing.T) {
 }
 
 func TestSetWhileRunning(t *testing.T) {
+	t.Parallel()
 	_, certA, keyA := pair(t)
 	_, certB, _ := pair(t)
 	r := start(t, map[string][]string{"a": {certA, keyA}})
@@ -261,8 +284,9 @@ func TestSetWhileRunning(t *testing.T) {
 }
 
 func TestSuppressSwallowsOwnWrites(t *testing.T) {
+	t.Parallel()
 	_, cert, key := pair(t)
-	r := start(t, map[string][]string{"web": {cert, key}})
+	r := startWindow(t, 500*ms, map[string][]string{"web": {cert, key}})
 	release := r.w.Suppress("web")
 	replace(t, key, "key2")
 	replace(t, cert, "cert2")
@@ -276,6 +300,7 @@ func TestSuppressSwallowsOwnWrites(t *testing.T) {
 }
 
 func TestOverflowReportsEveryKey(t *testing.T) {
+	t.Parallel()
 	_, certA, keyA := pair(t)
 	_, certB, _ := pair(t)
 	w := New(nil, window)
@@ -298,6 +323,8 @@ func TestOverflowReportsEveryKey(t *testing.T) {
 	}
 }
 
+// Not parallel: it counts the process's goroutines, and parallel tests
+// only start after every sequential one has finished.
 func TestRunReturnsOnCancelWithoutLeaks(t *testing.T) {
 	before := runtime.NumGoroutine()
 	_, cert, key := pair(t)
