@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,21 +150,45 @@ func TestConcurrentOrdersShareOnePort(t *testing.T) {
 	assertPortClosed(t, i.cfg.HTTPListen)
 }
 
-// TestCancelReturnsPromptly cancels an order stuck waiting for a CA that
-// never answers and expects Issue to return at once.
+// TestCancelReturnsPromptly points the issuer at a server that accepts
+// connections and never answers: cancelling ctx must make Issue return at
+// once, and lego's goroutine must unwind (freeing its max_concurrent
+// slot) long before any HTTP timeout, because each request carries ctx.
 func TestCancelReturnsPromptly(t *testing.T) {
 	t.Parallel()
-	srv := pebbletest.Start(t, pebbletest.Options{})
-	i := newIssuer(t, issuerConfig(srv), "")
-	srv.Stop() // nothing answers on the directory port any more
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(200*time.Millisecond, cancel)
-	start := time.Now()
-	_, err := i.Issue(ctx, request(t, "cancel.example.com"))
-	if err == nil {
-		t.Fatal("Issue succeeded without a CA")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, say nothing
+		}
+	}()
+	cfg := issuerConfig(&pebbletest.Server{HTTPPort: 1, TLSPort: 1})
+	cfg.Directory = "https://" + ln.Addr().String() + "/dir"
+	cfg.CABundle = ""
+	i := newIssuer(t, cfg, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	_, err = i.Issue(ctx, request(t, "cancel.example.com"))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("Issue took %s after cancellation", d)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(i.sem) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("lego goroutine still holds its slot 5 s after cancellation")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
