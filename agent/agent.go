@@ -137,6 +137,9 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 			st = &certState{name: name}
 		}
 		st.cfg = c
+		// The files, SANs or issuer may have changed: look again. The
+		// watcher reports no event for a path that is merely re-registered.
+		st.inspected, st.settleUntil = time.Time{}, time.Time{}
 		next[name] = st
 	}
 	for name := range a.certs {
