@@ -152,23 +152,8 @@ func tlsInfo(c *config.Cert, keyPw []byte) (string, error) {
 
 // templateData is what templates see: paths, names and dates only.
 func templateData(c *config.Cert, b *Bundle) formats.TemplateData {
-	d := formats.TemplateData{
-		Name: c.Name, Paths: pathsOf(c), DNSNames: c.DNSNames, IPAddresses: c.IPAddresses,
-		CommonName: b.Leaf.Subject.CommonName, Serial: serialHex(b.Leaf),
-		NotBefore: b.Leaf.NotBefore.UTC(), NotAfter: b.Leaf.NotAfter.UTC(),
-		Issuer: c.Issuer, IssuerCN: b.Leaf.Issuer.CommonName, Certs: map[string]formats.Paths{},
-	}
-	for name, s := range c.Siblings() {
-		d.Certs[name] = pathsOf(s)
-	}
-	if len(d.Certs) == 0 {
-		d.Certs[c.Name] = d.Paths
-	}
+	d := c.TemplateData()
+	d.CommonName, d.Serial, d.IssuerCN = b.Leaf.Subject.CommonName, serialHex(b.Leaf), b.Leaf.Issuer.CommonName
+	d.NotBefore, d.NotAfter = b.Leaf.NotBefore.UTC(), b.Leaf.NotAfter.UTC()
 	return d
-}
-
-func pathsOf(c *config.Cert) formats.Paths {
-	return formats.Paths{CertFile: c.CertFile, KeyFile: c.KeyFile, FullchainFile: c.FullchainFile,
-		ChainFile: c.ChainFile, CAFile: c.CAFile, BundleFile: c.BundleFile, PKCS12File: c.PKCS12File,
-		TLSInfoFile: c.TLSInfoFile}
 }

@@ -229,7 +229,7 @@ func Explain(c *Config) []string {
 		}
 		out = append(out, fmt.Sprintf("cert %q: preset %q for %s", name, ct.Preset, p.system))
 		if len(ct.PresetNotes) == 0 {
-			out = append(out, "  sets: nothing (every key it would default is set in the file)")
+			out = append(out, "  sets: nothing")
 		}
 		for _, n := range ct.PresetNotes {
 			out = append(out, "  sets: "+n)

@@ -151,7 +151,7 @@ func (v *validator) templates(ct *Cert) {
 		} else if ve := checkPath(t.Source); ve != nil {
 			at("source", ve)
 		} else if !v.opts.SkipFileChecks {
-			at("source", checkTemplateSource(t.Source))
+			at("source", checkTemplateSource(t.Source, ct))
 		}
 		if t.Dest == "" {
 			at("dest", badValue(`add dest = "/etc/myservice/tls.conf"`, "missing dest"))
@@ -165,9 +165,10 @@ func (v *validator) templates(ct *Cert) {
 	}
 }
 
-// checkTemplateSource parses the template and renders it once with
-// sample data, so a misspelt field is found at check time.
-func checkTemplateSource(p string) *valueError {
+// checkTemplateSource parses the template and renders it once with the
+// cert's real paths and names (dates and serial are samples), so a
+// misspelt field is found at check time.
+func checkTemplateSource(p string, ct *Cert) *valueError {
 	if ve := checkReadableFile(p); ve != nil {
 		return ve
 	}
@@ -175,9 +176,31 @@ func checkTemplateSource(p string) *valueError {
 	if err != nil {
 		return badValue("make it readable by root", "cannot read %s: %v", p, unwrapPathErr(err))
 	}
-	sample := formats.TemplateData{Name: "sample", NotAfter: time.Unix(0, 0), Certs: map[string]formats.Paths{}}
+	sample := ct.TemplateData()
+	sample.CommonName, sample.Serial, sample.IssuerCN = ct.CommonName, "00", "sample CA"
+	sample.NotBefore, sample.NotAfter = time.Unix(0, 0).UTC(), time.Unix(0, 0).UTC()
 	if _, err := formats.RenderTemplate(filepath.Base(p), src, sample); err != nil {
 		return badValue("fix the template; docs/configuration.md lists the fields", "%v", err)
 	}
 	return nil
+}
+
+// TemplateData returns what templates see that the config decides: the
+// cert's name, paths, SANs and issuer, and every cert's paths. The agent
+// adds the certificate's serial, dates and issuer CN at issuance.
+func (c *Cert) TemplateData() formats.TemplateData {
+	d := formats.TemplateData{Name: c.Name, Paths: c.paths(), DNSNames: c.DNSNames, IPAddresses: c.IPAddresses,
+		Issuer: c.Issuer, Certs: map[string]formats.Paths{c.Name: c.paths()}}
+	for name, s := range c.siblings {
+		if s != nil {
+			d.Certs[name] = s.paths()
+		}
+	}
+	return d
+}
+
+func (c *Cert) paths() formats.Paths {
+	return formats.Paths{CertFile: c.CertFile, KeyFile: c.KeyFile, FullchainFile: c.FullchainFile,
+		ChainFile: c.ChainFile, CAFile: c.CAFile, BundleFile: c.BundleFile, PKCS12File: c.PKCS12File,
+		TLSInfoFile: c.TLSInfoFile}
 }

@@ -27,6 +27,7 @@ func cmdCheck(_ context.Context, env *cmdEnv, args []string) int {
 	var cfgPath string
 	fl := newFlags(env, "check", &cfgPath)
 	files := fl.Bool("files", false, "also check the cert and key files already on disk")
+	explain := fl.Bool("explain", false, "print what each cert's preset set and requires")
 	if code, ok := parse(fl, args, env); !ok {
 		return code
 	}
@@ -37,6 +38,9 @@ func cmdCheck(_ context.Context, env *cmdEnv, args []string) int {
 	}
 	fmt.Fprintf(env.stdout, "configuration ok: %d certs, %d issuers, %d watched (%s)\n",
 		len(cfg.Certs), len(cfg.Issuers), len(cfg.Watch), strings.Join(cfg.Files, ", "))
+	if *explain { // issue 6: presets are never hidden behaviour
+		fmt.Fprintln(env.stdout, strings.Join(config.Explain(cfg), "\n"))
+	}
 	if !*files {
 		return exitOK
 	}

@@ -1,0 +1,172 @@
+// Package recipes proves, per ML system of docs/recipes/, that a real
+// client of that system's TLS stack accepts what the real certagent
+// binary wrote: Go crypto/tls (Determined, OpenFL), Python gRPC
+// (Flower), openssl and dask distributed (Vega), and the MindIO tls_info
+// string read back field by field. A missing peer skips the test, or
+// fails it when CI=true.
+package recipes
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bin is the certagent binary under test.
+var bin string
+
+// python is Debian's interpreter; test/setup.d/50-recipes.sh installs the
+// modules for it (a pyenv python3 on PATH would not have them).
+const python = "/usr/bin/python3"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "certagent-recipes-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "certagent")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/certagent/certagent/cmd/certagent")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build certagent:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// missing skips t, or fails it under CI, because a peer is absent.
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s (required in CI; test/setup.d/50-recipes.sh installs it)", msg)
+	}
+	t.Skipf("%s; run test/all.sh as root to install it", msg)
+}
+
+// needTool returns the path of an external program.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		missing(t, "%s not installed", name)
+	}
+	return p
+}
+
+// needPython checks that /usr/bin/python3 can import every module.
+func needPython(t *testing.T, modules ...string) {
+	t.Helper()
+	if _, err := os.Stat(python); err != nil {
+		missing(t, "%s not installed", python)
+	}
+	for _, m := range modules {
+		if out, err := exec.Command(python, "-c", "import "+m).CombinedOutput(); err != nil {
+			missing(t, "python module %s not importable by %s: %s", m, python, strings.TrimSpace(string(out)))
+		}
+	}
+}
+
+// host is a temp layout: {{dir}} in configs is replaced by its root, and
+// credentials live in dir/creds ($CREDENTIALS_DIRECTORY).
+type host struct {
+	dir, config, creds string
+}
+
+func newHost(t *testing.T) *host {
+	t.Helper()
+	d := t.TempDir()
+	h := &host{dir: d, config: filepath.Join(d, "certagent.toml"), creds: filepath.Join(d, "creds")}
+	if err := os.MkdirAll(h.creds, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// write renders a config with {{dir}} replaced and writes it 0600.
+func (h *host) write(t *testing.T, text string) {
+	t.Helper()
+	writeFile(t, h.config, strings.ReplaceAll(text, "{{dir}}", h.dir), 0o600)
+}
+
+// credential stores a systemd-style credential (with a trailing newline,
+// as `systemd-creds` leaves it).
+func (h *host) credential(t *testing.T, name, value string) {
+	t.Helper()
+	writeFile(t, filepath.Join(h.creds, name), value+"\n", 0o600)
+}
+
+func (h *host) path(rel string) string { return filepath.Join(h.dir, rel) }
+
+// result is one finished certagent run.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// certagent runs the binary with $CREDENTIALS_DIRECTORY set as systemd
+// would for LoadCredential=.
+func (h *host) certagent(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args = append(args, "--config", h.config)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+h.creds)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run certagent %v: %v", args, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// renew runs `certagent check` then `certagent renew` and fails t on
+// any error.
+func (h *host) renew(t *testing.T) result {
+	t.Helper()
+	if r := h.certagent(t, "check"); r.code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := h.certagent(t, "renew")
+	if r.code != 0 {
+		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
+	}
+	return r
+}
+
+func writeFile(t *testing.T, path, data string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run executes an external command and fails the test on error.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// repoFile is a path relative to the repository root.
+func repoFile(rel string) string { return filepath.Join("..", "..", rel) }
