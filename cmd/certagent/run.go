@@ -95,14 +95,22 @@ func newFlags(env *cmdEnv, name string, cfgPath *string) *flag.FlagSet {
 }
 
 // parse parses flags; it returns an exit code when the command must stop.
+// --help goes to stdout with exit 0; a bad flag prints usage to stderr.
 func parse(fs *flag.FlagSet, args []string, env *cmdEnv) (int, bool) {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fs.SetOutput(env.stdout)
-		fs.Usage()
-		return exitOK, false
-	case err != nil:
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.SetOutput(env.stdout)
+			fs.Usage()
+			return exitOK, false
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
 		return exitUsage, false
 	}
 	return 0, true

@@ -212,3 +212,29 @@ func TestDaemonRenewsOnScheduleAndStopsCleanly(t *testing.T) {
 		return nil
 	})
 }
+
+// TestRenewWhileDaemonRuns: a one-shot `renew --force` and the daemon share
+// the state dir lock; neither sees or leaves a half-written pair.
+func TestRenewWhileDaemonRuns(t *testing.T) {
+	e := newEnv(t)
+	e.write(t, strings.Replace(crashConfig(5), `log_level = "warn"`, `log_level = "info"`, 1))
+	d := startDaemon(t, e)
+	d.await("event=issued", 5, 30*time.Second)
+	for i := 0; i < 5; i++ {
+		if r := certagent(t, "renew", "--force", "--config", e.config); r.code != 0 {
+			t.Fatalf("renew --force #%d while the daemon runs: exit %d\n%s", i, r.code, r.stderr)
+		}
+		for c := 0; c < 5; c++ {
+			if err := pairMatches(e.path(fmt.Sprintf("c%d/cert.pem", c)), e.path(fmt.Sprintf("c%d/key.pem", c))); err != nil {
+				t.Fatalf("after renew #%d: c%d: %v", i, c, err)
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	if n := d.count("event=renewed") + d.count("modified outside certagent"); n != 0 {
+		t.Errorf("the daemon re-issued %d times after another process's renewals; it should see valid pairs", n)
+	}
+	if err, _ := d.stop(); err != nil {
+		t.Fatalf("daemon: %v", err)
+	}
+}
