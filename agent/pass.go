@@ -43,6 +43,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	roots := a.issuerRoots(ctx)
 	var due []*certState
 	for _, st := range a.sortedCerts() {
+		a.beat() // ARI polls and inspections of many certs take time
 		if len(po.names) > 0 && !po.names[st.name] {
 			continue
 		}
