@@ -132,6 +132,14 @@ func (s *Store) finish(r *record) error {
 	return s.removeRecord(r.Cert)
 }
 
+// absent reports whether name does not exist in the directory dirfd.
+// unlink on a read-only file system fails with EROFS even for a name that
+// does not exist, which is no reason to keep a record of it.
+func absent(dirfd int, name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == unix.ENOENT
+}
+
 // discard deletes the temp files of a record that never reached the
 // commit point, then the record.
 func (s *Store) discard(r *record) ([]string, error) {
@@ -153,7 +161,7 @@ func (s *Store) discard(r *record) ([]string, error) {
 			if err := s.syncDir(d); err != nil {
 				errs = append(errs, err)
 			}
-		case err != unix.ENOENT:
+		case err != unix.ENOENT && !absent(d.fd, rn.Temp):
 			errs = append(errs, pathErr("remove", d.join(rn.Temp), err))
 		}
 		d.close()
