@@ -309,3 +309,16 @@ func remount(t *testing.T, dir, opts string) {
 		t.Fatalf("remount %s %s: %v\n%s", dir, opts, err, out)
 	}
 }
+
+// runTool runs an external command; it returns an error with its output.
+func runTool(t *testing.T, name string, args ...string) error {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		return fmt.Errorf("%s: %w", name, errNoTool)
+	}
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
