@@ -129,7 +129,7 @@ func CheckPolicy(policy string, pw []byte) error {
 	for _, m := range []struct {
 		ok   bool
 		what string
-	}{{upper, "an upper-case letter"}, {lower, "a lower-case letter"}, {digit, "a digit"}, {special, "a special character"}} {
+	}{{upper, "upper-case letter"}, {lower, "lower-case letter"}, {digit, "digit"}, {special, "special character"}} {
 		if !m.ok {
 			missing = append(missing, "no "+m.what)
 		}

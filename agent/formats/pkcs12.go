@@ -49,4 +49,3 @@ func Bundle(keyPEM []byte, leaf *x509.Certificate, chain ...*x509.Certificate) [
 	out := append([]byte(nil), keyPEM...)
 	return append(out, pki.EncodeCertsPEM(append([]*x509.Certificate{leaf}, chain...)...)...)
 }
-
