@@ -31,8 +31,8 @@ const Suite = "bookworm"
 
 // Packages are installed into the rootfs on top of debootstrap's minbase.
 // openssl serves and checks certs in scenarios; dbus is the system bus the
-// Restarter talks to.
-var Packages = []string{"systemd", "systemd-sysv", "dbus", "libpam-systemd", "openssl"}
+// Restarter talks to; procps is a dependency of the certagent .deb (kill).
+var Packages = []string{"systemd", "systemd-sysv", "dbus", "libpam-systemd", "openssl", "procps"}
 
 // masked units would only add noise (gettys on a read-only console) or
 // background work (apt timers) to a test boot.
@@ -166,6 +166,7 @@ func RootfsTarball(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Logf("rootfs built in %s", time.Since(start).Round(time.Second))
+	pruneOld(dir, filepath.Base(strings.TrimSuffix(tarball, ".tar.zst")))
 	return tarball
 }
 
@@ -299,6 +300,17 @@ func mirrorFromList(path string) string {
 		}
 	}
 	return ""
+}
+
+// pruneOld deletes cached rootfs trees and tarballs of other keys (an
+// older package list), which would otherwise pile up at ~300 MB each.
+func pruneOld(dir, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "rootfs-*"))
+	for _, p := range old {
+		if !strings.HasPrefix(filepath.Base(p), keep) && unmountUnder(p) {
+			os.RemoveAll(p)
+		}
+	}
 }
 
 // unmountUnder lazily unmounts everything mounted below dir and reports
