@@ -275,3 +275,26 @@ func TestShortCertDoesNotHotLoop(t *testing.T) {
 		t.Fatalf("next renewal in %s, want about half of the remaining minute", left)
 	}
 }
+
+// TestEncryptedKeyIsNotReissuedEveryPass: an encrypted key on disk is a
+// valid key (decrypted with the configured password for the checks).
+func TestEncryptedKeyIsNotReissuedEveryPass(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("Str0ng!Passw0rd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ta := newTestAgent(t, strings.Replace(threeCertsOneUnit, `dns_names = ["a.example.com"]`,
+		`dns_names = ["a.example.com"]`+"\nkey_password_file = \""+pw+"\"", 1))
+	for i := 0; i < 3; i++ {
+		if err := ta.RenewOnce(context.Background(), []string{"a"}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ta.iss.count("a"); n != 1 {
+		t.Fatalf("cert with an encrypted key issued %d times in three passes, want 1", n)
+	}
+	b, _ := os.ReadFile(filepath.Join(ta.dir, "out/a.key"))
+	if !strings.Contains(string(b), "ENCRYPTED PRIVATE KEY") {
+		t.Fatal("key is not encrypted")
+	}
+}

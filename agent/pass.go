@@ -121,14 +121,9 @@ func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time)
 		Roots:      roots,
 		MinRSABits: a.cfg.Agent.MinRSABits,
 	}
-	rep := pki.Inspect(c.CertFile, c.KeyFile, exp, now)
+	rep, keyRemoved := InspectCert(a.cfg.Agent.StateDir, c, exp, now)
 	st.inspected = now
-	st.leaf, st.chain, st.problems = rep.Leaf, rep.Chain, rep.Problems
-	for _, f := range c.OutputFiles() {
-		if _, err := os.Lstat(f); err != nil {
-			st.problems = append(st.problems, pki.Problem{Kind: "missing", File: f, Detail: f + " is missing"})
-		}
-	}
+	st.leaf, st.chain, st.problems, st.keyRemoved = rep.Leaf, rep.Chain, rep.Problems, keyRemoved
 	if st.leaf != nil {
 		st.renewAt, st.reason = RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari)
 		st.floorRenewal()
@@ -236,9 +231,23 @@ func (a *Agent) expectedFiles(st *certState) []store.File {
 			out = append(out, store.File{Path: path, Mode: mode, UID: c.UID, GID: c.GID, DirMode: c.DirMode.FileMode, FollowSymlinks: c.FollowSymlinks})
 		}
 	}
-	add(c.KeyFile, c.Mode.FileMode)
+	if !st.keyRemoved {
+		add(c.KeyFile, c.Mode.FileMode)
+	}
 	for _, p := range []string{c.CertFile, c.FullchainFile, c.ChainFile, c.CAFile} {
 		add(p, c.CertMode.FileMode)
+	}
+	// Files that hold the key (or its password's use) stay at the key mode.
+	for _, p := range []string{c.BundleFile, c.PKCS12File} {
+		add(p, c.Mode.FileMode)
+	}
+	add(c.TLSInfoFile, c.Mode.FileMode&0o600)
+	for _, t := range c.Templates {
+		m := c.Mode.FileMode
+		if t.Mode.Set {
+			m = t.Mode.FileMode
+		}
+		add(t.Dest, m)
 	}
 	return out
 }

@@ -47,6 +47,10 @@ type certState struct {
 
 	renewing bool
 
+	// keyRemoved: remove_key_after_start deleted the key of the cert on
+	// disk on purpose; that is not damage.
+	keyRemoved bool
+
 	// settleUntil delays the judgement of files an outside writer just
 	// broke: a tool writing key and cert in two steps is mid-way.
 	settleUntil time.Time

@@ -24,6 +24,9 @@ type CertStatus struct {
 	Failures    int       `json:"failures"`
 	LastError   string    `json:"last_error,omitempty"`
 	Problems    []string  `json:"problems,omitempty"`
+	// KeyRemoved: the key file was deleted on purpose after the service
+	// started (remove_key_after_start).
+	KeyRemoved bool `json:"key_removed,omitempty"`
 }
 
 // StatusFile is the content of state_dir/status.json.
@@ -53,12 +56,13 @@ func (a *Agent) Snapshot() []CertStatus {
 func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	c := st.cfg
 	row := CertStatus{
-		Name:      st.name,
-		Issuer:    c.Issuer,
-		SANs:      append(append([]string{}, c.DNSNames...), c.IPAddresses...),
-		State:     st.state(now, a.cfg.Agent.WarnBefore.Duration),
-		Failures:  st.failures,
-		LastError: st.lastErr,
+		Name:       st.name,
+		Issuer:     c.Issuer,
+		SANs:       append(append([]string{}, c.DNSNames...), c.IPAddresses...),
+		State:      st.state(now, a.cfg.Agent.WarnBefore.Duration),
+		Failures:   st.failures,
+		LastError:  st.lastErr,
+		KeyRemoved: st.keyRemoved,
 	}
 	if st.leaf != nil {
 		row.Serial = serialHex(st.leaf)

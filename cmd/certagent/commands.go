@@ -64,7 +64,7 @@ func checkFiles(cfg *config.Config, now time.Time) []string {
 		c := cfg.Certs[name]
 		exp := pki.Expect{DNSNames: c.DNSNames, IPs: c.IPs, KeyType: pki.KeyType(c.KeyType),
 			MinRSABits: cfg.Agent.MinRSABits, Roots: existingLocalRoots(cfg, c.Issuer)}
-		rep := pki.Inspect(c.CertFile, c.KeyFile, exp, now)
+		rep, _ := agent.InspectCert(cfg.Agent.StateDir, c, exp, now)
 		for _, p := range rep.Problems {
 			out = append(out, fmt.Sprintf("cert %q: %s: %s", name, p.Kind, p.Detail))
 		}
@@ -200,6 +200,9 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 		lastErr := r.LastError
 		if lastErr == "" && len(r.Problems) > 0 {
 			lastErr = r.Problems[0]
+		}
+		if lastErr == "" && r.KeyRemoved {
+			lastErr = "(key removed after start, on purpose)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Issuer, strings.Join(r.SANs, ","),
 			na, left, next, r.State, dash(lastErr))
