@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/internal/failpoint"
@@ -79,7 +81,7 @@ func (a *Agent) deliver(ctx context.Context) {
 // actOnUnit performs one unit action and judges it; on failure it rolls
 // back the certs that asked for it.
 func (a *Agent) actOnUnit(ctx context.Context, w *unitWork) {
-	log := a.log.With("unit", w.unit, "action", w.action, "certs", strings.Join(w.certs, ","))
+	log := a.unitLog(w)
 	if a.opts.Restarter == nil {
 		log.Warn("no service manager connection; unit action stays pending")
 		return
@@ -111,6 +113,38 @@ func (a *Agent) actOnUnit(ctx context.Context, w *unitWork) {
 		}
 	}
 }
+
+// unitLog logs a unit's verdict once per cert that caused the action, with
+// the cert as its own field, so `journalctl CERTAGENT_CERT=det
+// CERTAGENT_EVENT=unit_action` finds it; watch-only actions log once.
+func (a *Agent) unitLog(w *unitWork) hclog.Logger {
+	base := a.log.With("unit", w.unit, "action", w.action)
+	if len(w.certs) <= 1 {
+		if len(w.certs) == 1 {
+			base = base.With("cert", w.certs[0])
+		}
+		return base
+	}
+	return &fanLogger{Logger: base, certs: w.certs}
+}
+
+// fanLogger repeats each entry once per cert; used for the few verdict
+// lines of a unit shared by several certs.
+type fanLogger struct {
+	hclog.Logger
+	certs []string
+}
+
+func (f *fanLogger) Log(level hclog.Level, msg string, args ...interface{}) {
+	for _, c := range f.certs {
+		f.Logger.Log(level, msg, append([]interface{}{"cert", c}, args...)...)
+	}
+}
+
+func (f *fanLogger) Info(msg string, args ...interface{})  { f.Log(hclog.Info, msg, args...) }
+func (f *fanLogger) Warn(msg string, args ...interface{})  { f.Log(hclog.Warn, msg, args...) }
+func (f *fanLogger) Error(msg string, args ...interface{}) { f.Log(hclog.Error, msg, args...) }
+func (f *fanLogger) Debug(msg string, args ...interface{}) { f.Log(hclog.Debug, msg, args...) }
 
 func (a *Agent) actOptions(certs []string) ActOptions {
 	opts := ActOptions{Settle: 10 * time.Second}

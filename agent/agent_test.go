@@ -86,6 +86,12 @@ func TestOneActionPerUnitAfterAllWrites(t *testing.T) {
 	if p, _ := ta.st.PendingIntents(); len(p) != 0 {
 		t.Fatalf("intents left pending: %v", p)
 	}
+	// One verdict entry per cert, each with its own cert field.
+	for _, c := range []string{"a", "b", "c"} {
+		if !strings.Contains(ta.logs(), "unit=svc.service cert="+c+" event=unit_action") {
+			t.Errorf("no unit_action entry with cert=%s:\n%s", c, ta.logs())
+		}
+	}
 	// Nothing due: nothing issued, nothing restarted, files untouched.
 	before, _ := os.Stat(filepath.Join(ta.dir, "out/a.key"))
 	if err := ta.RenewOnce(context.Background(), nil, false); err != nil {

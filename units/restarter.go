@@ -107,7 +107,7 @@ func (r *Restarter) bus(ctx context.Context) (*sddbus.Conn, error) {
 	}
 	c, err := r.dial(r.life)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the system bus: %w", err)
+		return nil, fmt.Errorf("connect to the system bus: %w: %w", agent.ErrUnavailable, err)
 	}
 	r.conn = c
 	return c, nil
@@ -141,7 +141,9 @@ func (r *Restarter) Act(ctx context.Context, unit string, action agent.Action, o
 	}
 	before, err := readState(ctx, conn, unit)
 	if err != nil {
-		return agent.Verdict{}, err
+		// Reading a unit's properties fails only when the manager does
+		// not answer; the agent keeps the action pending.
+		return agent.Verdict{}, fmt.Errorf("%w: %w", agent.ErrUnavailable, err)
 	}
 	if before.LoadState != "loaded" {
 		return before.verdict(), fmt.Errorf("unit %s: load state %q (does the unit exist?)", unit, before.LoadState)
