@@ -1,0 +1,430 @@
+// Package acme_test runs the real certagent binary (and, where a counter
+// is only reachable in-process, the agent wired as cmd/certagent wires it)
+// against a real Pebble with pebble-challtestsrv on loopback. Each test
+// starts its own Pebble with fresh state and a fixed profile.
+package acme_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/certagent/certagent/internal/pebbletest"
+)
+
+// bin is the certagent binary under test.
+var bin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// The tests mostly wait on Pebble and lego's polling, not on the CPU;
+	// run more of them at once than the 2-core default unless the caller
+	// chose -parallel. Each has its own Pebble, so Pebble's own limit
+	// (about 50 concurrent orders) is not approached.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", "6")
+	}
+	dir, err := os.MkdirTemp("", "certagent-acme-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// CERTAGENT_TEST_BIN runs the tests against a prebuilt binary (e.g.
+	// one built from a clean checkout while cmd/ is being edited).
+	bin = os.Getenv("CERTAGENT_TEST_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "certagent")
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/certagent/certagent/cmd/certagent")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build certagent:", err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// summary prints the one-line result of a case to stderr, where it shows
+// even without -v.
+func summary(format string, args ...any) {
+	fmt.Fprintln(os.Stderr, "test/acme: "+fmt.Sprintf(format, args...))
+}
+
+// needTool skips (or, under CI, fails) when an external peer is missing.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI (test/setup.d installs it)", name)
+		}
+		t.Skipf("%s not installed; run test/all.sh as root to install it", name)
+	}
+	return p
+}
+
+// result is one finished certagent run.
+type result struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+}
+
+// certagent runs the binary to completion within two minutes.
+func certagent(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run certagent %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("certagent %v did not finish within 2m\n%s", args, errb.String())
+	}
+	return result{code, out.String(), errb.String(), time.Since(start)}
+}
+
+// mustRun runs certagent and fails the test unless it exits 0.
+func mustRun(t *testing.T, args ...string) result {
+	t.Helper()
+	r := certagent(t, args...)
+	if r.code != 0 {
+		t.Fatalf("certagent %s: exit %d\nstderr:\n%s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r
+}
+
+// run executes an external command and fails the test on error.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// env is a temp host layout: a config, a state dir and an output dir.
+type env struct {
+	dir, config, state, out string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	d := t.TempDir()
+	return &env{dir: d, config: filepath.Join(d, "certagent.toml"), state: filepath.Join(d, "state"), out: filepath.Join(d, "tls")}
+}
+
+func (e *env) path(parts ...string) string { return filepath.Join(append([]string{e.out}, parts...)...) }
+
+// issuerOpts are the knobs of the one ACME issuer, "pebble", in a config.
+type issuerOpts struct {
+	directory  string // default: srv.DirectoryURL
+	httpPort   int    // default: srv.HTTPPort
+	profile    string // default: "default"
+	ari        *bool
+	concurrent int // max_concurrent; default 4
+}
+
+// certOpts describe one cert of the config.
+type certOpts struct {
+	name        string
+	dnsNames    []string
+	renewBefore string
+}
+
+// write renders a config with one ACME issuer pointing at srv and the
+// given certs, each writing key, cert, chain and fullchain under out/NAME/.
+// Logs are JSON so tests can read their fields exactly.
+func (e *env) write(t *testing.T, srv *pebbletest.Server, io issuerOpts, certs ...certOpts) {
+	t.Helper()
+	if io.directory == "" {
+		io.directory = srv.DirectoryURL
+	}
+	if io.httpPort == 0 {
+		io.httpPort = srv.HTTPPort
+	}
+	if io.profile == "" {
+		io.profile = "default"
+	}
+	if io.concurrent == 0 {
+		io.concurrent = 4
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "[agent]\nstate_dir = %q\nlog_level = \"debug\"\nlog_format = \"json\"\n\n", e.state)
+	fmt.Fprintf(&b, "[issuers.pebble]\ntype = \"acme\"\ndirectory = %q\nemail = \"ops@example.com\"\n", io.directory)
+	fmt.Fprintf(&b, "ca_bundle = %q\nchallenge = \"http-01\"\nhttp_listen = \"127.0.0.1:%d\"\n", srv.CABundle, io.httpPort)
+	fmt.Fprintf(&b, "profile = %q\nmax_concurrent = %d\n", io.profile, io.concurrent)
+	if io.ari != nil {
+		fmt.Fprintf(&b, "ari = %t\n", *io.ari)
+	}
+	for _, c := range certs {
+		fmt.Fprintf(&b, "\n[certs.%s]\nissuer = \"pebble\"\ndns_names = [", c.name)
+		for i, n := range c.dnsNames {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q", n)
+		}
+		b.WriteString("]\nkey_type = \"ec256\"\n")
+		fmt.Fprintf(&b, "cert_file = %q\nkey_file = %q\n", e.path(c.name, "cert.pem"), e.path(c.name, "key.pem"))
+		fmt.Fprintf(&b, "chain_file = %q\nfullchain_file = %q\n", e.path(c.name, "chain.pem"), e.path(c.name, "fullchain.pem"))
+		if c.renewBefore != "" {
+			fmt.Fprintf(&b, "renew_before = %q\n", c.renewBefore)
+		}
+	}
+	if err := os.WriteFile(e.config, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outputs are the four files certagent writes per cert.
+var outputs = []string{"key.pem", "cert.pem", "chain.pem", "fullchain.pem"}
+
+// snapshot reads every output file of cert.
+func (e *env) snapshot(t *testing.T, cert string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, f := range outputs {
+		b, err := os.ReadFile(e.path(cert, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f] = b
+	}
+	return out
+}
+
+// leaf parses the first certificate of cert's cert.pem.
+func (e *env) leaf(t *testing.T, cert string) *x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(e.path(cert, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("%s/cert.pem: no PEM block", cert)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// status runs `certagent status --json` and returns the row of cert.
+type statusRow struct {
+	Name        string    `json:"name"`
+	Serial      string    `json:"serial"`
+	NotAfter    time.Time `json:"not_after"`
+	NextRenewal time.Time `json:"next_renewal"`
+	State       string    `json:"state"`
+	Failures    int       `json:"failures"`
+	LastError   string    `json:"last_error"`
+}
+
+func (e *env) status(t *testing.T, cert string) statusRow {
+	t.Helper()
+	r := mustRun(t, "status", "--json", "--config", e.config)
+	var rows []statusRow
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	for _, row := range rows {
+		if row.Name == cert {
+			return row
+		}
+	}
+	t.Fatalf("status --json has no row %q:\n%s", cert, r.stdout)
+	return statusRow{}
+}
+
+// verifyChain checks cert's files with openssl against Pebble's root
+// from /roots/0, as an operator would.
+func verifyChain(t *testing.T, srv *pebbletest.Server, e *env, cert string) {
+	t.Helper()
+	openssl := needTool(t, "openssl")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	roots, err := srv.Roots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootFile := filepath.Join(e.dir, "pebble-root-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".pem")
+	var pemRoots []byte
+	for _, r := range roots {
+		pemRoots = append(pemRoots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Raw})...)
+	}
+	if err := os.WriteFile(rootFile, pemRoots, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, openssl, "verify", "-CAfile", rootFile, "-untrusted", e.path(cert, "chain.pem"), e.path(cert, "cert.pem"))
+	if !strings.Contains(out, ": OK") {
+		t.Fatalf("openssl verify: %s", out)
+	}
+	// The key in key.pem is the one the cert certifies.
+	pub := run(t, openssl, "pkey", "-in", e.path(cert, "key.pem"), "-pubout")
+	certPub := run(t, openssl, "x509", "-in", e.path(cert, "cert.pem"), "-noout", "-pubkey")
+	if pub != certPub {
+		t.Fatalf("%s: key.pem does not match cert.pem", cert)
+	}
+}
+
+// logEntry is one JSON log line of certagent.
+type logEntry map[string]any
+
+func (l logEntry) str(key string) string {
+	v, _ := l[key].(string)
+	return v
+}
+
+// parseLog parses certagent's JSON log; lines that are not JSON are
+// returned separately (a library writing around hclog).
+func parseLog(text string) (entries []logEntry, other []string) {
+	for _, line := range strings.Split(text, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var e logEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			other = append(other, line)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	return entries, other
+}
+
+// withField returns the entries whose key equals value.
+func withField(entries []logEntry, key, value string) []logEntry {
+	var out []logEntry
+	for _, e := range entries {
+		if e.str(key) == value {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// daemon is a running `certagent run` whose stderr log is collected.
+type daemon struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  []string
+	done chan struct{}
+}
+
+// startDaemon runs the daemon on e's config; it is killed at test end.
+func startDaemon(t *testing.T, e *env) *daemon {
+	t.Helper()
+	d := &daemon{t: t, cmd: exec.Command(bin, "run", "--config", e.config), done: make(chan struct{})}
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(d.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			d.mu.Lock()
+			d.log = append(d.log, sc.Text())
+			d.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { d.stop() })
+	return d
+}
+
+// stop sends SIGTERM, then SIGKILL after 15 s, and waits.
+func (d *daemon) stop() {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(15 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+	}
+	_ = d.cmd.Wait()
+	if d.t.Failed() {
+		d.t.Logf("daemon log:\n%s", d.text())
+	}
+}
+
+func (d *daemon) text() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.log, "\n")
+}
+
+// events returns the parsed entries with event = name.
+func (d *daemon) events(name string) []logEntry {
+	entries, _ := parseLog(d.text())
+	return withField(entries, "event", name)
+}
+
+// await waits until at least n entries have event = name.
+func (d *daemon) await(name string, n int, within time.Duration) []logEntry {
+	d.t.Helper()
+	eventually(d.t, within, fmt.Sprintf("%d log entries with event=%s", n, name), func() bool {
+		return len(d.events(name)) >= n
+	})
+	return d.events(name)
+}
+
+// eventually polls cond every 50 ms until it holds or within elapses.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// near reports whether got is within tol of want.
+func near(got, want time.Time, tol time.Duration) bool {
+	d := got.Sub(want)
+	return d <= tol && d >= -tol
+}
