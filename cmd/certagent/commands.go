@@ -18,8 +18,6 @@ import (
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/localca"
 	"github.com/certagent/certagent/agent/pki"
-	"github.com/certagent/certagent/agent/store"
-	"github.com/certagent/certagent/units"
 )
 
 // cmdCheck validates the configuration; with --files also the files on disk.
@@ -31,9 +29,8 @@ func cmdCheck(_ context.Context, env *cmdEnv, args []string) int {
 	if code, ok := parse(fl, args, env); !ok {
 		return code
 	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		printConfigErrors(env.stderr, err)
+	cfg, ok := env.load(cfgPath)
+	if !ok {
 		return exitUsage
 	}
 	fmt.Fprintf(env.stdout, "configuration ok: %d certs, %d issuers, %d watched (%s)\n",
@@ -101,9 +98,8 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 	if code, ok := parse(fl, args, env); !ok {
 		return code
 	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		printConfigErrors(env.stderr, err)
+	cfg, ok := env.load(cfgPath)
+	if !ok {
 		return exitUsage
 	}
 	for _, n := range fl.Args() {
@@ -112,27 +108,14 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 			return exitUsage
 		}
 	}
-	disableCoreDumps()
-	logger := newLogger(cfg, env.stderr)
-	st, err := store.Open(cfg.Agent.StateDir, logger)
-	if err != nil {
-		logger.Error("cannot open the state dir", "error", err)
-		return exitFailure
+	p, code := wire(ctx, cfg, env.stderr)
+	if p == nil {
+		return code
 	}
-	issuers, err := buildIssuers(cfg, logger)
+	defer p.restarter.Close()
+	a, err := agent.New(agent.Options{Config: cfg, Issuers: p.issuers, Store: p.store, Restarter: p.restarter, Logger: p.logger})
 	if err != nil {
-		logger.Error("cannot set up issuers", "error", err)
-		return exitUsage
-	}
-	restarter, err := units.NewRestarter(ctx, logger.Named("units"))
-	if err != nil {
-		logger.Error("cannot set up unit actions", "error", err)
-		return exitFailure
-	}
-	defer restarter.Close()
-	a, err := agent.New(agent.Options{Config: cfg, Issuers: issuers, Store: st, Restarter: restarter, Logger: logger})
-	if err != nil {
-		logger.Error("cannot start", "error", err)
+		p.logger.Error("cannot start", "error", err)
 		return exitFailure
 	}
 	if err := a.RenewOnce(ctx, fl.Args(), *force); err != nil {
@@ -151,9 +134,8 @@ func cmdStatus(_ context.Context, env *cmdEnv, args []string) int {
 	if code, ok := parse(fl, args, env); !ok {
 		return code
 	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		printConfigErrors(env.stderr, err)
+	cfg, ok := env.load(cfgPath)
+	if !ok {
 		return exitUsage
 	}
 	prev, err := readStatusFile(cfg.Agent.StateDir)

@@ -10,11 +10,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/certagent/certagent/acme"
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/metrics"
-	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/units"
 	"github.com/certagent/certagent/watch"
 )
@@ -27,37 +25,23 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
 	if code, ok := parse(fs, args, env); !ok {
 		return code
 	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		printConfigErrors(env.stderr, err)
+	cfg, ok := env.load(cfgPath)
+	if !ok {
 		return exitUsage
 	}
-	disableCoreDumps()
-	logger := newLogger(cfg, env.stderr)
-	acme.Init(logger)
-	st, err := store.Open(cfg.Agent.StateDir, logger)
-	if err != nil {
-		logger.Error("cannot open the state dir", "error", err)
-		return exitFailure
+	p, code := wire(ctx, cfg, env.stderr)
+	if p == nil {
+		return code
 	}
-	issuers, err := buildIssuers(cfg, logger)
-	if err != nil {
-		logger.Error("cannot set up issuers", "error", err)
-		return exitUsage
-	}
-	restarter, err := units.NewRestarter(ctx, logger.Named("units"))
-	if err != nil {
-		logger.Error("cannot set up unit actions", "error", err)
-		return exitFailure
-	}
-	defer restarter.Close()
+	defer p.restarter.Close()
+	logger := p.logger
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	opts := agent.Options{
-		Config: cfg, Issuers: issuers, Store: st, Restarter: restarter,
+		Config: cfg, Issuers: p.issuers, Store: p.store, Restarter: p.restarter,
 		Notifier: units.NewNotifier(),
 		Watcher:  watch.New(logger.Named("watch"), 0),
 		Logger:   logger,
@@ -123,9 +107,4 @@ func reloader(path string, running *config.Config, logger hclog.Logger) agent.Re
 		}
 		return cfg, issuers, nil
 	}
-}
-
-// disableCoreDumps keeps private keys out of core files.
-func disableCoreDumps() {
-	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/localca"
+	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/units"
 )
 
@@ -21,9 +24,51 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path, config.Options{KnownDNSProvider: acme.KnownDNSProvider})
 }
 
-// printConfigErrors writes one line per problem.
-func printConfigErrors(w io.Writer, err error) {
-	fmt.Fprintf(w, "certagent: configuration rejected:\n%v\n", err)
+// load runs the config pipeline, printing the errors (one per line) on
+// failure; the caller then exits with exitUsage.
+func (env *cmdEnv) load(path string) (*config.Config, bool) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "certagent: configuration rejected:\n%v\n", err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+// parts are what the commands that write files share.
+type parts struct {
+	logger    hclog.Logger
+	store     *store.Store
+	issuers   map[string]agent.Issuer
+	restarter *units.Restarter
+}
+
+// wire builds the logger, store, issuers and restarter for cfg. On
+// failure it has logged why and returns the exit code. ctx must live as
+// long as the restarter (go-systemd ties the bus connection to it).
+func wire(ctx context.Context, cfg *config.Config, stderr io.Writer) (*parts, int) {
+	disableCoreDumps()
+	p := &parts{logger: newLogger(cfg, stderr)}
+	acme.Init(p.logger)
+	var err error
+	if p.store, err = store.Open(cfg.Agent.StateDir, p.logger); err != nil {
+		p.logger.Error("cannot open the state dir", "error", err)
+		return nil, exitFailure
+	}
+	if p.issuers, err = buildIssuers(cfg, p.logger); err != nil {
+		p.logger.Error("cannot set up issuers", "error", err)
+		return nil, exitUsage
+	}
+	if p.restarter, err = units.NewRestarter(ctx, p.logger.Named("units")); err != nil {
+		p.logger.Error("cannot set up unit actions", "error", err)
+		return nil, exitFailure
+	}
+	return p, exitOK
+}
+
+// disableCoreDumps keeps private keys out of core files.
+func disableCoreDumps() {
+	_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
 }
 
 // newLogger builds the root logger from the [agent] settings.
