@@ -208,6 +208,12 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 			if r.NextRenewal.After(st.renewAt) && r.Failures > 0 {
 				st.retryAt = r.NextRenewal
 			}
+			// The daemon may have planned this very cert inside an ARI
+			// window, which only it knows: status contacts no CA. Its
+			// recorded time is the one it will act on.
+			if r.Failures == 0 && st.leaf != nil && !r.NextRenewal.IsZero() {
+				st.renewAt = r.NextRenewal
+			}
 		}
 		out = append(out, a.rowOf(st, now))
 	}
