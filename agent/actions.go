@@ -187,6 +187,11 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 	if rolled == 0 {
 		return
 	}
+	// The failed action left the unit failed or inactive, and the
+	// Restarter leaves such a unit alone unless told to start it: the
+	// rollback must bring it back, since it was running (or was to be
+	// started) before the action.
+	opts.StartIfInactive = true
 	v, err := a.opts.Restarter.Act(ctx, w.unit, Action(w.action), opts)
 	if err != nil {
 		a.log.Error("unit still failing after rollback", "event", "unit_failed", "unit", w.unit,
