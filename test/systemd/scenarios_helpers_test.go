@@ -95,3 +95,16 @@ func buildFailpoint(t *testing.T) string {
 	}
 	return bin
 }
+
+// renewedSerials are the serials of cert's "renewed" journal entries, in
+// openssl's "serial=HEX" form.
+func renewedSerials(t *testing.T, c *nspawn.Container, cert string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, e := range journalJSON(t, c, "-u", "certagent", "CERTAGENT_CERT="+cert, "CERTAGENT_EVENT=renewed") {
+		if s, _ := e["CERTAGENT_SERIAL"].(string); s != "" {
+			out["serial="+strings.ToUpper(s)] = true
+		}
+	}
+	return out
+}
