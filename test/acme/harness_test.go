@@ -143,7 +143,9 @@ func newEnv(t *testing.T) *env {
 	return &env{dir: d, config: filepath.Join(d, "certagent.toml"), state: filepath.Join(d, "state"), out: filepath.Join(d, "tls")}
 }
 
-func (e *env) path(parts ...string) string { return filepath.Join(append([]string{e.out}, parts...)...) }
+func (e *env) path(parts ...string) string {
+	return filepath.Join(append([]string{e.out}, parts...)...)
+}
 
 // issuerOpts are the knobs of the one ACME issuer, "pebble", in a config.
 type issuerOpts struct {
