@@ -268,7 +268,7 @@ func (a *Agent) nextWake() time.Time {
 		}
 		earlier(st.ariNext)
 		earlier(st.settleUntil)
-		if st.leaf != nil && !st.lastWarn.IsZero() {
+		if st.leaf != nil && !st.lastWarn.IsZero() && a.inWarnWindow(st.leaf, now) {
 			earlier(st.lastWarn.Add(24 * time.Hour))
 		}
 	}
@@ -277,11 +277,19 @@ func (a *Agent) nextWake() time.Time {
 		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {
 			earlier(ws.inspected.Add(iv))
 		}
-		if ws.leaf != nil && !ws.lastWarn.IsZero() {
+		if ws.leaf != nil && !ws.lastWarn.IsZero() && a.inWarnWindow(ws.leaf, now) {
 			earlier(ws.lastWarn.Add(24 * time.Hour))
 		}
 	}
 	return next
+}
+
+// inWarnWindow reports whether leaf is inside warn_before at now, where
+// warnExpiry repeats its warning daily. Outside it (say, renewed after a
+// warning) the last warning is no reason to wake up: its time plus a day
+// passes once and is never moved again, so waking for it would spin.
+func (a *Agent) inWarnWindow(leaf *x509.Certificate, now time.Time) bool {
+	return leaf.NotAfter.Sub(now) < a.cfg.Agent.WarnBefore.Duration
 }
 
 // run calls fn for each item with at most limit(item) in flight per key,
