@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	legoacme "github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/certificate"
@@ -104,7 +105,11 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (*agent.Bundle, e
 
 // obtain runs the order, with ARI's replaces when there is a current cert
 // and ARI is on. A CA that says the cert was already replaced (e.g. we
-// crashed after the last order) gets the order again without replaces.
+// crashed after the last order) gets the order again without replaces;
+// so does a CA that rejects replaces as malformed because it did not
+// issue the current cert (directory changed, e.g. staging to production,
+// or the CA's state was reset): replaces is a hint, and keeping it would
+// fail every renewal until the cert expired and after.
 func (i *Issuer) obtain(client *lego.Client, req agent.Request, csr *x509.CertificateRequest, log hclog.Logger) (*certificate.Resource, error) {
 	r := certificate.ObtainForCSRRequest{CSR: csr, Bundle: true, Profile: i.cfg.Profile}
 	if i.ariEnabled() && req.Current != nil {
@@ -115,8 +120,16 @@ func (i *Issuer) obtain(client *lego.Client, req agent.Request, csr *x509.Certif
 	}
 	res, err := client.Certificate.ObtainForCSR(r)
 	var already *legoacme.AlreadyReplacedError
-	if err != nil && r.ReplacesCertID != "" && errors.As(err, &already) {
+	var prob *legoacme.ProblemDetails
+	switch {
+	case err == nil || r.ReplacesCertID == "":
+	case errors.As(err, &already):
 		log.Warn("CA says the current certificate was already replaced; ordering without replaces")
+		r.ReplacesCertID = ""
+		res, err = client.Certificate.ObtainForCSR(r)
+	case errors.As(err, &prob) && strings.HasSuffix(prob.Type, ":malformed"):
+		log.Warn("CA rejected the order naming the current certificate as replaced; ordering without replaces",
+			"problem", prob.Detail)
 		r.ReplacesCertID = ""
 		res, err = client.Certificate.ObtainForCSR(r)
 	}
