@@ -430,3 +430,16 @@ func near(got, want time.Time, tol time.Duration) bool {
 	d := got.Sub(want)
 	return d <= tol && d >= -tol
 }
+
+// parsePEMCerts parses every CERTIFICATE block of data.
+func parsePEMCerts(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
