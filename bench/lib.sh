@@ -213,7 +213,8 @@ EOF
 		certmonger -s -n -p "$d/pid" >"$d/certmonger.log" 2>&1 &
 	CM_PID=$!
 	PIDS+=($CM_PID)
-	wait_for 20 getcert list-cas -s || return 1
+	# With many tracking requests it answers only after loading them all.
+	wait_for 180 getcert list-cas -s || return 1
 	kill -0 "$CM_PID" 2>/dev/null || return 1
 }
 

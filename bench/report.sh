@@ -214,7 +214,7 @@ $N_IDLE valid certs on disk; time from exec of \`certagent run\` to the
 ## 3. Local CA throughput
 
 N = $N_EC EC P-256 and N = $N_RSA RSA-3072 certs per run, $TPUT_RUNS runs
-(raw limit: $TPUT_RUNS Go benchmark counts of $RAW_TIME each),
+(raw limit: $TPUT_RUNS Go benchmark counts of N certs each),
 certs/s (higher is better). Every CA key is EC P-256 (the seed-001 recipe
 uses an RSA-4096 CA; an EC CA is used for every tool so that only the tools
 differ). certagent: \`certagent renew\` on a config of N certs with a fresh
