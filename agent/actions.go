@@ -45,6 +45,7 @@ func (a *Agent) deliver(ctx context.Context) {
 		return
 	}
 	if len(intents) == 0 {
+		a.pendingRetry, a.pendingTries = time.Time{}, 0
 		return
 	}
 	failpoint.Hit("agent-before-actions")
@@ -70,21 +71,53 @@ func (a *Agent) deliver(ctx context.Context) {
 		}
 		w.intents = append(w.intents, in)
 	}
+	unreachable := false
 	for _, u := range order {
-		a.actOnUnit(ctx, units[u])
+		if a.actOnUnit(ctx, units[u]) {
+			unreachable = true
+		}
 	}
 	for _, h := range hooks {
 		a.runHook(ctx, h)
 	}
+	a.schedulePendingRetry(unreachable)
+}
+
+// Retry interval for unit actions kept pending because the service
+// manager was unreachable: it doubles from pendingRetryMin up to
+// pendingRetryMax, so a restarted dbus-daemon is noticed within seconds
+// and a long outage costs a connection attempt every few minutes.
+const (
+	pendingRetryMin = 5 * time.Second
+	pendingRetryMax = 5 * time.Minute
+)
+
+// schedulePendingRetry makes the daemon run another pass soon when unit
+// actions stay pending for want of a service manager; without it they
+// would wait for the next renewal or backstop pass (up to MaxSleep).
+func (a *Agent) schedulePendingRetry(unreachable bool) {
+	if !unreachable {
+		a.pendingRetry, a.pendingTries = time.Time{}, 0
+		return
+	}
+	a.pendingTries++
+	d := pendingRetryMin
+	for i := 1; i < a.pendingTries && d < pendingRetryMax; i++ {
+		d *= 2
+	}
+	a.pendingRetry = a.clock.Now().Add(min(d, pendingRetryMax))
+	a.log.Info("unit actions pending; retrying when the service manager is reachable",
+		"retry_at", stamp(a.pendingRetry), "attempts", a.pendingTries)
 }
 
 // actOnUnit performs one unit action and judges it; on failure it rolls
-// back the certs that asked for it.
-func (a *Agent) actOnUnit(ctx context.Context, w *unitWork) {
+// back the certs that asked for it. It reports whether the action stays
+// pending because the service manager could not be reached.
+func (a *Agent) actOnUnit(ctx context.Context, w *unitWork) (unreachable bool) {
 	log := a.unitLog(w)
 	if a.opts.Restarter == nil {
 		log.Warn("no service manager connection; unit action stays pending")
-		return
+		return false
 	}
 	opts := a.actOptions(w.certs)
 	v, err := a.opts.Restarter.Act(ctx, w.unit, Action(w.action), opts)
@@ -92,7 +125,7 @@ func (a *Agent) actOnUnit(ctx context.Context, w *unitWork) {
 	case errors.Is(err, ErrUnavailable):
 		log.Warn("service manager unreachable; unit action stays pending", "error", err)
 		a.countUnit(w, "pending")
-		return
+		return true
 	case err != nil:
 		log.Error("unit failed after action", "event", "unit_failed", "error", err,
 			"active_state", v.ActiveState, "result", v.Result)
@@ -112,6 +145,7 @@ func (a *Agent) actOnUnit(ctx context.Context, w *unitWork) {
 			log.Error("cannot clear delivered unit action", "error", err)
 		}
 	}
+	return false
 }
 
 // unitLog logs a unit's verdict once per cert that caused the action, with

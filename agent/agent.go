@@ -85,6 +85,11 @@ type Agent struct {
 	watchKeys map[string]bool
 
 	reloadCh chan struct{}
+	// pendingRetry is when the next pass runs to retry unit actions the
+	// service manager could not take (D-Bus down); zero when none wait.
+	// pendingTries counts the consecutive passes that found it unreachable.
+	pendingRetry time.Time
+	pendingTries int
 	// heartbeat is the unix-nano time the scheduler last proved alive;
 	// the watchdog goroutine reads it.
 	heartbeat atomic.Int64

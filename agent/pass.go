@@ -272,6 +272,7 @@ func (a *Agent) nextWake() time.Time {
 			earlier(st.lastWarn.Add(24 * time.Hour))
 		}
 	}
+	earlier(a.pendingRetry)
 	for _, ws := range a.watches {
 		earlier(ws.settleUntil)
 		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {
