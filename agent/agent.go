@@ -263,9 +263,18 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 	}
 }
 
-// sleepFor bounds the wait until next by the watchdog's needs.
+// minPassGap is the shortest wait between timer-driven passes: whatever a
+// planning bug might compute, the scheduler cannot spin. Work due now is
+// done by the pass that just ran; file events still wake it at once.
+const minPassGap = time.Second
+
+// sleepFor is how long the loop waits for next: capped at MaxSleep so the
+// wall clock is re-read after a suspend, and at least minPassGap.
 func (a *Agent) sleepFor(next time.Time) time.Duration {
-	return Sleep(a.clock.Now(), next)
+	if d := Sleep(a.clock.Now(), next); d > minPassGap {
+		return d
+	}
+	return minPassGap
 }
 
 // heartbeatTick fires often enough for the watchdog while the scheduler
