@@ -108,8 +108,9 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (*agent.Bundle, e
 // crashed after the last order) gets the order again without replaces;
 // so does a CA that rejects replaces as malformed because it did not
 // issue the current cert (directory changed, e.g. staging to production,
-// or the CA's state was reset): replaces is a hint, and keeping it would
-// fail every renewal until the cert expired and after.
+// or the CA's state was reset), or as unauthorized because another
+// account ordered it (we re-registered): replaces is a hint, and keeping
+// it would fail every renewal until the cert expired and after.
 func (i *Issuer) obtain(client *lego.Client, req agent.Request, csr *x509.CertificateRequest, log hclog.Logger) (*certificate.Resource, error) {
 	r := certificate.ObtainForCSRRequest{CSR: csr, Bundle: true, Profile: i.cfg.Profile}
 	if i.ariEnabled() && req.Current != nil {
@@ -127,7 +128,10 @@ func (i *Issuer) obtain(client *lego.Client, req agent.Request, csr *x509.Certif
 		log.Warn("CA says the current certificate was already replaced; ordering without replaces")
 		r.ReplacesCertID = ""
 		res, err = client.Certificate.ObtainForCSR(r)
-	case errors.As(err, &prob) && strings.HasSuffix(prob.Type, ":malformed"):
+	case errors.As(err, &prob) && (strings.HasSuffix(prob.Type, ":malformed") ||
+		// The account changed at the same CA (re-registered): the CA
+		// refuses to let it replace another account's cert.
+		strings.HasSuffix(prob.Type, ":unauthorized") && strings.Contains(strings.ToLower(prob.Detail), "replace")):
 		log.Warn("CA rejected the order naming the current certificate as replaced; ordering without replaces",
 			"problem", prob.Detail)
 		r.ReplacesCertID = ""
