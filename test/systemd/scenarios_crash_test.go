@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,5 +61,78 @@ func TestCrashBeforeRestartIsDeliveredOnNextStart(t *testing.T) {
 	}
 	if !ok {
 		t.Errorf("no unit_action ok entry for det from certagent.service after its restart")
+	}
+}
+
+// failpointDropIn runs the failpoint build as the daemon. The failpoint is
+// armed only for a process started while /var/lib/fp/arm exists, and
+// disarmed as it starts, so systemd's restart after the kill runs clean.
+const failpointDropIn = `[Service]
+ExecStart=
+ExecStart=/bin/sh -c 'if [ -e /var/lib/fp/arm ]; then rm /var/lib/fp/arm; export CERTAGENT_FAILPOINT=agent-before-actions; fi; exec /share/certagent-failpoint run'
+ReadWritePaths=/var/lib/fp
+RestartSec=1s
+`
+
+// Scenario 7 as issue 4 states it: the daemon itself is killed at the
+// instant between the renames and the unit action of a scheduled renewal;
+// systemd restarts it (Restart=on-failure) and the new process restarts
+// determined-master, which then serves the renewed cert.
+func TestDaemonKilledBeforeRestartDeliversAfterRestart(t *testing.T) {
+	c := startPackaged(t, "")
+	c.Share(t, buildFailpoint(t), 0o755)
+	c.Exec(t, "mkdir", "-p", "/var/lib/fp")
+	c.WriteFile(t, "/etc/systemd/system/certagent.service.d/60-failpoint.conf", failpointDropIn, 0o644)
+	c.Exec(t, "systemctl", "daemon-reload")
+	c.Exec(t, "systemctl", "restart", "certagent.service")
+	waitActive(t, c, "certagent.service", 30*time.Second)
+
+	manage(t, c, shortLived(detConfig), detUnit)
+	c.Exec(t, "systemctl", "start", "determined-master.service")
+	old := servedSerial(t, c)
+	inv := show(t, c, "determined-master.service", "InvocationID")
+	c.Exec(t, "touch", "/var/lib/fp/arm")
+	c.Exec(t, "systemctl", "restart", "certagent.service")
+	waitActive(t, c, "certagent.service", 30*time.Second)
+	armed := show(t, c, "certagent.service", "MainPID")
+	if exists(c, "/var/lib/fp/arm") {
+		t.Fatalf("the daemon did not start through the failpoint wrapper")
+	}
+
+	// The scheduled renewal (15 s after issuance) kills the armed daemon.
+	waitFor(t, c, 60*time.Second, "the armed daemon to be killed and restarted by systemd", func() bool {
+		return show(t, c, "certagent.service", "NRestarts") != "0"
+	})
+	waitActive(t, c, "certagent.service", 30*time.Second)
+	if j := c.Exec(t, "journalctl", "--no-pager", "-u", "certagent", "-o", "cat", "_PID=1"); !strings.Contains(j, "status=9/KILL") {
+		t.Errorf("systemd did not see the daemon die of SIGKILL:\n%s", j)
+	}
+	killed := journalJSON(t, c, "-u", "certagent", "_PID="+armed)
+	var renewedByKilled, actedByKilled bool
+	for _, e := range killed {
+		renewedByKilled = renewedByKilled || e["CERTAGENT_EVENT"] == "renewed"
+		actedByKilled = actedByKilled || e["CERTAGENT_EVENT"] == "unit_action"
+	}
+	if !renewedByKilled || actedByKilled {
+		t.Errorf("the killed daemon (PID %s): renewed=%v unit_action=%v; want a renewal and no unit action", armed, renewedByKilled, actedByKilled)
+	}
+
+	// The restarted daemon delivers the restart.
+	waitFor(t, c, 30*time.Second, "determined-master to be restarted by the restarted daemon", func() bool {
+		return show(t, c, "determined-master.service", "InvocationID") != inv &&
+			show(t, c, "determined-master.service", "ActiveState") == "active"
+	})
+	if got := servedSerial(t, c); got == old || !renewedSerials(t, c, "det")[got] {
+		t.Errorf("after the delivered restart s_client sees %s; was %s, renewed: %v", got, old, renewedSerials(t, c, "det"))
+	}
+	restarted := show(t, c, "certagent.service", "MainPID")
+	var ok bool
+	for deadline := time.Now().Add(15 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		for _, e := range journalJSON(t, c, "-u", "certagent", "_PID="+restarted, "CERTAGENT_CERT=det", "CERTAGENT_EVENT=unit_action") {
+			ok = ok || e["CERTAGENT_VERDICT"] == "ok"
+		}
+	}
+	if !ok {
+		t.Errorf("no unit_action ok entry for det from the restarted daemon (PID %s)", restarted)
 	}
 }
