@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// TestExpiryWarningOncePerDay runs the daemon loop for three fake days on a
-// cert that is inside warn_before from the start: one WARNING a day, and
-// the capped timers keep the loop turning without a hot loop.
+// TestExpiryWarningOncePerDay runs the daemon loop for 9.5 fake days on a
+// 10-day cert renewed 1 day before expiry: its warning horizon is a third
+// of its lifetime (shorter than warn_before), so it warns from day 6.7,
+// once a day (3 warnings), until the renewal; the capped timers keep the
+// loop turning without a hot loop.
 func TestExpiryWarningOncePerDay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ta := newTestAgent(t, `
@@ -30,20 +32,20 @@ key_file = "{{dir}}/out/det.key"
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- ta.Run(ctx) }()
-		time.Sleep(72*time.Hour - time.Minute)
+		time.Sleep(9*24*time.Hour + 12*time.Hour)
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 		logs := ta.logs()
 		if n := strings.Count(logs, "event=expiring"); n != 3 {
-			t.Fatalf("%d expiry warnings in three days, want 3 (one a day):\n%s", n, logs)
+			t.Fatalf("%d expiry warnings, want 3 (one a day from day 6.7 to the renewal at day 9):\n%s", n, logs)
 		}
 		if !strings.Contains(logs, "[WARN]  certificate expires soon") {
 			t.Fatal("expiry warning not at WARN level")
 		}
-		if n := ta.iss.count("det"); n != 1 {
-			t.Fatalf("issued %d times in three days, want 1", n)
+		if n := ta.iss.count("det"); n != 2 {
+			t.Fatalf("issued %d times in 9.5 days, want 2 (the first and the renewal at day 9)", n)
 		}
 	})
 }

@@ -32,11 +32,11 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	if len(due) == 0 {
 		return
 	}
-	var mu sync.Mutex // serializes store commits and collects outcomes
+	var mu sync.Mutex // guards outs
 	var outs []outcome
 	a.setRenewing(due, true)
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
-		leaf, changed, err := a.issueOne(ctx, st, &mu)
+		leaf, changed, err := a.issueOne(ctx, st)
 		mu.Lock()
 		outs = append(outs, outcome{st: st, leaf: leaf, changed: changed, err: err})
 		mu.Unlock()
@@ -66,7 +66,9 @@ func (a *Agent) issuerLimit(st *certState) (string, int) {
 
 // issueOne obtains a new cert in a fresh staging dir and commits it. It
 // must not touch st beyond reading its config and current leaf.
-func (a *Agent) issueOne(ctx context.Context, st *certState, commitMu *sync.Mutex) (*x509.Certificate, []string, error) {
+// Commits of different certs run concurrently: the store journals per
+// cert and serializes commits of the same cert itself.
+func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate, []string, error) {
 	c := st.cfg
 	iss := a.issuers[c.Issuer]
 	if iss == nil {
@@ -93,8 +95,6 @@ func (a *Agent) issueOne(ctx context.Context, st *certState, commitMu *sync.Mute
 	if err != nil {
 		return nil, nil, err
 	}
-	commitMu.Lock()
-	defer commitMu.Unlock()
 	// The watcher is not muted here: muting would hide an outside change
 	// made just after this write. The event our own rename causes costs
 	// one inspection that finds the files as they should be.

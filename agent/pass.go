@@ -183,7 +183,7 @@ func (a *Agent) policy(st *certState) Policy {
 // kind is the log key naming it ("cert" or "watch").
 func (a *Agent) warnExpiry(kind, name string, leaf *x509.Certificate, lastWarn *time.Time, file string, now time.Time) {
 	left := leaf.NotAfter.Sub(now)
-	if left >= a.cfg.Agent.WarnBefore.Duration || now.Sub(*lastWarn) < 24*time.Hour {
+	if !a.inWarnWindow(leaf, now) || now.Sub(*lastWarn) < 24*time.Hour {
 		return
 	}
 	*lastWarn = now
@@ -285,12 +285,27 @@ func (a *Agent) nextWake() time.Time {
 	return next
 }
 
-// inWarnWindow reports whether leaf is inside warn_before at now, where
-// warnExpiry repeats its warning daily. Outside it (say, renewed after a
-// warning) the last warning is no reason to wake up: its time plus a day
-// passes once and is never moved again, so waking for it would spin.
+// inWarnWindow reports whether leaf is inside its warning horizon at now,
+// where warnExpiry repeats its warning daily. Outside it (say, renewed
+// after a warning) the last warning is no reason to wake up: its time plus
+// a day passes once and is never moved again, so waking for it would spin.
 func (a *Agent) inWarnWindow(leaf *x509.Certificate, now time.Time) bool {
-	return leaf.NotAfter.Sub(now) < a.cfg.Agent.WarnBefore.Duration
+	return leaf.NotAfter.Sub(now) < a.warnHorizon(leaf)
+}
+
+// warnHorizon is warn_before, shortened to a third of the cert's lifetime:
+// a 6-day ACME "shortlived" cert would otherwise be "expiring" from the
+// moment it is issued, although the policy renews it with half its life
+// left. A warning then means the renewal is overdue.
+func (a *Agent) warnHorizon(leaf *x509.Certificate) time.Duration {
+	wb := a.cfg.Agent.WarnBefore.Duration
+	if leaf == nil {
+		return wb
+	}
+	if third := leaf.NotAfter.Sub(leaf.NotBefore) / 3; third < wb {
+		return third
+	}
+	return wb
 }
 
 // run calls fn for each item with at most limit(item) in flight per key,

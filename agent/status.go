@@ -59,7 +59,7 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 		Name:       st.name,
 		Issuer:     c.Issuer,
 		SANs:       append(append([]string{}, c.DNSNames...), c.IPAddresses...),
-		State:      st.state(now, a.cfg.Agent.WarnBefore.Duration),
+		State:      st.state(now, a.warnHorizon(st.leaf)),
 		Failures:   st.failures,
 		LastError:  st.lastErr,
 		KeyRemoved: st.keyRemoved,
@@ -91,7 +91,7 @@ func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
 		row.State = StateExpired
 	case len(ws.problems) > 0:
 		row.State = StateInvalid
-	case ws.leaf != nil && ws.leaf.NotAfter.Sub(now) < a.cfg.Agent.WarnBefore.Duration:
+	case ws.leaf != nil && a.inWarnWindow(ws.leaf, now):
 		row.State = StateExpiring
 	}
 	if ws.leaf != nil {
