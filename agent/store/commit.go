@@ -144,7 +144,11 @@ func (s *Store) write(cert string, files []File, ts []*target, olds []existing, 
 		return s.unwind(rec, err)
 	}
 	failpoint.Hit("store-after-journal")
-	// 5. renames in order, each made durable before the next.
+	// 5. renames in order, then one fsync per directory. The commit record
+	// stays until every directory is synced, so a rename the kernel had
+	// not yet made durable at a crash is redone by recovery: per-rename
+	// fsyncs would only cost time (the benchmark counted 9 per commit).
+	synced := map[string]bool{}
 	for i, rn := range rec.Renames {
 		d := ts[i].dir
 		if err := s.ops.renameat(d.fd, rn.Temp, d.fd, rn.Target); err != nil {
@@ -154,12 +158,19 @@ func (s *Store) write(cert string, files []File, ts []*target, olds []existing, 
 			}
 			return s.rollForward(rec, err)
 		}
-		if err := s.syncDir(d); err != nil {
-			return s.rollForward(rec, err)
-		}
 		if i == 0 {
 			failpoint.Hit("store-after-first-rename")
 		}
+	}
+	for i := range rec.Renames {
+		d := ts[i].dir
+		if synced[d.path] {
+			continue
+		}
+		if err := s.syncDir(d); err != nil {
+			return s.rollForward(rec, err)
+		}
+		synced[d.path] = true
 	}
 	failpoint.Hit("store-after-renames")
 	// 6. intents become pending, then the record goes.
