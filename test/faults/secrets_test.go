@@ -71,11 +71,24 @@ func addKeyLines(pemText string) {
 			secrets.keys++
 		case strings.HasPrefix(l, "-----END"):
 			in = false
-		case in && len(l) >= 24:
-			// Whole 64-char lines, and a 24-char chunk of each, so a
-			// re-wrapped or truncated key is still caught.
-			secrets.keyLines[l] = true
-			secrets.keyLines[l[len(l)/2-12:len(l)/2+12]] = true
+		case in && len(l) >= fragLen:
+			// The middle 24 characters of each line: found in the log
+			// whether the key shows up whole, re-wrapped or truncated.
+			secrets.keyLines[l[len(l)/2-fragLen/2:len(l)/2+fragLen/2]] = true
 		}
 	}
+}
+
+// fragLen is the length of the key fragments looked for in logs.
+const fragLen = 24
+
+// hasKeyFragment reports whether line contains any harvested fragment.
+// Called with secrets.mu held.
+func hasKeyFragment(line string) bool {
+	for i := 0; i+fragLen <= len(line); i++ {
+		if secrets.keyLines[line[i:i+fragLen]] {
+			return true
+		}
+	}
+	return false
 }
