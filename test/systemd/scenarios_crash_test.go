@@ -99,7 +99,7 @@ func TestDaemonKilledBeforeRestartDeliversAfterRestart(t *testing.T) {
 		t.Fatalf("the daemon did not start through the failpoint wrapper")
 	}
 
-	// The scheduled renewal (15 s after issuance) kills the armed daemon.
+	// The scheduled renewal (20 s after issuance) kills the armed daemon.
 	waitFor(t, c, 60*time.Second, "the armed daemon to be killed and restarted by systemd", func() bool {
 		return show(t, c, "certagent.service", "NRestarts") != "0"
 	})

@@ -38,7 +38,7 @@ func TestRollbackRestoresThePreviousPair(t *testing.T) {
 	good := servedSerial(t, c)
 	inv := show(t, c, "determined-master.service", "InvocationID")
 
-	// The scheduled renewal comes 15 s after issuance; the rollback
+	// The scheduled renewal comes 20 s after issuance; the rollback
 	// follows within the settle time.
 	rb := waitJournal(t, c, 60*time.Second, "-u", "certagent", "CERTAGENT_EVENT=rollback")
 	if len(rb) == 0 {
