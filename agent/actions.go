@@ -212,6 +212,10 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 			continue
 		}
 		rolled++
+		// Describe the restored pair from now on: status.json must carry
+		// its serial, since `certagent status` shows a recorded failure
+		// only for the serial on disk. The next pass re-checks the issuer.
+		a.inspect(st, nil, now)
 		st.failures++
 		st.retryAt = now.Add(Backoff(name, st.failures))
 		st.lastErr = fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause)

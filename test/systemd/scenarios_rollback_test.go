@@ -105,3 +105,33 @@ func TestRollbackRestoresThePreviousPair(t *testing.T) {
 		t.Errorf("30 s after the rollback the cert on disk is %s, want %s", got, good)
 	}
 }
+
+// Scenario 6 from the operator's shell: with the daemon stopped,
+// `certagent renew --force det` rolls back a cert the unit refuses, exits
+// non-zero saying so, and `certagent status --json` afterwards shows the
+// cert failed with "rolled back" on the restored serial.
+func TestRenewOnceRollbackShowsInStatus(t *testing.T) {
+	c := startPackaged(t, "")
+	c.WriteFile(t, "/usr/local/bin/refuse-new-cert", refuseNewCert, 0o755)
+	manage(t, c, detConfig+"rollback = true\n", pickyUnit)
+	c.Exec(t, "systemctl", "start", "determined-master.service")
+	good := servedSerial(t, c)
+	c.Exec(t, "systemctl", "stop", "certagent.service")
+
+	out, err := c.Run("certagent", "renew", "--force", "det")
+	if err == nil || !strings.Contains(out, "rolled back") {
+		t.Errorf("certagent renew --force det with a refusing unit: err=%v, want a failure saying \"rolled back\"\n%s", err, out)
+	}
+	if got := show(t, c, "determined-master.service", "ActiveState"); got != "active" {
+		t.Errorf("determined-master is %s after the rollback, want active", got)
+	}
+	if got := servedSerial(t, c); got != good {
+		t.Errorf("after the rollback the unit serves %s, want the previous %s", got, good)
+	}
+	st := certStatus(t, c, "det")
+	lastErr, _ := st["last_error"].(string)
+	if st["state"] != "failed" || !strings.Contains(lastErr, "rolled back") || "serial="+strings.ToUpper(st["serial"].(string)) != good {
+		rec, _ := c.Run("cat", "/var/lib/certagent/status.json")
+		t.Errorf("certagent status --json after the rollback: %v\nwant state failed, \"rolled back\" in last_error, serial %s\nstatus.json: %s", st, good, rec)
+	}
+}
