@@ -167,7 +167,7 @@ func checkSecretFile(p string) *valueError {
 		return badValue("make it readable by root", "cannot read %s: %v", p, unwrapPathErr(err))
 	}
 	f.Close()
-	return nil
+	return checkTrustedDirs(filepath.Dir(p))
 }
 
 // checkExecutable checks a hook: certagent runs it as root, so it must not
@@ -189,7 +189,7 @@ func checkExecutable(p string) *valueError {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
 		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, st.Uid)
 	}
-	return nil
+	return checkTrustedDirs(filepath.Dir(p))
 }
 
 // checkConfigFile applies the same ownership rule to config files and
@@ -202,6 +202,38 @@ func checkConfigFile(p string, fi os.FileInfo) *valueError {
 		return badValue("chown root "+p, "config file is owned by uid %d, not root", st.Uid)
 	}
 	return nil
+}
+
+// checkTrustedDirs refuses a file whose directory, or any directory above
+// it, can be written by a user other than root (or the agent's own user):
+// whoever can write it can swap the file certagent trusts, as sshd's
+// StrictModes and sudo reason. Root-owned sticky directories (/tmp) are
+// fine: others cannot rename what they do not own there.
+func checkTrustedDirs(dir string) *valueError {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil
+	}
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return nil // reported by the file's own checks
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		perm := fi.Mode()
+		sticky := perm&os.ModeSticky != 0
+		switch {
+		case ok && st.Uid != 0 && int(st.Uid) != os.Geteuid():
+			return badValue("chown root "+dir, "directory %s is owned by uid %d, not root", dir, st.Uid)
+		case perm.Perm()&0o022 != 0 && !(sticky && ok && st.Uid == 0):
+			return badValue("chmod go-w "+dir, "directory %s is writable by group or others (mode %04o)", dir, perm.Perm())
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return nil
+		}
+		dir = parent
+	}
 }
 
 func unwrapPathErr(err error) error {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Load reads the config file at path and every *.toml drop-in in the
@@ -78,7 +79,9 @@ func readConfigFile(path string, main bool, opts Options, col *collector) ([]byt
 		col.decodeErr(&Error{File: path, Msg: msg, Fix: fix})
 		return nil, false
 	}
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO planted as a config file must be refused as "not
+	// a regular file", not hang the open (and a daemon's reload) forever.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if os.IsNotExist(err) && main {
 			return fail("config file does not exist", "create it, or pass --config FILE")
@@ -95,6 +98,9 @@ func readConfigFile(path string, main bool, opts Options, col *collector) ([]byt
 	}
 	if !opts.SkipFileChecks {
 		if ve := checkConfigFile(path, fi); ve != nil {
+			return fail(ve.msg, ve.fix)
+		}
+		if ve := checkTrustedDirs(filepath.Dir(path)); ve != nil {
 			return fail(ve.msg, ve.fix)
 		}
 	}
