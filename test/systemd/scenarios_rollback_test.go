@@ -130,7 +130,8 @@ func TestRenewOnceRollbackShowsInStatus(t *testing.T) {
 	}
 	st := certStatus(t, c, "det")
 	lastErr, _ := st["last_error"].(string)
-	if st["state"] != "failed" || !strings.Contains(lastErr, "rolled back") || "serial="+strings.ToUpper(st["serial"].(string)) != good {
+	serial, _ := st["serial"].(string)
+	if st["state"] != "failed" || !strings.Contains(lastErr, "rolled back") || "serial="+strings.ToUpper(serial) != good {
 		rec, _ := c.Run("cat", "/var/lib/certagent/status.json")
 		t.Errorf("certagent status --json after the rollback: %v\nwant state failed, \"rolled back\" in last_error, serial %s\nstatus.json: %s", st, good, rec)
 	}
