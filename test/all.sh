@@ -22,11 +22,18 @@ go vet ./...
 go vet -tags failpoint ./...
 
 echo "== go test"
+mkdir -p .cache
+rm -f .cache/fault-figures.txt
 go test -count=1 -timeout 40m ./... 2>&1 | tee .cache/go-test.log
 status=${PIPESTATUS[0]}
+echo "== fault figures"
+cat .cache/fault-figures.txt 2>/dev/null || echo "(none recorded)"
 if [ "$status" -ne 0 ]; then
 	echo "== FAILED (go test exit $status); failing tests:"
 	grep -E '^(--- FAIL|FAIL|panic:)' .cache/go-test.log || true
 	exit "$status"
 fi
+
+echo "== fuzz"
+CERTAGENT_FUZZTIME=${CERTAGENT_FUZZTIME:-10s} bash test/fuzz.sh
 echo "== all tests passed"
