@@ -110,3 +110,87 @@ func TestDaemonRenewsOnScheduleAndRestarts(t *testing.T) {
 		t.Errorf("no unit_action entry for evaluate / evaluate-service.service")
 	}
 }
+
+// vegaConfig is the Vega recipe's evaluate_service cert (examples/vega.toml)
+// on a short schedule: preset vega (RSA ≥ 3072, encrypted key, strong
+// password) with the key password from a systemd credential.
+const vegaConfig = `[issuers.vega]
+type = "local"
+key_type = "rsa3072"
+common_name = "Vega CA"
+
+[certs.evaluate-server]
+preset = "vega"
+issuer = "vega"
+dns_names = ["evaluate.example.com"]
+ip_addresses = ["127.0.0.1"]
+cert_file = "/etc/ssl/certagent/vega/server.crt"
+key_file = "/etc/ssl/certagent/vega/server.key"
+ca_file = "/etc/ssl/certagent/vega/ca.crt"
+key_password_credential = "vega-key-password"
+units = ["evaluate-service.service"]
+validity = "2m"
+renew_before = "100s"
+`
+
+// vegaUnit is evaluate_service on the encrypted key; it reads the password
+// from a root-only file as Vega reads it from its ini.
+const vegaUnit = `[Unit]
+Description=Vega evaluate_service stand-in (openssl s_server, encrypted key)
+[Service]
+ExecStart=/usr/bin/openssl s_server -quiet -accept 127.0.0.1:8444 -cert /etc/ssl/certagent/vega/server.crt -key /etc/ssl/certagent/vega/server.key -pass file:/etc/vega-key-password -www
+`
+
+// Issue 6, Vega under a real systemd: certagent.service gets the key
+// password through LoadCredential=, writes the evaluate_service key
+// encrypted with it, and restarts evaluate-service after each scheduled
+// renewal; the service opens the renewed encrypted key and serves it.
+func TestVegaEvaluateServiceWithCredential(t *testing.T) {
+	c := startPackaged(t, "")
+	const password = "Vega-Test#2026x"
+	c.WriteFile(t, "/etc/vega-key-password", password, 0o600)
+	c.WriteFile(t, "/etc/systemd/system/certagent.service.d/60-vega.conf",
+		"[Service]\nLoadCredential=vega-key-password:/etc/vega-key-password\n", 0o644)
+	c.WriteFile(t, "/etc/systemd/system/evaluate-service.service", vegaUnit, 0o644)
+	c.Exec(t, "systemctl", "daemon-reload")
+	c.Exec(t, "systemctl", "restart", "certagent.service")
+	waitActive(t, c, "certagent.service", 30*time.Second)
+	c.WriteFile(t, "/etc/certagent/conf.d/vega.toml", vegaConfig, 0o644)
+	c.Exec(t, "systemctl", "reload", "certagent.service")
+	waitFor(t, c, 60*time.Second, "certagent to issue evaluate-server", func() bool {
+		return exists(c, "/etc/ssl/certagent/vega/server.crt")
+	})
+	if key := c.Exec(t, "head", "-1", "/etc/ssl/certagent/vega/server.key"); !strings.Contains(key, "ENCRYPTED PRIVATE KEY") {
+		t.Errorf("the evaluate_service key is not encrypted: %q", key)
+	}
+	if mode := strings.TrimSpace(c.Exec(t, "stat", "-c", "%a", "/etc/ssl/certagent/vega/server.key")); mode != "600" {
+		t.Errorf("key mode %s, want 600", mode)
+	}
+	c.Exec(t, "openssl", "pkey", "-noout", "-passin", "file:/etc/vega-key-password", "-in", "/etc/ssl/certagent/vega/server.key")
+	c.Exec(t, "systemctl", "start", "evaluate-service.service")
+	waitActive(t, c, "evaluate-service.service", 10*time.Second)
+	inv := show(t, c, "evaluate-service.service", "InvocationID")
+
+	waitFor(t, c, 60*time.Second, "the daemon to renew evaluate-server and restart evaluate-service", func() bool {
+		return show(t, c, "evaluate-service.service", "InvocationID") != inv &&
+			show(t, c, "evaluate-service.service", "ActiveState") == "active"
+	})
+	var served string
+	for i := 0; i < 25; i++ {
+		served, _ = c.Run("sh", "-c", "openssl s_client -connect 127.0.0.1:8444 -CAfile /etc/ssl/certagent/vega/ca.crt "+
+			"-verify_return_error -verify_hostname evaluate.example.com </dev/null 2>/dev/null | openssl x509 -noout -serial")
+		if served = strings.TrimSpace(served); strings.HasPrefix(served, "serial=") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if renewed := renewedSerials(t, c, "evaluate-server"); !renewed[served] {
+		t.Errorf("evaluate-service serves %q after the renewal, want one of the renewed serials %v", served, renewed)
+	}
+	if key := c.Exec(t, "head", "-1", "/etc/ssl/certagent/vega/server.key"); !strings.Contains(key, "ENCRYPTED PRIVATE KEY") {
+		t.Errorf("the renewed key is not encrypted: %q", key)
+	}
+	if j := c.Exec(t, "journalctl", "--no-pager", "-u", "certagent", "-o", "cat"); strings.Contains(j, password) {
+		t.Errorf("the key password appears in the certagent journal")
+	}
+}
