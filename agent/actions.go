@@ -231,13 +231,14 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 	// started) before the action.
 	opts.StartIfInactive = true
 	v, err := a.opts.Restarter.Act(ctx, w.unit, Action(w.action), opts)
+	log := a.unitLog(w) // per cert, like the first verdict
 	if err != nil {
-		a.log.Error("unit still failing after rollback", "event", "unit_failed", "unit", w.unit,
+		log.Error("unit still failing after rollback", "event", "unit_failed",
 			"error", err, "active_state", v.ActiveState, "result", v.Result)
 		return
 	}
-	a.log.Info("unit active again on the previous certificate", "event", "unit_action", "unit", w.unit,
-		"verdict", "ok", "active_state", v.ActiveState)
+	log.Info("unit active again on the previous certificate", "event", "unit_action",
+		"verdict", "ok", "active_state", v.ActiveState, "invocation_id", v.InvocationID)
 }
 
 func (a *Agent) countUnit(w *unitWork, result string) {

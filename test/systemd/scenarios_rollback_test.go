@@ -68,6 +68,18 @@ func TestRollbackRestoresThePreviousPair(t *testing.T) {
 	if got := diskSerial(t, c, detCertFile); got != good {
 		t.Errorf("after the rollback the cert on disk is %s, want the previous %s", got, good)
 	}
+	// The operator's per-cert query also shows the restart on the old pair.
+	var again bool
+	for deadline := time.Now().Add(15 * time.Second); !again && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		for _, e := range journalJSON(t, c, "-u", "certagent", "CERTAGENT_CERT=det", "CERTAGENT_EVENT=unit_action") {
+			msg, _ := e["MESSAGE"].(string)
+			again = again || e["CERTAGENT_VERDICT"] == "ok" && strings.Contains(msg, "previous certificate")
+		}
+	}
+	if !again {
+		j, _ := c.Run("journalctl", "--no-pager", "-u", "certagent", "CERTAGENT_EVENT=unit_action", "-o", "verbose")
+		t.Errorf("journalctl -u certagent CERTAGENT_CERT=det CERTAGENT_EVENT=unit_action lacks the restart on the previous certificate\n%s", j)
+	}
 	c.Exec(t, "sh", "-c", "openssl x509 -noout -pubkey -in /etc/ssl/certagent/det/cert.pem > /run/a && "+
 		"openssl pkey -pubout -in /etc/ssl/certagent/det/key.pem > /run/b && cmp /run/a /run/b")
 
