@@ -6,7 +6,6 @@ package acme_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/internal/pebbletest"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // bin is the certagent binary under test.
@@ -40,25 +40,10 @@ func TestMain(m *testing.M) {
 	if !explicit {
 		_ = flag.Set("test.parallel", "6")
 	}
-	dir, err := os.MkdirTemp("", "certagent-acme-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	// CERTAGENT_TEST_BIN runs the tests against a prebuilt binary (e.g.
-	// one built from a clean checkout while cmd/ is being edited).
-	bin = os.Getenv("CERTAGENT_TEST_BIN")
-	if bin == "" {
-		bin = filepath.Join(dir, "certagent")
-		cmd := exec.Command("go", "build", "-o", bin, "github.com/certagent/certagent/cmd/certagent")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build certagent:", err)
-			os.Exit(1)
-		}
-	}
+	b := testbin.MustBuild(false)
+	bin = b.Release
 	code := m.Run()
-	os.RemoveAll(dir)
+	b.Remove()
 	os.Exit(code)
 }
 
@@ -69,17 +54,7 @@ func summary(format string, args ...any) {
 }
 
 // needTool skips (or, under CI, fails) when an external peer is missing.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (test/setup.d installs it)", name)
-		}
-		t.Skipf("%s not installed; run test/all.sh as root to install it", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { return testbin.NeedTool(t, name) }
 
 // result is one finished certagent run.
 type result struct {
@@ -91,23 +66,8 @@ type result struct {
 // certagent runs the binary to completion within two minutes.
 func certagent(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run certagent %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("certagent %v did not finish within 2m\n%s", args, errb.String())
-	}
-	return result{code, out.String(), errb.String(), time.Since(start)}
+	r := testbin.Exec(t, 2*time.Minute, nil, bin, args...)
+	return result{r.Code, r.Stdout, r.Stderr, r.Took}
 }
 
 // mustRun runs certagent and fails the test unless it exits 0.
@@ -122,14 +82,7 @@ func mustRun(t *testing.T, args ...string) result {
 
 // run executes an external command and fails the test on error.
 func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return testbin.Run(t, name, args...)
 }
 
 // env is a temp host layout: a config, a state dir and an output dir.
@@ -416,13 +369,7 @@ func (d *daemon) await(name string, n int, within time.Duration) []logEntry {
 // eventually polls cond every 50 ms until it holds or within elapses.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testbin.Eventually(t, within, what, cond)
 }
 
 // near reports whether got is within tol of want.

@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // bin is the certagent binary under test; failpointBin is the same built
@@ -23,38 +23,15 @@ import (
 var bin, failpointBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "certagent-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "certagent")
-	failpointBin = filepath.Join(dir, "certagent-failpoint")
-	for _, b := range []struct{ out, tags string }{{bin, ""}, {failpointBin, "failpoint"}} {
-		cmd := exec.Command("go", "build", "-tags="+b.tags, "-o", b.out, "github.com/certagent/certagent/cmd/certagent")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build certagent:", err)
-			os.Exit(1)
-		}
-	}
+	b := testbin.MustBuild(true)
+	bin, failpointBin = b.Release, b.Failpoint
 	code := m.Run()
-	os.RemoveAll(dir)
+	b.Remove()
 	os.Exit(code)
 }
 
 // needTool skips (or, under CI, fails) when an external peer is missing.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI (test/setup.d installs it)", name)
-		}
-		t.Skipf("%s not installed; run test/all.sh as root to install it", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { return testbin.NeedTool(t, name) }
 
 // result is one finished certagent run.
 type result struct {
@@ -65,30 +42,12 @@ type result struct {
 // certagent runs the binary to completion.
 func certagent(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run certagent %v: %v", args, err)
-	}
-	return result{code, out.String(), errb.String()}
+	r := testbin.Exec(t, 2*time.Minute, nil, bin, args...)
+	return result{r.Code, r.Stdout, r.Stderr}
 }
 
 // run executes an external command and fails the test on error.
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+func run(t *testing.T, name string, args ...string) string { return testbin.Run(t, name, args...) }
 
 // env is a temp host layout: a config, a state dir and an output dir.
 type env struct {
@@ -194,14 +153,8 @@ func (d *daemon) stop() (error, time.Duration) {
 	return err, time.Since(start)
 }
 
-// eventually polls cond every 20 ms until it holds or within elapses.
+// eventually polls cond until it holds or within elapses.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testbin.Eventually(t, within, what, cond)
 }

@@ -11,8 +11,6 @@ package faults
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // bin is the release build of certagent; failpointBin is built with
@@ -34,24 +34,11 @@ var bin, failpointBin string
 const noBus = "DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/certagent-faults-no-bus"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "certagent-faults-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "certagent")
-	failpointBin = filepath.Join(dir, "certagent-failpoint")
-	for _, b := range []struct{ out, tags string }{{bin, ""}, {failpointBin, "failpoint"}} {
-		cmd := exec.Command("go", "build", "-tags="+b.tags, "-o", b.out, "github.com/certagent/certagent/cmd/certagent")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build certagent:", err)
-			os.Exit(1)
-		}
-	}
+	b := testbin.MustBuild(true)
+	bin, failpointBin = b.Release, b.Failpoint
 	openFigures()
 	code := m.Run()
-	os.RemoveAll(dir)
+	b.Remove()
 	os.Exit(code)
 }
 
@@ -113,25 +100,9 @@ func (r result) String() string {
 // output is kept for the secret-hygiene scan.
 func runBin(t *testing.T, binary string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(append(os.Environ(), noBus), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run certagent %v: %v", args, err)
-	}
-	r := result{code: code, stdout: out.String(), stderr: errb.String()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSSKiB = ru.Maxrss
-	}
-	collectLog(r.stdout, r.stderr)
-	return r
+	r := testbin.Exec(t, 3*time.Minute, append([]string{noBus}, env...), binary, args...)
+	collectLog(r.Stdout, r.Stderr)
+	return result{code: r.Code, stdout: r.Stdout, stderr: r.Stderr, maxRSSKiB: r.MaxRSSKiB}
 }
 
 func certagent(t *testing.T, args ...string) result {
@@ -258,16 +229,10 @@ func (d *daemon) signal(sig os.Signal) {
 	}
 }
 
-// eventually polls cond every 20 ms until it holds or within elapses.
+// eventually polls cond until it holds or within elapses.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testbin.Eventually(t, within, what, cond)
 }
 
 // noPanic fails when output shows a Go panic or a goroutine dump.

@@ -7,15 +7,14 @@
 package recipes
 
 import (
-	"bytes"
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // bin is the certagent binary under test.
@@ -26,42 +25,21 @@ var bin string
 const python = "/usr/bin/python3"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "certagent-recipes-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "certagent")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/certagent/certagent/cmd/certagent")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build certagent:", err)
-		os.Exit(1)
-	}
+	b := testbin.MustBuild(false)
+	bin = b.Release
 	code := m.Run()
-	os.RemoveAll(dir)
+	b.Remove()
 	os.Exit(code)
 }
 
 // missing skips t, or fails it under CI, because a peer is absent.
 func missing(t *testing.T, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s (required in CI; test/setup.d/50-recipes.sh installs it)", msg)
-	}
-	t.Skipf("%s; run test/all.sh as root to install it", msg)
+	testbin.Missing(t, format, args...)
 }
 
 // needTool returns the path of an external program.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		missing(t, "%s not installed", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { return testbin.NeedTool(t, name) }
 
 // needPython checks that /usr/bin/python3 can import every module.
 func needPython(t *testing.T, modules ...string) {
@@ -117,21 +95,9 @@ type result struct {
 // would for LoadCredential=.
 func (h *host) certagent(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	args = append(args, "--config", h.config)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "CREDENTIALS_DIRECTORY="+h.creds)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run certagent %v: %v", args, err)
-	}
-	return result{code, out.String(), errb.String()}
+	r := testbin.Exec(t, 2*time.Minute, []string{"CREDENTIALS_DIRECTORY=" + h.creds}, bin, args...)
+	return result{r.Code, r.Stdout, r.Stderr}
 }
 
 // renew runs `certagent check` then `certagent renew` and fails t on
@@ -160,12 +126,7 @@ func writeFile(t *testing.T, path, data string, mode os.FileMode) {
 
 // run executes an external command and fails the test on error.
 func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return testbin.Run(t, name, args...)
 }
 
 // repoFile is a path relative to the repository root.

@@ -1,0 +1,153 @@
+// Package testbin holds what every end-to-end test package needs: the
+// certagent binary built once per package, and helpers to find external
+// peers (openssl, python, pebble), run them and poll for a condition.
+// Only tests import it.
+package testbin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Binaries are the builds of cmd/certagent under test.
+type Binaries struct {
+	// Release is the normal build; CERTAGENT_TEST_BIN overrides it (to
+	// test a prebuilt binary, e.g. from a clean checkout).
+	Release string
+	// Failpoint is built with -tags failpoint (empty unless asked for).
+	Failpoint string
+	dir       string
+}
+
+// Build compiles cmd/certagent into a temp dir, and the failpoint build
+// too when failpoint is true.
+func Build(failpoint bool) (*Binaries, error) {
+	dir, err := os.MkdirTemp("", "certagent-test-bin-")
+	if err != nil {
+		return nil, err
+	}
+	b := &Binaries{dir: dir, Release: os.Getenv("CERTAGENT_TEST_BIN")}
+	builds := map[string]*string{}
+	if b.Release == "" {
+		b.Release = filepath.Join(dir, "certagent")
+		builds[""] = &b.Release
+	}
+	if failpoint {
+		b.Failpoint = filepath.Join(dir, "certagent-failpoint")
+		builds["failpoint"] = &b.Failpoint
+	}
+	for tags, out := range builds {
+		cmd := exec.Command("go", "build", "-tags="+tags, "-o", *out, "github.com/certagent/certagent/cmd/certagent")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("build certagent (tags %q): %w", tags, err)
+		}
+	}
+	return b, nil
+}
+
+// Remove deletes the builds.
+func (b *Binaries) Remove() { os.RemoveAll(b.dir) }
+
+// MustBuild is Build for TestMain: it exits the test binary on failure.
+func MustBuild(failpoint bool) *Binaries {
+	b, err := Build(failpoint)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	return b
+}
+
+// Missing skips t because a prerequisite is absent, or fails it under CI
+// (CI=true), where test/all.sh must have installed everything.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s (required in CI; test/setup.d installs it)", msg)
+	}
+	t.Skipf("%s; run test/all.sh as root to install it", msg)
+}
+
+// NeedTool returns the path of an external program, or skips/fails t.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, "%s not installed", name)
+	}
+	return p
+}
+
+// Run executes a program (for at most two minutes) and returns its
+// combined output; any failure fails the test with that output.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// Eventually polls cond every 20 ms until it holds, failing t after within.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Result is one finished run of a binary under test.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+	Took           time.Duration
+	MaxRSSKiB      int64
+}
+
+// Exec runs binary with args to completion within timeout, with env added
+// to the test's environment. A run that cannot start, or outlives the
+// timeout, fails t; a non-zero exit is reported in Code.
+func Exec(t testing.TB, timeout time.Duration, env []string, binary string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: errb.String(), Took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("%s %v did not finish within %s\n%s", filepath.Base(binary), args, timeout, r.Stderr)
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run %s %v: %v", filepath.Base(binary), args, err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.MaxRSSKiB = ru.Maxrss
+	}
+	return r
+}
