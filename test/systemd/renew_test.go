@@ -87,11 +87,6 @@ func TestRenewRestartsTheDependentUnit(t *testing.T) {
 
 	// Scenario 3: the action is in the journal under the cert's name.
 	if e := waitJournal(t, c, 10*time.Second, "-u", "certagent-renew", "CERTAGENT_CERT=det", "CERTAGENT_EVENT=unit_action"); len(e) == 0 {
-		if alt := journalJSON(t, c, "-u", "certagent-renew", "CERTAGENT_CERTS=det", "CERTAGENT_EVENT=unit_action"); len(alt) > 0 {
-			t.Skip("TODO(daemon): unit_action entries carry CERTAGENT_CERTS=det but not CERTAGENT_CERT=det; " +
-				"issue 4 requires `journalctl -u certagent CERTAGENT_CERT=det CERTAGENT_EVENT=unit_action` to return them " +
-				"(log one entry per cert with key \"cert\")")
-		}
 		j, _ := c.Run("journalctl", "--no-pager", "-u", "certagent-renew", "-o", "verbose")
 		t.Errorf("no journal entry CERTAGENT_CERT=det CERTAGENT_EVENT=unit_action\n%s", j)
 	} else if u, _ := e[0]["CERTAGENT_UNIT"].(string); u != "determined-master.service" {
