@@ -84,6 +84,12 @@ type Agent struct {
 	// watchKeys are the keys last given to the Watcher.
 	watchKeys map[string]bool
 
+	// seed is what the previous daemon recorded in status.json, applied
+	// once per cert by inspect when the serial on disk is the same, so a
+	// restart neither forgets a failure's backoff nor re-deploys a cert
+	// that was rolled back.
+	seed map[string]CertStatus
+
 	reloadCh chan struct{}
 	// pendingRetry is when the next pass runs to retry unit actions the
 	// service manager could not take (D-Bus down); zero when none wait.
@@ -175,6 +181,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.recover(ctx); err != nil {
 		return err
 	}
+	a.loadSeed()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

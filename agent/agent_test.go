@@ -121,7 +121,7 @@ func TestRollbackRestoresPreviousPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := serialOf(t, filepath.Join(ta.dir, "out/d.pem"))
-	ta.rs.fail["other.service"] = errors.New("unit other.service failed: Result=exit-code")
+	ta.rs.failOnce = map[string]error{"other.service": errors.New("unit other.service failed: Result=exit-code")}
 	err := ta.RenewOnce(ctx, []string{"d"}, true)
 	if err == nil || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("renew with a failing unit: err %v, want a rolled-back failure", err)
@@ -138,6 +138,9 @@ func TestRollbackRestoresPreviousPair(t *testing.T) {
 	}
 	if !strings.Contains(ta.logs(), "event=rollback") {
 		t.Fatal("no rollback event logged")
+	}
+	if ta.rs.failed["other.service"] {
+		t.Fatal("after the rollback other.service is still failed: the rollback must start it again")
 	}
 	// Backed off: an immediate pass does not redeploy.
 	ta.rs.fail = map[string]error{}
@@ -302,5 +305,41 @@ func TestEncryptedKeyIsNotReissuedEveryPass(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(ta.dir, "out/a.key"))
 	if !strings.Contains(string(b), "ENCRYPTED PRIVATE KEY") {
 		t.Fatal("key is not encrypted")
+	}
+}
+
+// TestRestartKeepsRollbackBackoff: a daemon restarted after a rollback
+// neither forgets the failure nor re-deploys the rolled-back cert.
+func TestRestartKeepsRollbackBackoff(t *testing.T) {
+	ta := newTestAgent(t, threeCertsOneUnit)
+	ctx := context.Background()
+	if err := ta.RenewOnce(ctx, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	ta.rs.failOnce = map[string]error{"other.service": errors.New("refused")}
+	if err := ta.RenewOnce(ctx, []string{"d"}, true); err == nil {
+		t.Fatal("rollback not reported")
+	}
+	issued := ta.iss.count("d")
+	// A new daemon process on the same state dir and files.
+	again, err := New(Options{Config: ta.cfg, Issuers: map[string]Issuer{"ca": ta.iss}, Store: ta.st, Restarter: ta.rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- again.Run(rctx) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := ta.iss.count("d"); n != issued {
+		t.Fatalf("the restarted daemon issued d again (%d → %d) although it is backing off", issued, n)
+	}
+	for _, r := range again.Snapshot() {
+		if r.Name == "d" && (r.Failures == 0 || !strings.Contains(r.LastError, "rolled back")) {
+			t.Fatalf("restarted daemon forgot the failure: %+v", r)
+		}
 	}
 }

@@ -98,19 +98,40 @@ func (f *fakeIssuer) setErr(err error) {
 }
 
 // fakeRestarter records unit actions; fail maps a unit to its error for
-// the next calls; onAct runs inside Act (to observe the disk then).
+// the next calls; onAct runs inside Act (to observe the disk then). Like
+// systemd, a unit whose action failed is left "failed", and like
+// units.Restarter, a unit that is not active is skipped unless
+// StartIfInactive.
 type fakeRestarter struct {
-	mu    sync.Mutex
-	calls []string
-	fail  map[string]error
-	onAct func(unit string)
+	mu     sync.Mutex
+	calls  []string
+	fail   map[string]error
+	// failOnce fails the next action on the unit only (a unit that
+	// refuses the new cert but starts on the previous one).
+	failOnce map[string]error
+	failed   map[string]bool
+	onAct  func(unit string)
 }
 
 func (r *fakeRestarter) Act(ctx context.Context, unit string, action Action, opts ActOptions) (Verdict, error) {
 	r.mu.Lock()
 	r.calls = append(r.calls, unit+":"+string(action))
 	err := r.fail[unit]
+	if e, ok := r.failOnce[unit]; ok {
+		err = e
+		delete(r.failOnce, unit)
+	}
 	hook := r.onAct
+	if r.failed == nil {
+		r.failed = map[string]bool{}
+	}
+	wasFailed := r.failed[unit]
+	r.failed[unit] = err != nil && !errors.Is(err, ErrUnavailable)
+	if wasFailed && !opts.StartIfInactive && err == nil {
+		r.failed[unit] = true
+		r.mu.Unlock()
+		return Verdict{Skipped: true, ActiveState: "failed"}, nil
+	}
 	r.mu.Unlock()
 	if hook != nil {
 		hook(unit)

@@ -124,6 +124,7 @@ func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time)
 	rep, keyRemoved := InspectCert(a.cfg.Agent.StateDir, c, exp, now)
 	st.inspected = now
 	st.leaf, st.chain, st.problems, st.keyRemoved = rep.Leaf, rep.Chain, rep.Problems, keyRemoved
+	a.applySeed(st, now)
 	if st.leaf != nil {
 		st.renewAt, st.reason = RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari)
 		st.floorRenewal()

@@ -187,6 +187,44 @@ func plural(n int, one, many string) string {
 	return many
 }
 
+// loadSeed reads what the previous daemon recorded; a missing or
+// unreadable status file only means there is nothing to carry over.
+func (a *Agent) loadSeed() {
+	b, err := a.store.ReadStatus()
+	if err != nil {
+		return
+	}
+	var sf StatusFile
+	if json.Unmarshal(b, &sf) != nil {
+		a.log.Warn("status file unreadable; starting without the previous failures", "file", a.store.Dir()+"/status.json")
+		return
+	}
+	a.seed = map[string]CertStatus{}
+	for _, r := range sf.Certs {
+		if r.Failures > 0 {
+			a.seed[r.Name] = r
+		}
+	}
+}
+
+// applySeed restores a recorded failure (count, error, backoff) for the
+// cert still on disk, once.
+func (a *Agent) applySeed(st *certState, now time.Time) {
+	r, ok := a.seed[st.name]
+	if !ok {
+		return
+	}
+	delete(a.seed, st.name)
+	if st.leaf == nil || r.Serial != serialHex(st.leaf) {
+		return
+	}
+	st.failures, st.lastErr = r.Failures, r.LastError
+	if r.NextRenewal.After(now) {
+		st.retryAt = r.NextRenewal
+	}
+	a.log.Info("previous failure carried over", "cert", st.name, "failures", r.Failures, "retry_at", stamp(st.retryAt))
+}
+
 // StatusFromDisk is `certagent status` without a daemon round trip: it
 // inspects every cert's files (read-only, no issuer contacted) and merges
 // what the daemon last recorded in status.json for the same serial.
