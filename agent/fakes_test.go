@@ -103,14 +103,14 @@ func (f *fakeIssuer) setErr(err error) {
 // units.Restarter, a unit that is not active is skipped unless
 // StartIfInactive.
 type fakeRestarter struct {
-	mu     sync.Mutex
-	calls  []string
-	fail   map[string]error
+	mu    sync.Mutex
+	calls []string
+	fail  map[string]error
 	// failOnce fails the next action on the unit only (a unit that
 	// refuses the new cert but starts on the previous one).
 	failOnce map[string]error
 	failed   map[string]bool
-	onAct  func(unit string)
+	onAct    func(unit string)
 }
 
 func (r *fakeRestarter) Act(ctx context.Context, unit string, action Action, opts ActOptions) (Verdict, error) {
