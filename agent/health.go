@@ -1,0 +1,109 @@
+package agent
+
+// Health of the files on disk between renewals: expiry warnings and
+// permissions restored after an outside change.
+
+import (
+	"crypto/x509"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/certagent/certagent/agent/store"
+)
+
+// warnExpiry logs at most once a day while a cert is inside warn_before;
+// kind is the log key naming it ("cert" or "watch").
+func (a *Agent) warnExpiry(kind, name string, leaf *x509.Certificate, lastWarn *time.Time, file string, now time.Time) {
+	left := leaf.NotAfter.Sub(now)
+	if !a.inWarnWindow(leaf, now) || now.Sub(*lastWarn) < 24*time.Hour {
+		return
+	}
+	*lastWarn = now
+	if left <= 0 {
+		a.log.Error("certificate has expired", "event", "expiring", kind, name,
+			"not_after", stamp(leaf.NotAfter), "file", file)
+		return
+	}
+	a.log.Warn("certificate expires soon", "event", "expiring", kind, name,
+		"not_after", stamp(leaf.NotAfter), "time_left", left.Round(time.Minute).String(), "file", file)
+}
+
+// fixPerms restores modes and owners loosened outside certagent, without
+// re-issuing: the content is fine, only its exposure changed.
+func (a *Agent) fixPerms(st *certState) {
+	c := st.cfg
+	for _, f := range a.expectedFiles(st) {
+		fi, err := os.Lstat(f.Path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		sys, _ := fi.Sys().(*syscall.Stat_t)
+		wrongOwner := sys != nil && ((f.UID >= 0 && int(sys.Uid) != f.UID) || (f.GID >= 0 && int(sys.Gid) != f.GID))
+		if fi.Mode().Perm() == f.Mode && !wrongOwner {
+			continue
+		}
+		if _, err := a.store.FixPerms(f); err != nil {
+			a.log.Error("cannot restore permissions", "cert", c.Name, "file", f.Path, "error", err)
+			continue
+		}
+		a.log.Warn("permissions changed outside certagent; restored", "event", "permissions_restored",
+			"cert", c.Name, "file", f.Path, "found_mode", fi.Mode().Perm().String(), "mode", f.Mode.String())
+		if m := a.opts.Metrics; m != nil {
+			m.ExternalChange(c.Name, "permissions")
+		}
+	}
+}
+
+// expectedFiles lists the outputs with their configured mode and owner.
+func (a *Agent) expectedFiles(st *certState) []store.File {
+	c := st.cfg
+	var out []store.File
+	add := func(path string, mode os.FileMode) {
+		if path != "" {
+			out = append(out, store.File{Path: path, Mode: mode, UID: c.UID, GID: c.GID, DirMode: c.DirMode.FileMode, FollowSymlinks: c.FollowSymlinks})
+		}
+	}
+	if !st.keyRemoved {
+		add(c.KeyFile, c.Mode.FileMode)
+	}
+	for _, p := range []string{c.CertFile, c.FullchainFile, c.ChainFile, c.CAFile} {
+		add(p, c.CertMode.FileMode)
+	}
+	// Files that hold the key (or its password's use) stay at the key mode.
+	for _, p := range []string{c.BundleFile, c.PKCS12File} {
+		add(p, c.Mode.FileMode)
+	}
+	add(c.TLSInfoFile, c.Mode.FileMode&0o600)
+	for _, t := range c.Templates {
+		m := c.Mode.FileMode
+		if t.Mode.Set {
+			m = t.Mode.FileMode
+		}
+		add(t.Dest, m)
+	}
+	return out
+}
+
+// inWarnWindow reports whether leaf is inside its warning horizon at now,
+// where warnExpiry repeats its warning daily. Outside it (say, renewed
+// after a warning) the last warning is no reason to wake up: its time plus
+// a day passes once and is never moved again, so waking for it would spin.
+func (a *Agent) inWarnWindow(leaf *x509.Certificate, now time.Time) bool {
+	return leaf.NotAfter.Sub(now) < a.warnHorizon(leaf)
+}
+
+// warnHorizon is warn_before, shortened to a third of the cert's lifetime:
+// a 6-day ACME "shortlived" cert would otherwise be "expiring" from the
+// moment it is issued, although the policy renews it with half its life
+// left. A warning then means the renewal is overdue.
+func (a *Agent) warnHorizon(leaf *x509.Certificate) time.Duration {
+	wb := a.cfg.Agent.WarnBefore.Duration
+	if leaf == nil {
+		return wb
+	}
+	if third := leaf.NotAfter.Sub(leaf.NotBefore) / 3; third < wb {
+		return third
+	}
+	return wb
+}
