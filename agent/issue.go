@@ -141,8 +141,9 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	if o.err != nil {
 		st.failures++
 		st.lastErr = o.err.Error()
+		st.caRetryAt = time.Time{}
 		if until, ok := RetryAfter(o.err); ok && until.After(now) {
-			st.retryAt = until
+			st.retryAt, st.caRetryAt = until, until
 		} else {
 			st.retryAt = now.Add(Backoff(st.name, st.failures))
 		}
@@ -155,7 +156,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	if st.leaf == nil {
 		event = "issued"
 	}
-	st.failures, st.retryAt, st.lastErr = 0, time.Time{}, ""
+	st.failures, st.retryAt, st.caRetryAt, st.lastErr = 0, time.Time{}, time.Time{}, ""
 	st.ari, st.ariNext = nil, time.Time{}
 	st.issuedAt, st.issuedSerial = now, serialHex(o.leaf)
 	a.inspect(st, roots, now)

@@ -19,6 +19,7 @@ func (a *Agent) RenewOnce(ctx context.Context, names []string, force bool) error
 	if err := a.recover(ctx); err != nil {
 		return err
 	}
+	a.keepCARetries()
 	po := passOptions{names: map[string]bool{}}
 	for _, n := range names {
 		po.names[n] = true
@@ -42,4 +43,20 @@ func (a *Agent) RenewOnce(ctx context.Context, names []string, force bool) error
 		return fmt.Errorf("%d cert(s) failed: %v", len(failed), failed)
 	}
 	return nil
+}
+
+// keepCARetries carries over the failures for which a CA named a retry
+// time still ahead: a one-shot renew (a timer, cron, an operator) must
+// not hit a CA that rate-limited us, whether the daemon or an earlier
+// renew recorded it; no local fix lifts that limit. certagent's own
+// backoff is not carried: renew is how an operator says "try now".
+// --force still tries.
+func (a *Agent) keepCARetries() {
+	a.loadSeed()
+	now := a.clock.Now()
+	for name, r := range a.seed {
+		if !r.RetryAfter.After(now) {
+			delete(a.seed, name)
+		}
+	}
 }

@@ -38,7 +38,10 @@ type certState struct {
 
 	failures int
 	retryAt  time.Time // backoff or CA-imposed retry time
-	lastErr  string
+	// caRetryAt is retryAt when a CA's Retry-After set it; it binds even
+	// a one-shot renew (see RenewOnce).
+	caRetryAt time.Time
+	lastErr   string
 
 	lastWarn time.Time // last expiry warning
 

@@ -27,6 +27,10 @@ type CertStatus struct {
 	// KeyRemoved: the key file was deleted on purpose after the service
 	// started (remove_key_after_start).
 	KeyRemoved bool `json:"key_removed,omitempty"`
+	// RetryAfter is when the CA asked certagent to come back (ACME
+	// rateLimited with Retry-After), while that is ahead; no renewal
+	// contacts the CA before it unless forced.
+	RetryAfter time.Time `json:"retry_after,omitzero"`
 }
 
 // StatusFile is the content of state_dir/status.json.
@@ -70,6 +74,9 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	}
 	if nr := st.nextRenewal(); !nr.IsZero() {
 		row.NextRenewal = nr.UTC()
+	}
+	if st.caRetryAt.After(now) {
+		row.RetryAfter = st.caRetryAt.UTC()
 	}
 	for _, p := range st.problems {
 		row.Problems = append(row.Problems, p.Detail)
@@ -222,6 +229,7 @@ func (a *Agent) applySeed(st *certState, now time.Time) {
 	if r.NextRenewal.After(now) {
 		st.retryAt = r.NextRenewal
 	}
+	st.caRetryAt = r.RetryAfter
 	a.log.Info("previous failure carried over", "cert", st.name, "failures", r.Failures, "retry_at", stamp(st.retryAt))
 }
 
@@ -246,6 +254,7 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 			if r.NextRenewal.After(st.renewAt) && r.Failures > 0 {
 				st.retryAt = r.NextRenewal
 			}
+			st.caRetryAt = r.RetryAfter
 			// The daemon may have planned this very cert inside an ARI
 			// window, which only it knows: status contacts no CA. Its
 			// recorded time is the one it will act on.
