@@ -99,6 +99,7 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (*agent.Bundle, e
 	if err != nil {
 		return nil, err
 	}
+	rootFromBundle(b, i.roots)
 	log.Info("certificate issued", "serial", b.Leaf.SerialNumber.Text(16), "not_after", b.Leaf.NotAfter)
 	return b, nil
 }

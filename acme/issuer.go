@@ -51,9 +51,12 @@ type Issuer struct {
 	log      hclog.Logger
 
 	clients *httpClients
-	sem     chan struct{}
-	http    *responder // http-01 standalone; nil otherwise
-	tls     *responder // tls-alpn-01; nil otherwise
+	// roots are ca_bundle's self-signed CAs, ca_file's source when the
+	// CA omits its root from the chain (see rootFromBundle).
+	roots []*x509.Certificate
+	sem   chan struct{}
+	http  *responder // http-01 standalone; nil otherwise
+	tls   *responder // tls-alpn-01; nil otherwise
 
 	acctMu sync.Mutex
 	acct   *account // verified with the CA during this process's life
@@ -86,6 +89,7 @@ func New(name string, cfg *config.Issuer, stateDir string, logger hclog.Logger) 
 		stateDir: stateDir,
 		log:      logger.Named("acme").With("issuer", name),
 		clients:  clients,
+		roots:    bundleRoots(c.CABundle),
 		sem:      make(chan struct{}, c.MaxConcurrent),
 	}
 	switch {
@@ -172,8 +176,9 @@ func checkSecretFile(path string) error {
 func (i *Issuer) Name() string { return i.name }
 
 // Roots returns nil: the trust anchor of issued chains is learnt per
-// order (see Bundle.Roots), and ca_bundle only secures the connection to
-// the ACME server, which is a separate trust.
+// order (see Bundle.Roots), and ca_bundle secures the connection to the
+// ACME server, which is a separate trust; a ca_bundle root becomes an
+// order's root only when it signed that chain (see rootFromBundle).
 func (i *Issuer) Roots(ctx context.Context) ([]*x509.Certificate, error) {
 	return nil, nil
 }
