@@ -214,8 +214,9 @@ func poolOf(t *testing.T, file string) *x509.CertPool {
 // TestStepCAACME: one real ACME issuance from step-ca's ACME provisioner,
 // as the OpenFL recipe sets it up: certagent's ACME issuer trusts
 // step-ca's root through ca_bundle, answers http-01, and writes an
-// aggregator pair (server and client) that openssl verifies against that
-// root and that a Go TLS client accepts.
+// aggregator pair (server and client, preset openfl with its ca_file)
+// that openssl verifies against that root and that a Go TLS client
+// trusting the written ca_file accepts.
 func TestStepCAACME(t *testing.T) {
 	openssl := needTool(t, "openssl")
 	ca := startStepCA(t)
@@ -230,6 +231,7 @@ ca_bundle = "`+ca.root+`"
 challenge = "http-01"
 http_listen = "127.0.0.1:`+strconv.Itoa(ca.httpPort)+`"
 [certs.aggregator]
+preset = "openfl"
 issuer = "stepca"
 dns_names = ["localhost"]
 ip_addresses = ["127.0.0.1"]
@@ -238,11 +240,13 @@ cert_mode = "0644"
 cert_file = "{{dir}}/cert/server/agg.crt"
 key_file = "{{dir}}/cert/server/agg.key"
 chain_file = "{{dir}}/cert/server/agg-chain.crt"
+ca_file = "{{dir}}/cert/cert_chain.crt"
 `)
 	h.renew(t)
 
 	for path, want := range map[string]os.FileMode{
 		"cert/server/agg.key": 0o600, "cert/server/agg.crt": 0o644, "cert/server/agg-chain.crt": 0o644,
+		"cert/cert_chain.crt": 0o644,
 	} {
 		st, err := os.Stat(h.path(path))
 		if err != nil {
@@ -270,14 +274,20 @@ chain_file = "{{dir}}/cert/server/agg-chain.crt"
 		t.Errorf("EKUs %v, want serverAuth and clientAuth", leaf.ExtKeyUsage)
 	}
 
+	// step-ca leaves its root out of the chain; ca_file (required by the
+	// openfl preset) holds the ca_bundle root that signed it.
+	if got := readCerts(t, h.path("cert/cert_chain.crt")); len(got) != 1 || !got[0].Equal(readCerts(t, ca.root)[0]) {
+		t.Fatalf("ca_file holds %d certs, want step-ca's root only", len(got))
+	}
+
 	// A TLS server on the written pair, sending leaf+intermediate, is
-	// accepted by a client trusting only step-ca's root.
+	// accepted by a client trusting only the written ca_file.
 	full := h.path("cert/server/agg-full.crt")
 	writeFile(t, full, string(pki.EncodeCertsPEM(append([]*x509.Certificate{leaf},
 		readCerts(t, h.path("cert/server/agg-chain.crt"))...)...)), 0o644)
 	addr := serveTLS(t, full, h.path("cert/server/agg.key"), nil)
-	if err := dialTLS(addr, ca.root, "localhost", nil); err != nil {
-		t.Fatalf("TLS client trusting step-ca's root: %v", err)
+	if err := dialTLS(addr, h.path("cert/cert_chain.crt"), "localhost", nil); err != nil {
+		t.Fatalf("TLS client trusting the written ca_file: %v", err)
 	}
 	// The check can fail: a name the cert does not carry is refused.
 	if err := dialTLS(addr, ca.root, "aggregator.example.com", nil); err == nil {
