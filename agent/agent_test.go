@@ -343,3 +343,43 @@ func TestRestartKeepsRollbackBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewOnceHonoursRecordedRetryAfter: a one-shot renew does not contact
+// a CA that asked, in an earlier run, to be left alone until a time still
+// ahead; certagent's own backoff, by contrast, does not hold renew back.
+func TestRenewOnceHonoursRecordedRetryAfter(t *testing.T) {
+	ta := newTestAgent(t, threeCertsOneUnit)
+	ctx := context.Background()
+	ta.iss.setErr(&RetryAfterError{Until: time.Now().Add(time.Hour), Err: errors.New("rateLimited")})
+	if err := ta.RenewOnce(ctx, []string{"a"}, false); err == nil {
+		t.Fatal("renew succeeded against a rate-limiting CA")
+	}
+	next := func() *Agent {
+		a, err := New(Options{Config: ta.cfg, Issuers: map[string]Issuer{"ca": ta.iss}, Store: ta.st, Restarter: ta.rs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	ta.iss.setErr(nil)
+	before := ta.iss.attempts
+	if err := next().RenewOnce(ctx, []string{"a"}, false); err == nil {
+		t.Fatal("the second renew reported success without issuing")
+	}
+	if ta.iss.attempts != before {
+		t.Fatalf("a second renew inside the CA's Retry-After contacted the CA (%d attempts)", ta.iss.attempts-before)
+	}
+	if err := next().RenewOnce(ctx, []string{"a"}, true); err != nil || ta.iss.count("a") != 1 {
+		t.Fatalf("renew --force inside the window: err %v, issued %d; want one issuance", err, ta.iss.count("a"))
+	}
+
+	// Our own backoff (a plain failure) does not hold the next renew back.
+	ta.iss.setErr(errors.New("ca down"))
+	if err := next().RenewOnce(ctx, []string{"b"}, false); err == nil {
+		t.Fatal("renew succeeded with a failing CA")
+	}
+	ta.iss.setErr(nil)
+	if err := next().RenewOnce(ctx, []string{"b"}, false); err != nil || ta.iss.count("b") != 1 {
+		t.Fatalf("renew after a local failure: err %v, issued %d; want it to try again at once", err, ta.iss.count("b"))
+	}
+}

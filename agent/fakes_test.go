@@ -24,11 +24,12 @@ import (
 // fakeIssuer is a real (in-memory) CA behind the Issuer interface, with
 // switchable failures. It counts issuances per cert.
 type fakeIssuer struct {
-	mu     sync.Mutex
-	ca     *x509.Certificate
-	caKey  crypto.Signer
-	issued map[string]int
-	err    error
+	mu       sync.Mutex
+	ca       *x509.Certificate
+	caKey    crypto.Signer
+	issued   map[string]int
+	attempts int
+	err      error
 }
 
 func newFakeIssuer(t *testing.T) *fakeIssuer {
@@ -51,6 +52,7 @@ func newFakeIssuer(t *testing.T) *fakeIssuer {
 func (f *fakeIssuer) Issue(ctx context.Context, req Request) (*Bundle, error) {
 	f.mu.Lock()
 	err := f.err
+	f.attempts++
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -222,7 +222,9 @@ func (a *Agent) applySeed(st *certState, now time.Time) {
 		return
 	}
 	delete(a.seed, st.name)
-	if st.leaf == nil || r.Serial != serialHex(st.leaf) {
+	// Same serial on disk, or still no cert at all (a first issuance that
+	// failed): the recorded failure is about what is there now.
+	if r.Serial != serialHex(st.leaf) {
 		return
 	}
 	st.failures, st.lastErr = r.Failures, r.LastError
