@@ -16,6 +16,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -51,6 +52,9 @@ const (
 // (no nonce rejection, no validation sleep) with the "default" and
 // "shortlived" profiles.
 type Options struct {
+	// retries counts restarts after a port was taken under us.
+	retries int
+
 	// HTTPPort and TLSPort are where Pebble's validation authority connects
 	// for http-01 and tls-alpn-01 challenges. Zero picks a free port.
 	HTTPPort, TLSPort int
@@ -129,6 +133,12 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	if err := s.waitReady(timeout); err != nil {
 		s.Stop()
+		logs := s.Log() + s.chall.log()
+		if strings.Contains(logs, "address already in use") && opts.retries < 3 {
+			// Another process took a port between FreePort and bind.
+			opts.retries++
+			return Start(t, opts)
+		}
 		t.Fatalf("pebbletest: %v\npebble log:\n%s\nchalltestsrv log:\n%s", err, s.Log(), s.chall.log())
 	}
 	return s
@@ -309,13 +319,45 @@ func startProc(t testing.TB, name, bin string, env map[string]string, args ...st
 	return p
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// handedOut holds the ports FreePort gave this test binary, so parallel
+// tests never get the same one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreePort returns a port on 127.0.0.1 that is free for TCP and UDP right
+// now and that this process has not handed out before. It picks at random
+// below Linux's ephemeral range (32768+), where the kernel does not put
+// the client sockets of other tests, so two test binaries running at once
+// (go test runs packages in parallel) rarely want the same port.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("pebbletest: free port: %v", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for i := 0; i < 1000; i++ {
+		port := 20000 + rand.IntN(12000)
+		if handedOut.ports[port] || !portFree(port) {
+			continue
+		}
+		handedOut.ports[port] = true
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("pebbletest: no free port found")
+	return 0
+}
+
+func portFree(port int) bool {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	u, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	u.Close()
+	return true
 }
