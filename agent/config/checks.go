@@ -146,21 +146,15 @@ func checkUnitName(u string) *valueError {
 // readable file, have no group or other permission bits, and be owned by
 // root or by the user certagent runs as (what sshd and sudo demand).
 func checkSecretFile(p string) *valueError {
-	fi, err := os.Stat(p)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return badValue("create it or correct the path", "file %s does not exist", p)
-		}
-		return badValue("make it readable by root", "cannot stat %s: %v", p, unwrapPathErr(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return badValue("point it at a regular file", "%s is not a regular file", p)
+	fi, ve := statRegular(p)
+	if ve != nil {
+		return ve
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return badValue("chmod 0600 "+p, "%s is accessible by group or others (mode %04o)", p, perm)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, st.Uid)
+	if uid, ok := foreignOwner(fi); ok {
+		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, uid)
 	}
 	f, err := os.Open(p)
 	if err != nil {
@@ -186,8 +180,8 @@ func checkExecutable(p string) *valueError {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return badValue("chmod go-w "+p, "%s is writable by group or others (mode %04o)", p, perm)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, st.Uid)
+	if uid, ok := foreignOwner(fi); ok {
+		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, uid)
 	}
 	return checkTrustedDirs(filepath.Dir(p))
 }
@@ -198,8 +192,8 @@ func checkConfigFile(p string, fi os.FileInfo) *valueError {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return badValue("chmod go-w "+p, "config file is writable by group or others (mode %04o)", perm)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return badValue("chown root "+p, "config file is owned by uid %d, not root", st.Uid)
+	if uid, ok := foreignOwner(fi); ok {
+		return badValue("chown root "+p, "config file is owned by uid %d, not root", uid)
 	}
 	return nil
 }
@@ -222,9 +216,10 @@ func checkTrustedDirs(dir string) *valueError {
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		perm := fi.Mode()
 		sticky := perm&os.ModeSticky != 0
+		uid, foreign := foreignOwner(fi)
 		switch {
-		case ok && st.Uid != 0 && int(st.Uid) != os.Geteuid():
-			return badValue("chown root "+dir, "directory %s is owned by uid %d, not root", dir, st.Uid)
+		case foreign:
+			return badValue("chown root "+dir, "directory %s is owned by uid %d, not root", dir, uid)
 		case perm.Perm()&0o022 != 0 && !(sticky && ok && st.Uid == 0):
 			return badValue("chmod go-w "+dir, "directory %s is writable by group or others (mode %04o)", dir, perm.Perm())
 		}
@@ -244,17 +239,33 @@ func unwrapPathErr(err error) error {
 }
 
 func checkReadableFile(p string) *valueError {
+	_, ve := statRegular(p)
+	return ve
+}
+
+// statRegular stats p and requires a regular file.
+func statRegular(p string) (os.FileInfo, *valueError) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return badValue("create it or correct the path", "file %s does not exist", p)
+			return nil, badValue("create it or correct the path", "file %s does not exist", p)
 		}
-		return badValue("make it readable by root", "cannot stat %s: %v", p, unwrapPathErr(err))
+		return nil, badValue("make it readable by root", "cannot stat %s: %v", p, unwrapPathErr(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return badValue("point it at a regular file", "%s is not a regular file", p)
+		return nil, badValue("point it at a regular file", "%s is not a regular file", p)
 	}
-	return nil
+	return fi, nil
+}
+
+// foreignOwner returns the owner of fi when it is neither root nor the
+// user certagent runs as.
+func foreignOwner(fi os.FileInfo) (uint32, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return st.Uid, true
+	}
+	return 0, false
 }
 
 func checkDir(p string) *valueError {
