@@ -128,6 +128,20 @@ func addDaemonFlags(fs *flag.FlagSet) daemonFlags {
 	}
 }
 
+// startReady starts the daemon named by args and waits for READY=1; the
+// caller stops it. took is the time from exec to READY.
+func (df daemonFlags) startReady(args []string) (d *daemon, took time.Duration, err error) {
+	d, err = startDaemon(args, *df.log)
+	if err != nil {
+		return nil, 0, err
+	}
+	if took, err = d.waitReady(*df.timeout); err != nil {
+		d.stop()
+		return nil, 0, err
+	}
+	return d, took, nil
+}
+
 // cmdReady measures exec → READY=1 and the peak RSS at that moment.
 func cmdReady(args []string) error {
 	fs := flag.NewFlagSet("ready", flag.ContinueOnError)
@@ -135,15 +149,11 @@ func cmdReady(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := startDaemon(fs.Args(), *df.log)
+	d, took, err := df.startReady(fs.Args())
 	if err != nil {
 		return err
 	}
 	defer d.stop()
-	took, err := d.waitReady(*df.timeout)
-	if err != nil {
-		return err
-	}
 	s, err := sampleProc(d.pid())
 	if err != nil {
 		return err
@@ -166,14 +176,11 @@ func cmdIdle(args []string) error {
 		return err
 	}
 	if *pid == 0 {
-		d, err := startDaemon(fs.Args(), *df.log)
+		d, _, err := df.startReady(fs.Args())
 		if err != nil {
 			return err
 		}
 		defer d.stop()
-		if _, err := d.waitReady(*df.timeout); err != nil {
-			return err
-		}
 		time.Sleep(*settle)
 		*pid = d.pid()
 	}

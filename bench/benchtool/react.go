@@ -34,14 +34,11 @@ func cmdReactWatch(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := startDaemon(fs.Args(), *df.log)
+	d, _, err := df.startReady(fs.Args())
 	if err != nil {
 		return err
 	}
 	defer d.stop()
-	if _, err := d.waitReady(*df.timeout); err != nil {
-		return err
-	}
 	time.Sleep(*gap)
 	var lat []float64
 	for i := 0; i < *n; i++ {
@@ -107,14 +104,11 @@ func cmdReactKey(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := startDaemon(fs.Args(), *df.log)
+	d, _, err := df.startReady(fs.Args())
 	if err != nil {
 		return err
 	}
 	defer d.stop()
-	if _, err := d.waitReady(*df.timeout); err != nil {
-		return err
-	}
 	time.Sleep(*gap)
 	var lat []float64
 	for i := 0; i < *n; i++ {

@@ -10,7 +10,6 @@
 package pebbletest
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	_ "embed"
@@ -28,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 var (
@@ -263,23 +264,12 @@ func newClient(bundle string) *http.Client {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  testbin.SyncBuffer
 	done chan struct{}
 	once sync.Once
 }
 
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *proc) log() string { return p.out.String() }
 
 func (p *proc) exited() bool {
 	select {
@@ -306,7 +296,7 @@ func startProc(t testing.TB, name, bin string, env map[string]string, args ...st
 	t.Helper()
 	p := &proc{name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	p.cmd.Env = os.Environ()
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)

@@ -1,7 +1,6 @@
 package recipes
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,13 +16,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/internal/pebbletest"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // stepCAVersion is what test/setup.d/55-stepca.sh installs.
@@ -34,25 +33,7 @@ type stepCA struct {
 	directory string // ACME directory URL of the "acme" provisioner
 	root      string // root_ca.crt, the ca_bundle and the trust anchor
 	httpPort  int    // where step-ca validates http-01 (--acme-http-port)
-	log       *syncBuffer
-}
-
-// syncBuffer collects step-ca's output, written from exec's copier.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log       *testbin.SyncBuffer
 }
 
 // startStepCA writes a step-ca PKI and ca.json (no `step` CLI: the PKI is
@@ -68,7 +49,7 @@ func startStepCA(t *testing.T) *stepCA {
 		missing(t, "step-ca %s not found in $CERTAGENT_TOOLS, .cache/bin or $PATH (test/setup.d/55-stepca.sh)", stepCAVersion)
 	}
 	dir := t.TempDir()
-	s := &stepCA{root: filepath.Join(dir, "certs", "root_ca.crt"), httpPort: pebbletest.FreePort(t), log: &syncBuffer{}}
+	s := &stepCA{root: filepath.Join(dir, "certs", "root_ca.crt"), httpPort: pebbletest.FreePort(t), log: &testbin.SyncBuffer{}}
 	writeStepPKI(t, dir)
 	addr := "127.0.0.1:" + strconv.Itoa(pebbletest.FreePort(t))
 	s.directory = "https://" + addr + "/acme/acme/directory"
