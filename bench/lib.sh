@@ -110,13 +110,39 @@ local_certs() {
 	done
 }
 
-# acme_certs ISSUER OUTDIR N: N certs from an ACME issuer.
+# acme_certs ISSUER OUTDIR FROM TO: certs aFROM..aTO from an ACME issuer.
 acme_certs() {
-	local iss=$1 out=$2 n=$3 i
-	for ((i = 1; i <= n; i++)); do
+	local iss=$1 out=$2 from=$3 to=$4 i
+	for ((i = from; i <= to; i++)); do
 		printf '[certs.a%d]\nissuer = "%s"\ndns_names = ["a%d.bench.example"]\nkey_type = "ec256"\ncert_file = "%s/a%d.crt"\nkey_file = "%s/a%d.key"\nfullchain_file = "%s/a%d.fullchain.pem"\n\n' \
 			"$i" "$iss" "$i" "$out" "$i" "$out" "$i" "$out" "$i"
 	done
+}
+
+# child_cpu: sets CHILD_CPU to the CPU seconds (user + system) of this
+# shell's reaped children so far, from bash's times builtin. It must not
+# run in a pipe or $(...): a subshell has no children of ours.
+child_cpu() {
+	local f=${TMPDIR:-/tmp}/times.$BASHPID
+	times >"$f"
+	CHILD_CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); s += p[1] * 60 + p[2] } printf "%.3f\n", s }' "$f")
+	rm -f "$f"
+}
+
+# cpu_busy_snapshot: "busy total" jiffies of all CPUs from /proc/stat.
+cpu_busy_snapshot() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+
+# bg SECTION...: run a section in a background subshell with its own
+# daemon list, so its exit trap stops only what it started. Sets BG_PID.
+bg() {
+	(
+		PIDS=()
+		CLEANUPS=()
+		trap cleanup_all EXIT
+		trap 'exit 130' INT TERM
+		"$@"
+	) &
+	BG_PID=$!
 }
 
 # ---------- Pebble ----------

@@ -142,13 +142,26 @@ ratios are certagent's median over the peer's, from the same run.
 
 **This run:** \`bench/run$( [ "$MODE" = quick ] && echo " --quick")$( [ -n "$ONLY" ] && echo " --only $ONLY")\`, $RUN_DATE, took ${TOTAL_S} s.
 
+The run has two phases. **Phase 1** runs one thing at a time: the local CA
+throughput of certagent, the openssl recipe and the raw limit, start to
+READY, and reaction latency, the figures that CPU contention would distort.
+**Phase 2** runs side by side the sections that mostly wait: the idle
+window (certagent and certmonger), certmonger's local CA enrolment (bound by
+its own timers), and the six ACME issuance loops (three tools, two challenge
+types, each tool against its own Pebble, bound by Pebble's polling).
+Every figure in phase 2 counts only the measured tool's own processes
+(idle: per-thread schedstat; ACME CPU: the loop's reaped children), and
+phase 2 took ${SIDE_S:-?} s with the machine's CPUs ${SIDE_BUSY:-?} % busy on
+average (from \`/proc/stat\`), so no tool was short of CPU for long.
+
 ## Machine
 
 $(machine)
 
 The load average shows whether other work shared the machine during the
-run; figures from a loaded machine are slower and noisier than on an idle one,
-but every tool of one comparison ran under the same conditions, one after another.
+run; figures from a loaded machine are slower and noisier than on an idle
+one. Within one comparison every tool ran under the same conditions: one
+after another in phase 1, all at the same time in phase 2.
 
 ## Versions
 
@@ -173,6 +186,7 @@ $( {
 	for c in http-01 dns-01; do
 		for p in lego certbot; do
 			loses_line "ACME $c (certs/s)" "acme_$c" certagent "$p" 1
+			loses_line "ACME $c client CPU per cert (ms)" "acme_cpu_$c" certagent "$p" 0
 			loses_line "ACME $c no-op renewal check (s)" "noop_$c" certagent "$p" 0
 		done
 	done
@@ -188,7 +202,7 @@ threads' "timeslices run" from the same file, per second; RSS is VmRSS
 at the end of each window. certmonger runs on a private D-Bus session bus
 (\`dbus-daemon --session\`, \`certmonger -s -n\`, state directories moved with
 its \`CERTMONGER_*_DIR\` variables); the bus daemon's own cost is not counted.
-Both daemons were observed at the same time.
+Both daemons were observed at the same time, in phase 2.
 
 | | certagent | certmonger | certagent/certmonger | lower wins |
 |---|---|---|---|---|
@@ -223,7 +237,8 @@ state dir (default concurrency: 4 per issuer; each cert is committed through
 the journal: temp files, fsync, rename, directory fsync). openssl: the
 seed-001 recipe in a shell loop (no fsync, no atomic rename). certmonger:
 \`getcert request -c local\` N times on a fresh daemon, until N cert files
-exist, in $CM_RUNS run(s) only (it enrols about one cert a second). Raw limit: Go key generation + signing + one fsync per file (key,
+exist, in $CM_RUNS run(s) only and in phase 2 (it enrols about one cert
+every two seconds, waiting on its own timers, not on the CPU). Raw limit: Go key generation + signing + one fsync per file (key,
 cert), one at a time (seq) and on every CPU (par), from
 \`bench/localca_bench_test.go\`.
 
@@ -241,28 +256,33 @@ cert), one at a time (seq) and on every CPU (par), from
 
 ## 4. ACME throughput against Pebble
 
-N = $N_ACME certs per tool and challenge, EC P-256 keys, a fresh Pebble
-v2.10.1 (and pebble-challtestsrv) per tool, \`PEBBLE_VA_NOSLEEP=1\`, no
-nonce rejection, and a single profile ("default", 90 days) so every tool
-gets the same lifetime (certbot 2.1 cannot request a profile; the others
-ask for "default"). HTTP-01 with each tool's own standalone listener on the
-port Pebble validates; DNS-01 through the same hook script setting TXT
-records in challtestsrv (lego's and certagent's \`exec\` provider, certbot's
-manual hooks). certagent orders up to 10 at a time (\`max_concurrent = 10\`);
-lego and certbot run in a shell loop, one cert after another, as their
-users drive them; the lego and certbot loops of one challenge type run at
-the same time (each against its own Pebble), after certagent's run. One issuance run per tool (certs/s over the whole run);
-the no-op renewal check (nothing due) is timed over the same N certs,
-$NOOP_RUNS runs.
+N = $N_ACME certs per tool and challenge in ${ACME_RUNS:-1} runs of equal size,
+EC P-256 keys, a fresh Pebble v2.10.1 (and pebble-challtestsrv) per tool
+and challenge, \`PEBBLE_VA_NOSLEEP=1\`, no nonce rejection, and a single
+profile ("default", 90 days) so every tool gets the same lifetime (certbot
+2.1 cannot request a profile; the others ask for "default"). HTTP-01 with
+each tool's own standalone listener on the port its Pebble validates;
+DNS-01 through the same hook script setting TXT records in challtestsrv
+(lego's and certagent's \`exec\` provider, certbot's manual hooks).
+certagent orders up to 10 at a time (\`max_concurrent = 10\`) with one
+\`certagent renew\` per run; lego and certbot run in a shell loop, one cert
+after another, as their users drive them. All six loops ran at the same
+time in phase 2. The client CPU per cert is the loop's CPU time (user +
+system of every process it ran and reaped, hooks included; Pebble's not)
+over the certs it issued. The no-op renewal check (nothing due) is timed
+over all N certs, $NOOP_RUNS runs.
 
 | | certagent | lego CLI | certbot | certagent/lego | certagent/certbot |
 |---|---|---|---|---|---|
 | HTTP-01, certs/s | $(cell acme_http-01 certagent) | $(cell acme_http-01 lego) | $(cell acme_http-01 certbot) | $(ratio acme_http-01 certagent lego) | $(ratio acme_http-01 certagent certbot) |
 | DNS-01, certs/s | $(cell acme_dns-01 certagent) | $(cell acme_dns-01 lego) | $(cell acme_dns-01 certbot) | $(ratio acme_dns-01 certagent lego) | $(ratio acme_dns-01 certagent certbot) |
+| HTTP-01, client CPU per cert, ms | $(cell acme_cpu_http-01 certagent) | $(cell acme_cpu_http-01 lego) | $(cell acme_cpu_http-01 certbot) | $(ratio acme_cpu_http-01 certagent lego) | $(ratio acme_cpu_http-01 certagent certbot) |
+| DNS-01, client CPU per cert, ms | $(cell acme_cpu_dns-01 certagent) | $(cell acme_cpu_dns-01 lego) | $(cell acme_cpu_dns-01 certbot) | $(ratio acme_cpu_dns-01 certagent lego) | $(ratio acme_cpu_dns-01 certagent certbot) |
 | no-op renewal check, HTTP-01 certs, s | $(cell noop_http-01 certagent) | $(cell noop_http-01 lego) | $(cell noop_http-01 certbot) | $(ratio noop_http-01 certagent lego) | $(ratio noop_http-01 certagent certbot) |
 | no-op renewal check, DNS-01 certs, s | $(cell noop_dns-01 certagent) | $(cell noop_dns-01 lego) | $(cell noop_dns-01 certbot) | $(ratio noop_dns-01 certagent lego) | $(ratio noop_dns-01 certagent certbot) |
 
-For the no-op check lower is better, so a ratio below 1 favours certagent.
+For CPU per cert and the no-op check lower is better, so a ratio below 1
+favours certagent.
 
 ## 5. Reaction latency
 
@@ -314,8 +334,7 @@ $( [ -s "$RES/notes.md" ] && cat "$RES/notes.md" || echo "- nothing: every figur
 $( [ "$MODE" = quick ] && echo "- quick mode: N and the idle window are smaller than the issue asks (EC $N_EC, RSA $N_RSA, ACME $N_ACME, idle ${IDLE_SECS} s, $N_REACT reaction events); run \`bench/run\` for the full figures.")
 $( [ -n "$ONLY" ] && echo "- only these sections ran: $ONLY.")
 $( [ -n "$OVERRIDES" ] && echo "- parameters overridden for this run:$OVERRIDES.")
-- ACME issuance is one run per tool and challenge (N certs each); the spread
-  is only available for the no-op check.
+$( [ "${ACME_RUNS:-1}" = 1 ] && echo "- ACME issuance is one run per tool and challenge (N certs each); the spread is only available for the no-op check.")
 - No \`perf stat\`: wake-ups come from schedstat, which works on every kernel
   (hardware counters are often unsupported on virtual machines).
 
@@ -325,6 +344,6 @@ $( [ -n "$OVERRIDES" ] && echo "- parameters overridden for this run:$OVERRIDES.
 $(cat "$RES/commands.txt")
 \`\`\`
 EOF
-	} >"$out"
+	} | cat -s >"$out" # the optional lines leave runs of blank lines
 	log "wrote $out"
 }
