@@ -35,7 +35,9 @@ func (i *Issuer) RenewalInfo(ctx context.Context, cert, issuer *x509.Certificate
 	if err != nil {
 		return nil, err
 	}
-	hc := i.clients.forContext(ctx)
+	// A failed ARI query only delays the next query (see the agent), so a
+	// Retry-After on it is not needed.
+	hc, _ := i.clients.forContext(ctx)
 	client, err := lego.NewClient(i.legoConfig(hc, &account{key: k}))
 	if err != nil {
 		return nil, mapError("renewal info: connect to ACME directory", err)

@@ -53,12 +53,15 @@ func (i *Issuer) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, e
 	}
 }
 
-func (i *Issuer) issue(ctx context.Context, req agent.Request) (*agent.Bundle, error) {
+func (i *Issuer) issue(ctx context.Context, req agent.Request) (_ *agent.Bundle, err error) {
 	log := i.log.With("cert", req.Name)
 	if err := i.ensureStateDir(); err != nil {
 		return nil, err
 	}
-	hc := i.clients.forContext(ctx)
+	hc, hint := i.clients.forContext(ctx)
+	// A 503 or 429 with Retry-After on any request of this order makes the
+	// agent come back then, instead of after its own backoff.
+	defer func() { err = hint.wrap(err) }()
 	acct, err := i.account(hc)
 	if err != nil {
 		// The agent logs the failure it gets back; log once here only at

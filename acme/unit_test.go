@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,5 +159,62 @@ func TestResponderRefCount(t *testing.T) {
 	r.remove("t2")
 	if r.stop != nil || r.listens.Load() != 1 {
 		t.Fatalf("stop=%v listens=%d", r.stop != nil, r.listens.Load())
+	}
+}
+
+// TestServerHint: a Retry-After on 503 or 429 turns the call's error into
+// a RetryAfterError (capped), other statuses and bad headers do not, and
+// rateLimited's own uncapped time wins over the hint.
+func TestServerHint(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	httpDate := time.Now().Add(90 * time.Second).Format(http.TimeFormat) // lego measures it from the real clock
+	cases := []struct {
+		name   string
+		status int
+		header string
+		want   time.Duration // 0: no RetryAfterError
+	}{
+		{"503 seconds", http.StatusServiceUnavailable, "120", 120 * time.Second},
+		{"503 http-date", http.StatusServiceUnavailable, httpDate, 90 * time.Second},
+		{"429 not rateLimited", http.StatusTooManyRequests, "30", 30 * time.Second},
+		{"503 capped", http.StatusServiceUnavailable, "864000", maxServerRetryAfter},
+		{"503 without header", http.StatusServiceUnavailable, "", 0},
+		{"503 garbage header", http.StatusServiceUnavailable, "soon", 0},
+		{"500 ignored", http.StatusInternalServerError, "120", 0},
+		{"200 ignored", http.StatusOK, "120", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &serverHint{now: func() time.Time { return now }}
+			resp := &http.Response{StatusCode: tc.status, Header: http.Header{}}
+			if tc.header != "" {
+				resp.Header.Set("Retry-After", tc.header)
+			}
+			h.note(resp)
+			err := h.wrap(errors.New("order certificate: boom"))
+			until, ok := agent.RetryAfter(err)
+			if tc.want == 0 {
+				if ok {
+					t.Fatalf("RetryAfterError until %s, want none", until)
+				}
+				return
+			}
+			// An HTTP-date has whole seconds and is measured from the real clock.
+			if !ok || until.Sub(now) < tc.want-2*time.Second || until.Sub(now) > tc.want {
+				t.Fatalf("retry after %v (%v), want %s", until.Sub(now), ok, tc.want)
+			}
+			if !strings.Contains(err.Error(), "boom") {
+				t.Errorf("error lost its cause: %v", err)
+			}
+		})
+	}
+	h := &serverHint{now: func() time.Time { return now }}
+	h.note(&http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"60"}}})
+	own := &agent.RetryAfterError{Until: now.Add(72 * time.Hour), Err: errors.New("rate limited")}
+	if got, _ := agent.RetryAfter(h.wrap(own)); !got.Equal(own.Until) {
+		t.Errorf("hint replaced rateLimited's retry time: %s", got)
+	}
+	if (*serverHint)(nil).wrap(nil) != nil {
+		t.Error("nil hint changed a nil error")
 	}
 }

@@ -397,22 +397,66 @@ func TestProxyRateLimitFinalizeRenew(t *testing.T) {
 		t.Fatalf("status --json next_renewal is %s after the 429, want Retry-After %s (±2 s)",
 			row.NextRenewal.Sub(fin[0]).Round(time.Millisecond), retryAfter)
 	}
+	code := r.waitOutRetry(t, row, kindFinalize)
+	summary("proxy 429 rateLimited on finalize (renew): exit 1, files kept, next_renewal = 429 + %s (Retry-After %s); renew inside the window: exit %d, no order; renew after it issued",
+		row.NextRenewal.Sub(fin[0]).Round(100*time.Millisecond), retryAfter, code)
+}
 
-	// Inside the window a renew must not contact newOrder.
+// waitOutRetry checks what follows a failed one-shot renew that recorded
+// a CA retry time: a renew inside the window exits without contacting
+// newOrder (one order in all so far) and keeps the files; once the fault
+// is cleared and the window has passed, a renew issues. It returns the
+// exit code of the renew inside the window.
+func (r *proxyRig) waitOutRetry(t *testing.T, row statusRow, fault string) int {
+	t.Helper()
 	again := certagent(t, "renew", "--config", r.e.config)
-	inWindow := len(r.px.times(kindNewOrder)) - 1
 	if n := len(r.px.times(kindNewOrder)); n != 1 {
-		t.Errorf("a renew %s after the 429, inside the Retry-After window, sent newOrder (%d in all, want 1):\n%s",
-			time.Since(fin[0]).Round(time.Millisecond), n, again.stderr)
+		t.Errorf("a renew %s before next_renewal, inside the Retry-After window, sent newOrder (%d in all, want 1):\n%s",
+			time.Until(row.NextRenewal).Round(time.Millisecond), n, again.stderr)
 	}
 	r.unchanged(t)
-
-	r.px.clear(kindFinalize)
+	r.px.clear(fault)
 	time.Sleep(time.Until(row.NextRenewal) + 200*time.Millisecond)
 	mustRun(t, "renew", "--config", r.e.config)
 	r.renewedOK(t)
-	summary("proxy 429 rateLimited on finalize (renew): exit 1, files kept, next_renewal = 429 + %s (Retry-After %s); renew inside the window: exit %d, %d orders; renew after it issued",
-		row.NextRenewal.Sub(fin[0]).Round(100*time.Millisecond), retryAfter, again.code, inWindow)
+	return again.code
+}
+
+// TestProxyUnavailableRenew: newOrder answers 503 with Retry-After: 5 and
+// an HTML page, as a load balancer in front of a CA under maintenance
+// does (no problem document, so lego drops the header). `certagent renew`
+// fails with the old files kept, schedules the retry at the server's
+// time rather than the 1-minute backoff, orders nothing inside that
+// window, and issues after it.
+func TestProxyUnavailableRenew(t *testing.T) {
+	t.Parallel()
+	const retryAfter = 5 * time.Second
+	r := newProxyRig(t, "unavailable", false)
+	r.writeConfig(t, "100d")
+	r.px.inject(kindNewOrder, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("<html><body>down for maintenance</body></html>"))
+	})
+	res := certagent(t, "renew", "--config", r.e.config)
+	if res.code != 1 {
+		t.Fatalf("renew against an unavailable newOrder: exit %d, want 1\n%s", res.code, res.stderr)
+	}
+	failedOnce(t, res.stderr, "503")
+	r.unchanged(t)
+	orders := r.px.times(kindNewOrder)
+	if len(orders) != 1 {
+		t.Fatalf("%d newOrder requests, want 1", len(orders))
+	}
+	row := r.e.status(t, r.name)
+	if !near(row.NextRenewal, orders[0].Add(retryAfter), 2*time.Second) || !near(row.RetryAfter, row.NextRenewal, time.Millisecond) {
+		t.Fatalf("status --json next_renewal is %s and retry_after %s after the 503, want Retry-After %s (±2 s)",
+			row.NextRenewal.Sub(orders[0]).Round(time.Millisecond), row.RetryAfter.Sub(orders[0]).Round(time.Millisecond), retryAfter)
+	}
+	code := r.waitOutRetry(t, row, kindNewOrder)
+	summary("proxy 503 + Retry-After (HTML body) on newOrder (renew): exit 1, files kept, next_renewal = 503 + %s (Retry-After %s); renew inside the window: exit %d, no order; renew after it issued",
+		row.NextRenewal.Sub(orders[0]).Round(100*time.Millisecond), retryAfter, code)
 }
 
 // TestProxyARIGarbage: Pebble's own window says "renew now", but the

@@ -202,6 +202,7 @@ type statusRow struct {
 	Serial      string    `json:"serial"`
 	NotAfter    time.Time `json:"not_after"`
 	NextRenewal time.Time `json:"next_renewal"`
+	RetryAfter  time.Time `json:"retry_after"`
 	State       string    `json:"state"`
 	Failures    int       `json:"failures"`
 	LastError   string    `json:"last_error"`
