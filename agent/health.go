@@ -12,9 +12,23 @@ import (
 	"github.com/certagent/certagent/agent/store"
 )
 
-// warnExpiry logs at most once a day while a cert is inside warn_before;
-// kind is the log key naming it ("cert" or "watch").
+// warnExpiry logs at most once a day while a cert is inside warn_before,
+// or not valid yet; kind is the log key naming it ("cert" or "watch").
 func (a *Agent) warnExpiry(kind, name string, leaf *x509.Certificate, lastWarn *time.Time, file string, now time.Time) {
+	if lastWarn.After(now) {
+		*lastWarn = time.Time{} // the clock went back: "a day since" is void
+	}
+	if now.Before(leaf.NotBefore) {
+		// Re-issuing cannot help: a CA with the right time dates the new
+		// cert the same way. Peers on this host refuse it until the
+		// clock is fixed, so say so (daily, like expiry).
+		if now.Sub(*lastWarn) >= 24*time.Hour {
+			*lastWarn = now
+			a.log.Warn("certificate is not valid yet; is the system clock wrong?", "event", "not_yet_valid", kind, name,
+				"not_before", stamp(leaf.NotBefore), "now", stamp(now), "file", file)
+		}
+		return
+	}
 	left := leaf.NotAfter.Sub(now)
 	if !a.inWarnWindow(leaf, now) || now.Sub(*lastWarn) < 24*time.Hour {
 		return

@@ -84,7 +84,9 @@ func (a *Agent) sortedCerts() []*certState {
 // interval elapsed, or when the cert may be due. Otherwise the cached view
 // stands; the watcher tells us about changes in between.
 func (a *Agent) needsInspect(st *certState, now time.Time) bool {
-	if st.inspected.IsZero() || st.leaf == nil || len(st.problems) > 0 {
+	// An inspection "in the future" means the clock went back: the
+	// check_interval backstop would otherwise wait out the step as well.
+	if st.inspected.IsZero() || st.inspected.After(now) || st.leaf == nil || len(st.problems) > 0 {
 		return true
 	}
 	if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 && !now.Before(st.inspected.Add(iv)) {

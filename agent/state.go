@@ -17,6 +17,9 @@ const (
 	StateFailed   = "failed"
 	StateMissing  = "missing"
 	StateExpired  = "expired"
+	// StateNotYetValid is a cert whose NotBefore is ahead of the system
+	// clock: peers on this host refuse it until the clock catches up.
+	StateNotYetValid = "not_yet_valid"
 	// StateInvalid is a watch-only pair that is unusable (mismatched,
 	// unparsable); certagent does not repair what it does not manage.
 	StateInvalid = "invalid"
@@ -69,7 +72,7 @@ func (s *certState) due(now time.Time) (bool, string) {
 	if now.Before(s.retryAt) || now.Before(s.settleUntil) {
 		return false, ""
 	}
-	if len(s.problems) > 0 {
+	if s.damaged() {
 		return true, s.problems[0].Detail
 	}
 	if s.leaf == nil {
@@ -83,7 +86,7 @@ func (s *certState) due(now time.Time) (bool, string) {
 
 // nextRenewal is when the scheduler will next try to renew.
 func (s *certState) nextRenewal() time.Time {
-	if s.retryAt.After(s.renewAt) || len(s.problems) > 0 || s.leaf == nil {
+	if s.retryAt.After(s.renewAt) || s.damaged() || s.leaf == nil {
 		return s.retryAt
 	}
 	return s.renewAt
@@ -98,6 +101,8 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 		return StateMissing
 	case s.leaf != nil && !now.Before(s.leaf.NotAfter):
 		return StateExpired
+	case s.leaf != nil && now.Before(s.leaf.NotBefore):
+		return StateNotYetValid
 	case s.failures > 0:
 		return StateFailed
 	case len(s.problems) > 0 || s.leaf == nil:
@@ -108,6 +113,26 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 		return StateExpiring
 	}
 	return StateOK
+}
+
+// damaged reports whether the files need re-issuing. Any problem does,
+// except when the only one is that the cert this process last issued is
+// not valid yet: the system clock is behind the CA's, and a new cert would
+// be dated the same way, so re-issuing would loop against the CA.
+// warnExpiry reports it instead.
+func (s *certState) damaged() bool {
+	if len(s.problems) == 0 {
+		return false
+	}
+	if s.issuedSerial == "" || serialHex(s.leaf) != s.issuedSerial {
+		return true
+	}
+	for _, p := range s.problems {
+		if p.Kind != pki.ProblemNotYetValid {
+			return true
+		}
+	}
+	return false
 }
 
 func hasKind(ps []pki.Problem, kind pki.ProblemKind) bool {

@@ -85,7 +85,8 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 }
 
 // watchRow is the status of a watch-only pair: certagent does not renew
-// it, so its states are ok, expiring, expired, missing or invalid.
+// it, so its states are ok, expiring, expired, not_yet_valid, missing or
+// invalid.
 func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
 	row := CertStatus{Name: watchKeyPrefix + ws.name, Issuer: "-", State: StateOK}
 	for _, p := range ws.problems {
@@ -96,6 +97,8 @@ func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
 		row.State = StateMissing
 	case ws.leaf != nil && !now.Before(ws.leaf.NotAfter):
 		row.State = StateExpired
+	case ws.leaf != nil && now.Before(ws.leaf.NotBefore):
+		row.State = StateNotYetValid
 	case len(ws.problems) > 0:
 		row.State = StateInvalid
 	case ws.leaf != nil && a.inWarnWindow(ws.leaf, now):

@@ -17,10 +17,13 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // jumpClock is the agent's wall clock: the (synctest) time plus an
@@ -119,7 +122,8 @@ func (ca *clockCA) counts() (total, most, passes int) {
 
 // TestClockJumps runs the real agent (agent.New, Run) with an injected
 // wall clock under testing/synctest: +60 days renews every cert exactly
-// once; -1 day right after that leaves nothing hot-looping; and a
+// once; -1 day right after that leaves nothing hot-looping and warns
+// once per cert that it is not valid yet (the clock is suspect); and a
 // quiet stretch afterwards neither issues nor wakes up more than the
 // hourly re-plan.
 func TestClockJumps(t *testing.T) {
@@ -143,7 +147,9 @@ func TestClockJumps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := agent.New(agent.Options{Config: cfg, Issuers: map[string]agent.Issuer{"ca": ca}, Store: st, Clock: clock})
+		logs := &testbin.SyncBuffer{}
+		log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info})
+		a, err := agent.New(agent.Options{Config: cfg, Issuers: map[string]agent.Issuer{"ca": ca}, Store: st, Clock: clock, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +183,16 @@ func TestClockJumps(t *testing.T) {
 		checkValidAt(t, cfg, clock.Now())
 
 		clock.jump(-24 * time.Hour)
-		time.Sleep(24 * time.Hour)
+		time.Sleep(2 * time.Hour) // the hourly re-plan notices
+		synctest.Wait()
+		// Every cert was issued within the last day of the old clock,
+		// so it is not valid yet: one warning per cert, naming the clock.
+		nyv := strings.Count(logs.String(), "event=not_yet_valid")
+		if nyv != certs {
+			t.Errorf("-1d: %d not_yet_valid warnings in 2 h, want %d (one per cert):\n%s", nyv, certs, logs.String())
+		}
+		lines = append(lines, fmt.Sprintf("-1d: %d not_yet_valid warnings", nyv))
+		time.Sleep(22 * time.Hour)
 		synctest.Wait()
 		total, _, _ := ca.counts()
 		if total > 3*certs {
