@@ -181,7 +181,7 @@ func (f *fanLogger) Error(msg string, args ...interface{}) { f.Log(hclog.Error, 
 func (f *fanLogger) Debug(msg string, args ...interface{}) { f.Log(hclog.Debug, msg, args...) }
 
 func (a *Agent) actOptions(certs []string) ActOptions {
-	opts := ActOptions{Settle: 10 * time.Second}
+	var opts ActOptions
 	for _, name := range certs {
 		st := a.certs[name]
 		if st == nil {
@@ -191,6 +191,9 @@ func (a *Agent) actOptions(certs []string) ActOptions {
 		if s := st.cfg.Settle.Duration; s > opts.Settle {
 			opts.Settle = s
 		}
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = config.DefaultSettle
 	}
 	return opts
 }
