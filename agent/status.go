@@ -18,8 +18,8 @@ type CertStatus struct {
 	Issuer      string    `json:"issuer"`
 	SANs        []string  `json:"sans"`
 	Serial      string    `json:"serial,omitempty"`
-	NotAfter    time.Time `json:"not_after,omitempty"`
-	NextRenewal time.Time `json:"next_renewal,omitempty"`
+	NotAfter    time.Time `json:"not_after,omitzero"`
+	NextRenewal time.Time `json:"next_renewal,omitzero"`
 	State       string    `json:"state"`
 	Failures    int       `json:"failures"`
 	LastError   string    `json:"last_error,omitempty"`
@@ -239,8 +239,9 @@ func (a *Agent) applySeed(st *certState, now time.Time) {
 }
 
 // StatusFromDisk is `certagent status` without a daemon round trip: it
-// inspects every cert's files (read-only, no issuer contacted) and merges
-// what the daemon last recorded in status.json for the same serial.
+// inspects every cert's and watch-only pair's files (read-only, no issuer
+// contacted) and merges what the daemon last recorded in status.json for
+// the same serial.
 func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertStatus {
 	recorded := map[string]CertStatus{}
 	if prev != nil {
@@ -249,7 +250,7 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 		}
 	}
 	a := &Agent{cfg: cfg, clock: fixedClock(now), certs: map[string]*certState{}}
-	out := make([]CertStatus, 0, len(cfg.Certs))
+	out := make([]CertStatus, 0, len(cfg.Certs)+len(cfg.Watch))
 	for _, name := range cfg.CertNames() {
 		st := &certState{name: name, cfg: cfg.Certs[name]}
 		a.inspect(st, nil, now)
@@ -269,6 +270,12 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 		}
 		out = append(out, a.rowOf(st, now))
 	}
+	for _, name := range cfg.WatchNames() {
+		ws := &watchState{name: name, cfg: cfg.Watch[name]}
+		a.readWatch(ws, now)
+		out = append(out, a.watchRow(ws, now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

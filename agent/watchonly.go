@@ -90,13 +90,10 @@ func (a *Agent) passWatches(ctx context.Context, po passOptions, now time.Time) 
 
 func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, now time.Time) {
 	c := ws.cfg
-	rep := pki.Inspect(c.CertFile, c.KeyFile, pki.Expect{MinRSABits: a.cfg.Agent.MinRSABits}, now)
 	first := ws.inspected.IsZero()
-	ws.inspected = now
-	ws.problems = rep.Problems
-	ws.leaf = rep.Leaf
+	a.readWatch(ws, now)
 	log := a.log.With("watch", ws.name)
-	if len(rep.Problems) > 0 {
+	if len(ws.problems) > 0 {
 		switch {
 		case event && ws.settleUntil.IsZero():
 			ws.settleUntil = now.Add(SettleTime) // maybe a two-step writer
@@ -104,7 +101,7 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 		default:
 			ws.settleUntil, ws.reported = time.Time{}, true
 			log.Error("watched pair is invalid; units left alone", "event", "watch_invalid",
-				"problem", rep.Problems[0].Detail, "file", rep.Problems[0].File)
+				"problem", ws.problems[0].Detail, "file", ws.problems[0].File)
 		}
 		return
 	}
@@ -117,9 +114,9 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 	if first {
 		return
 	}
-	log.Info("watched pair changed", "event", "watch_changed", "serial", serialHex(rep.Leaf), "not_after", stamp(rep.Leaf.NotAfter))
+	log.Info("watched pair changed", "event", "watch_changed", "serial", serialHex(ws.leaf), "not_after", stamp(ws.leaf.NotAfter))
 	if a.opts.Metrics != nil {
-		a.opts.Metrics.ExternalChange(watchKeyPrefix+ws.name, "replaced")
+		a.opts.Metrics.ExternalChange(watchKeyPrefix+ws.name, ChangeReplaced)
 	}
 	for _, u := range c.Units {
 		a.actOnUnit(ctx, &unitWork{unit: u, action: c.Action})
@@ -127,6 +124,13 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 	if len(c.Exec) > 0 {
 		a.runExec(ctx, ws.name, c.Exec, c.ExecTimeout.Duration, watchEnv(c))
 	}
+}
+
+// readWatch inspects a watch-only pair's files. Nothing is repaired:
+// certagent does not manage them.
+func (a *Agent) readWatch(ws *watchState, now time.Time) {
+	rep := pki.Inspect(ws.cfg.CertFile, ws.cfg.KeyFile, pki.Expect{MinRSABits: a.cfg.Agent.MinRSABits}, now)
+	ws.inspected, ws.problems, ws.leaf = now, rep.Problems, rep.Leaf
 }
 
 // fingerprint identifies a pair's content; "" when unreadable.

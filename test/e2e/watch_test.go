@@ -6,10 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +218,57 @@ func TestWatchOnlyPairActsOncePerValidChange(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if n := e.actions(t); n != 3 {
 		t.Fatalf("after the symlink swaps: %d actions, want 3", n)
+	}
+}
+
+// TestStatusListsWatchEntries: the one-shot `certagent status` (no
+// daemon) lists watch-only pairs as watch:NAME, sorted in among the
+// managed certs, with issuer "-", and shows a mismatched pair as invalid
+// and a deleted one as missing, in the table and in --json.
+func TestStatusListsWatchEntries(t *testing.T) {
+	e := newEnv(t)
+	e.write(t, managedAndWatched)
+	live := e.path("legacy/live")
+	leaf := selfSigned(t, filepath.Join(live, "fullchain.pem"), filepath.Join(live, "privkey.pem"), "legacy.example.com")
+	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
+	}
+	type row struct {
+		Name, Issuer, Serial, State string
+		NotAfter                    *time.Time `json:"not_after"`
+		Problems                    []string
+	}
+	status := func() []row {
+		t.Helper()
+		r := certagent(t, "status", "--json", "--config", e.config)
+		var rows []row
+		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || r.code != 0 {
+			t.Fatalf("status --json: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		return rows
+	}
+	rows := status()
+	if len(rows) != 2 || rows[0].Name != "watch:legacy" || rows[1].Name != "web" {
+		t.Fatalf("status --json rows %+v, want watch:legacy then web (sorted by name)", rows)
+	}
+	w := rows[0]
+	if w.Issuer != "-" || w.State != "ok" || w.Serial != fmt.Sprintf("%x", leaf.SerialNumber) || w.NotAfter == nil {
+		t.Errorf("watch row %+v, want issuer -, state ok, serial %x and not_after", w, leaf.SerialNumber)
+	}
+
+	selfSigned(t, "", filepath.Join(live, "privkey.pem"), "other")
+	if w := status()[0]; w.State != "invalid" || len(w.Problems) == 0 || !strings.Contains(w.Problems[0], "match") {
+		t.Errorf("mismatched watch pair: %+v, want state invalid naming the mismatch", w)
+	}
+	table := certagent(t, "status", "--config", e.config)
+	if !regexp.MustCompile(`(?m)^watch:legacy\s+-\s.*\binvalid\b`).MatchString(table.stdout) {
+		t.Errorf("status table lacks the invalid watch:legacy row:\n%s", table.stdout)
+	}
+
+	if err := os.Remove(filepath.Join(live, "fullchain.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if w := status()[0]; w.State != "missing" || w.NotAfter != nil {
+		t.Errorf("deleted watch cert: %+v, want state missing and no not_after (omitted, not a zero time)", w)
 	}
 }
