@@ -32,6 +32,8 @@ type Notifier interface {
 }
 
 // Metrics records what the agent does. Implementation: agent/metrics.
+//
+// ExternalChange's kind is one of the Change constants.
 type Metrics interface {
 	SetCert(cert string, notAfter, nextRenewal time.Time, state string)
 	DeleteCert(cert string)
@@ -40,6 +42,16 @@ type Metrics interface {
 	ExternalChange(cert, kind string)
 	PassCompleted(t time.Time)
 }
+
+// Kinds of change made to a cert's files by something other than
+// certagent, as passed to Metrics.ExternalChange (the kind label values
+// docs/metrics.md lists).
+const (
+	ChangeDeleted     = "deleted"
+	ChangeModified    = "modified"
+	ChangePermissions = "permissions"
+	ChangeReplaced    = "replaced"
+)
 
 // Watcher reports changes to files on disk. Implementation: watch.Watcher.
 // Contract: Set may be called while Run is active; Run owns its goroutines

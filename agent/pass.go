@@ -171,8 +171,21 @@ func (a *Agent) reportDamage(st *certState) {
 	a.log.Warn("modified outside certagent", "event", "external_change", "cert", st.name,
 		"problem", p.Detail, "kind", string(p.Kind), "file", p.File, "problems", len(st.problems))
 	if m := a.opts.Metrics; m != nil {
-		m.ExternalChange(st.name, string(p.Kind))
+		m.ExternalChange(st.name, changeKind(p.Kind))
 	}
+}
+
+// changeKind maps an inspection problem to the few documented values of
+// the external-change metric's kind label (docs/metrics.md), which must
+// not grow with every problem pki can name.
+func changeKind(k pki.ProblemKind) string {
+	switch k {
+	case pki.ProblemMissing:
+		return ChangeDeleted
+	case pki.ProblemIssuer:
+		return ChangeReplaced
+	}
+	return ChangeModified
 }
 
 func (a *Agent) policy(st *certState) Policy {

@@ -15,22 +15,13 @@ import (
 
 // States are the values of the state label of certagent_cert_state. For
 // every cert exactly one of them is 1 and the others are 0.
-var States = []string{"ok", "due", "renewing", "failed", "missing", "expired", "expiring", "not_yet_valid"}
+var States = []string{"ok", "due", "renewing", "failed", "missing", "expired", "expiring", "not_yet_valid", "invalid"}
 
 // Renewal results, the values of the result label of
 // certagent_renewals_total.
 const (
 	ResultSuccess = "success"
 	ResultFailure = "failure"
-)
-
-// Kinds of external change known to the docs and the sample alerts; other
-// kinds are accepted as they are.
-const (
-	ChangeDeleted     = "deleted"
-	ChangeModified    = "modified"
-	ChangePermissions = "permissions"
-	ChangeReplaced    = "replaced"
 )
 
 // Metrics holds certagent's series in a registry of its own (not the

@@ -70,7 +70,7 @@ func TestScrapeServesDocumentedSeries(t *testing.T) {
 	m.Renewal("web", ResultFailure)
 	m.Renewal("web", ResultFailure)
 	m.UnitAction("nginx.service", "reload", "success")
-	m.ExternalChange("web", ChangePermissions)
+	m.ExternalChange("web", "permissions")
 	m.PassCompleted(time.Unix(1700000000, 500_000_000))
 	text := scrape(t, m)
 	hasLines(t, text,
@@ -116,7 +116,7 @@ func TestSetCertTransitionsAndDelete(t *testing.T) {
 	lacks(t, text, `state="quarantined"`)
 	hasLines(t, text, `certagent_cert_state{cert="web",state="ok"} 1`)
 
-	m.ExternalChange("web", ChangeDeleted)
+	m.ExternalChange("web", "deleted")
 	m.Renewal("web", ResultSuccess)
 	m.DeleteCert("web")
 	text = scrape(t, m)
@@ -131,7 +131,7 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 	m := New()
 	m.SetCert("web", notAfter, renewAt, "ok")
 	m.UnitAction("u.service", "restart", "success")
-	m.ExternalChange("web", ChangeModified)
+	m.ExternalChange("web", "modified")
 	m.PassCompleted(notAfter)
 	fams, err := m.Registry().Gather()
 	if err != nil {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,16 +20,20 @@ func TestMetricsEndpoint(t *testing.T) {
 	d := startDaemon(t, e)
 	d.await("event=issued", 1, 20*time.Second)
 	var body string
-	eventually(t, 5*time.Second, "a scrape", func() bool {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == 200 && strings.Contains(body, `certagent_renewals_total{cert="web",result="success"} 1`)
-	})
+	scrapeUntil := func(what, series string) {
+		t.Helper()
+		eventually(t, 5*time.Second, what, func() bool {
+			resp, err := http.Get("http://" + addr + "/metrics")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+			return resp.StatusCode == 200 && strings.Contains(body, series)
+		})
+	}
+	scrapeUntil("a scrape", `certagent_renewals_total{cert="web",result="success"} 1`)
 	for _, series := range []string{
 		`certagent_cert_not_after_timestamp_seconds{cert="web"}`,
 		`certagent_cert_next_renewal_timestamp_seconds{cert="web"}`,
@@ -41,6 +47,25 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if strings.Contains(body, "PRIVATE KEY") {
 		t.Error("metrics expose key material")
+	}
+
+	// External changes are counted with the documented kinds only, not
+	// with whatever problem name the inspection found.
+	if err := os.Chmod(e.path("web/key.pem"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scrapeUntil("a permissions change counted", `certagent_external_changes_total{cert="web",kind="permissions"} 1`)
+	if err := os.Remove(e.path("web/key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	scrapeUntil("a deletion counted", `certagent_external_changes_total{cert="web",kind="deleted"} 1`)
+	selfSigned(t, e.path("legacy/live/fullchain.pem"), e.path("legacy/live/privkey.pem"), "legacy.example.com")
+	scrapeUntil("a watch-only replacement counted", `certagent_external_changes_total{cert="watch:legacy",kind="replaced"} 1`)
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "certagent_external_changes_total{") &&
+			!regexp.MustCompile(`kind="(deleted|modified|permissions|replaced)"`).MatchString(line) {
+			t.Errorf("undocumented kind: %s", line)
+		}
 	}
 
 	remote := newEnv(t)
