@@ -258,6 +258,12 @@ func (a *Agent) runHook(ctx context.Context, in store.Intent) {
 			a.log.Error("cannot clear delivered hook", "cert", in.Cert, "error", err)
 		}
 	}()
+	if name, ok := strings.CutPrefix(in.Cert, watchKeyPrefix); ok {
+		if ws := a.watches[name]; ws != nil && len(ws.cfg.Exec) > 0 {
+			a.runExec(ctx, in.Cert, ws.cfg.Exec, ws.cfg.ExecTimeout.Duration, watchEnv(ws.cfg))
+		}
+		return
+	}
 	st := a.certs[in.Cert]
 	if st == nil || len(st.cfg.Exec) == 0 {
 		return

@@ -12,6 +12,7 @@ import (
 
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/watch"
 )
 
@@ -118,11 +119,26 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 	if a.opts.Metrics != nil {
 		a.opts.Metrics.ExternalChange(watchKeyPrefix+ws.name, ChangeReplaced)
 	}
+	// Recorded like a managed cert's actions, so the pass's deliver step
+	// does them (one action per unit, shared with managed certs), keeps
+	// them pending while the service manager is unreachable, and a
+	// restarted daemon still does them.
+	key := watchKeyPrefix + ws.name
+	var intents []store.Intent
 	for _, u := range c.Units {
-		a.actOnUnit(ctx, &unitWork{unit: u, action: c.Action})
+		intents = append(intents, store.Intent{Unit: u, Action: c.Action, Cert: key})
 	}
 	if len(c.Exec) > 0 {
-		a.runExec(ctx, ws.name, c.Exec, c.ExecTimeout.Duration, watchEnv(c))
+		intents = append(intents, store.Intent{Action: actionExec, Cert: key})
+	}
+	if err := a.store.AddIntents(intents); err != nil {
+		log.Error("cannot record the unit actions; acting now without a record", "error", err)
+		for _, u := range c.Units {
+			a.actOnUnit(ctx, &unitWork{unit: u, action: c.Action, certs: []string{key}})
+		}
+		if len(c.Exec) > 0 {
+			a.runExec(ctx, key, c.Exec, c.ExecTimeout.Duration, watchEnv(c))
+		}
 	}
 }
 

@@ -174,7 +174,7 @@ func (s *Store) write(cert string, files []File, ts []*target, olds []existing, 
 	}
 	failpoint.Hit("store-after-renames")
 	// 6. intents become pending, then the record goes.
-	if err := s.addIntents(intents); err != nil {
+	if err := s.AddIntents(intents); err != nil {
 		return s.rollForward(rec, err)
 	}
 	if err := s.removeRecord(cert); err != nil {

@@ -126,7 +126,7 @@ func (s *Store) finish(r *record) error {
 			return fmt.Errorf("roll forward: %w", err)
 		}
 	}
-	if err := s.addIntents(r.Intents); err != nil {
+	if err := s.AddIntents(r.Intents); err != nil {
 		return err
 	}
 	return s.removeRecord(r.Cert)
@@ -197,7 +197,11 @@ func (s *Store) DoneIntent(in Intent) error {
 	return s.writeIntents(slices.Delete(cur, i, i+1))
 }
 
-func (s *Store) addIntents(add []Intent) error {
+// AddIntents durably adds unit actions and hook runs to the pending set
+// (those already pending are not repeated), for work that has no files
+// to commit: a watch-only pair that another tool replaced. Commit records
+// a managed cert's intents itself.
+func (s *Store) AddIntents(add []Intent) error {
 	if len(add) == 0 {
 		return nil
 	}
