@@ -220,6 +220,7 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 		// only for the serial on disk. The next pass re-checks the issuer.
 		a.inspect(st, nil, now)
 		st.failures++
+		st.failedSerial = serialHex(st.leaf) // the restored cert
 		st.retryAt = now.Add(Backoff(name, st.failures))
 		st.lastErr = fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause)
 		st.inspected = time.Time{}

@@ -101,6 +101,9 @@ type Agent struct {
 	// restart neither forgets a failure's backoff nor re-deploys a cert
 	// that was rolled back.
 	seed map[string]CertStatus
+	// lastStatus is what this agent last wrote to status.json: other
+	// content found there was written by a one-shot `certagent renew`.
+	lastStatus []byte
 
 	reloadCh chan struct{}
 	// pendingRetry is when the next pass runs to retry unit actions the

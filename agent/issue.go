@@ -141,6 +141,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	if o.err != nil {
 		st.failures++
 		st.lastErr = o.err.Error()
+		st.failedSerial = serialHex(st.leaf)
 		st.caRetryAt = time.Time{}
 		if until, ok := RetryAfter(o.err); ok && until.After(now) {
 			st.retryAt, st.caRetryAt = until, until

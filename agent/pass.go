@@ -35,6 +35,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 		return a.clock.Now().Add(time.Minute)
 	}
 	defer release()
+	a.adoptForeignStatus()
 
 	now := a.clock.Now()
 	roots := a.issuerRoots(ctx)
@@ -124,6 +125,7 @@ func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time)
 	st.inspected = now
 	st.leaf, st.chain, st.problems, st.keyRemoved = rep.Leaf, rep.Chain, rep.Problems, keyRemoved
 	a.applySeed(st, now)
+	a.clearMootFailure(st)
 	if st.leaf != nil {
 		st.renewAt, st.reason = RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari)
 		st.floorRenewal()

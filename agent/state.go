@@ -45,6 +45,10 @@ type certState struct {
 	// a one-shot renew (see RenewOnce).
 	caRetryAt time.Time
 	lastErr   string
+	// failedSerial is the serial on disk when the last failure was
+	// recorded: a different valid cert appearing later (a one-shot
+	// `certagent renew`, an operator) makes that failure moot.
+	failedSerial string
 
 	lastWarn time.Time // last expiry warning
 

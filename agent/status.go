@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -126,7 +127,10 @@ func (a *Agent) publish() {
 	now := a.clock.Now()
 	b, err := json.MarshalIndent(StatusFile{Version: 1, UpdatedAt: now.UTC(), Certs: rows}, "", "  ")
 	if err == nil {
-		err = a.store.WriteStatus(append(b, '\n'))
+		b = append(b, '\n')
+		if err = a.store.WriteStatus(b); err == nil {
+			a.lastStatus = b
+		}
 	}
 	if err != nil {
 		a.log.Error("cannot write status file", "error", err)
@@ -217,6 +221,50 @@ func (a *Agent) loadSeed() {
 	}
 }
 
+// adoptForeignStatus picks up the failures that a one-shot `certagent
+// renew` recorded in status.json while this daemon ran (a rollback, a
+// CA's Retry-After): without it the daemon's next write would erase them,
+// and with them the backoff that keeps a rolled-back cert from being
+// deployed again. It runs under the state-dir lock, as the one-shot's
+// write did.
+func (a *Agent) adoptForeignStatus() {
+	if a.lastStatus == nil {
+		return // nothing written yet: loadSeed read the file at start
+	}
+	b, err := a.store.ReadStatus()
+	if err != nil || bytes.Equal(b, a.lastStatus) {
+		return
+	}
+	var sf StatusFile
+	if json.Unmarshal(b, &sf) != nil {
+		return
+	}
+	for _, r := range sf.Certs {
+		st := a.certs[r.Name]
+		if st == nil || r.Failures == 0 {
+			continue
+		}
+		if a.seed == nil {
+			a.seed = map[string]CertStatus{}
+		}
+		a.seed[r.Name] = r
+		st.inspected = time.Time{} // re-read the files, then apply the seed
+	}
+}
+
+// clearMootFailure forgets a failure once a valid cert other than the one
+// on disk at the failure has appeared: something else (a one-shot
+// `certagent renew`, an operator) replaced it, so the backoff and the
+// "failed" state no longer describe anything.
+func (a *Agent) clearMootFailure(st *certState) {
+	if st.failures == 0 || st.leaf == nil || len(st.problems) > 0 || serialHex(st.leaf) == st.failedSerial {
+		return
+	}
+	a.log.Info("earlier failure cleared: a new valid certificate is on disk", "cert", st.name,
+		"serial", serialHex(st.leaf), "failures", st.failures)
+	st.failures, st.retryAt, st.caRetryAt, st.lastErr, st.failedSerial = 0, time.Time{}, time.Time{}, "", ""
+}
+
 // applySeed restores a recorded failure (count, error, backoff) for the
 // cert still on disk, once.
 func (a *Agent) applySeed(st *certState, now time.Time) {
@@ -230,7 +278,7 @@ func (a *Agent) applySeed(st *certState, now time.Time) {
 	if r.Serial != serialHex(st.leaf) {
 		return
 	}
-	st.failures, st.lastErr = r.Failures, r.LastError
+	st.failures, st.lastErr, st.failedSerial = r.Failures, r.LastError, r.Serial
 	if r.NextRenewal.After(now) {
 		st.retryAt = r.NextRenewal
 	}
