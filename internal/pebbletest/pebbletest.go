@@ -232,6 +232,19 @@ func (s *Server) Stop() {
 // Log returns what Pebble printed so far.
 func (s *Server) Log() string { return s.pebble.log() }
 
+// StopWithStacks stops Pebble with SIGQUIT, which makes the Go runtime
+// print every goroutine's stack, and returns its log with them: for a
+// Pebble that stopped answering. The server is stopped afterwards.
+func (s *Server) StopWithStacks() string {
+	_ = s.pebble.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.pebble.done:
+	case <-time.After(5 * time.Second):
+	}
+	s.Stop()
+	return s.pebble.log()
+}
+
 // CountLog counts the lines of Pebble's log containing substr, e.g.
 // AccountCreatedLog to count registrations.
 func (s *Server) CountLog(substr string) int {

@@ -3,6 +3,7 @@ package pebbletest
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,5 +41,15 @@ func TestStartServesDirectoryRootsAndDNS(t *testing.T) {
 	s.Stop()
 	if err := s.get(s.DirectoryURL); err == nil {
 		t.Fatal("directory still answers after Stop")
+	}
+}
+
+// TestStopWithStacks: the log of a Pebble stopped for diagnosis holds its
+// goroutine stacks.
+func TestStopWithStacks(t *testing.T) {
+	s := Start(t, Options{})
+	out := s.StopWithStacks()
+	if !strings.Contains(out, "SIGQUIT") || !strings.Contains(out, "goroutine ") {
+		t.Fatalf("no goroutine dump in the log:\n%s", out)
 	}
 }
