@@ -127,7 +127,7 @@ bench/run --quick    # smaller N, 60 s idle window (target: < 5 min)
 bench/run --report DIR   # rewrite this page from bench/results/DIR, no measuring
 \`\`\`
 
-It installs certmonger, certbot, hyperfine, gnuplot and dbus with apt-get,
+It installs certmonger, certbot, gnuplot and dbus with apt-get,
 Pebble v2.10.1 with \`test/setup.d/20-pebble.sh\`, and builds the lego CLI
 $LEGO_VERSION from \`bench/legocli/\` (a scratch module, not part of
 certagent's) into \`.cache/bin\` once. Everything listens on 127.0.0.1;
