@@ -46,8 +46,9 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 			continue
 		}
 		if po.forceAll || po.force[st.name] || po.only[st.name] || a.needsInspect(st, now) {
+			healthy := !st.inspected.IsZero() && st.leaf != nil && len(st.problems) == 0
 			a.inspect(st, roots[st.cfg.Issuer], now)
-			a.judgeDamage(st, po.only[st.name], now)
+			a.judgeDamage(st, po.only[st.name], healthy, now)
 		}
 		a.pollARI(ctx, st, now)
 		if st.leaf != nil {
@@ -152,10 +153,15 @@ func (s *certState) floorRenewal() {
 // judges them.
 const SettleTime = time.Second
 
-// judgeDamage decides what to make of problems found after a file event:
-// the first sighting arms the settle timer; problems that outlive it are
-// reported, and the pass then re-issues as for a renewal.
-func (a *Agent) judgeDamage(st *certState, event bool, now time.Time) {
+// judgeDamage decides what to make of problems found by an inspection.
+// After a file event, the first sighting arms the settle timer; problems
+// that outlive it are reported, and the pass then re-issues as for a
+// renewal. Without an event, damage to files that were whole at the last
+// inspection was missed by the watcher (a network file system, a lost
+// inotify event) and found by the check_interval backstop: it is reported
+// at once. Anything else (a first inspection, expiry, a changed config or
+// issuer) is a reason to renew, not an outside change.
+func (a *Agent) judgeDamage(st *certState, event, wasHealthy bool, now time.Time) {
 	switch {
 	case len(st.problems) == 0:
 		st.settleUntil = time.Time{}
@@ -164,7 +170,21 @@ func (a *Agent) judgeDamage(st *certState, event bool, now time.Time) {
 	case !st.settleUntil.IsZero() && !now.Before(st.settleUntil):
 		st.settleUntil = time.Time{}
 		a.reportDamage(st)
+	case !event && wasHealthy && fileDamaged(st.problems):
+		a.reportDamage(st)
 	}
+}
+
+// fileDamaged reports whether problems include damage to the files
+// themselves, as opposed to time or policy.
+func fileDamaged(ps []pki.Problem) bool {
+	for _, p := range ps {
+		switch p.Kind {
+		case pki.ProblemMissing, pki.ProblemUnreadable, pki.ProblemUnparsable, pki.ProblemMismatch, pki.ProblemChainOrder:
+			return true
+		}
+	}
+	return false
 }
 
 // reportDamage logs what an outside change broke.
