@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,9 +102,10 @@ type Agent struct {
 	// restart neither forgets a failure's backoff nor re-deploys a cert
 	// that was rolled back.
 	seed map[string]CertStatus
-	// lastStatus is what this agent last wrote to status.json: other
-	// content found there was written by a one-shot `certagent renew`.
-	lastStatus []byte
+	// lastStatus describes the status.json this agent last wrote: a
+	// different file found there was written by a one-shot
+	// `certagent renew`.
+	lastStatus os.FileInfo
 
 	reloadCh chan struct{}
 	// pendingRetry is when the next pass runs to retry unit actions the

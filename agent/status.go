@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -127,9 +127,8 @@ func (a *Agent) publish() {
 	now := a.clock.Now()
 	b, err := json.MarshalIndent(StatusFile{Version: 1, UpdatedAt: now.UTC(), Certs: rows}, "", "  ")
 	if err == nil {
-		b = append(b, '\n')
-		if err = a.store.WriteStatus(b); err == nil {
-			a.lastStatus = b
+		if err = a.store.WriteStatus(append(b, '\n')); err == nil {
+			a.lastStatus, _ = a.store.StatStatus()
 		}
 	}
 	if err != nil {
@@ -226,13 +225,19 @@ func (a *Agent) loadSeed() {
 // CA's Retry-After): without it the daemon's next write would erase them,
 // and with them the backoff that keeps a rolled-back cert from being
 // deployed again. It runs under the state-dir lock, as the one-shot's
-// write did.
+// write did. A stat per pass tells whether the file is still the one
+// this agent wrote (atomic writes give each version a new inode; mtime and
+// size guard against the inode number being reused).
 func (a *Agent) adoptForeignStatus() {
 	if a.lastStatus == nil {
 		return // nothing written yet: loadSeed read the file at start
 	}
+	fi, err := a.store.StatStatus()
+	if err != nil || (os.SameFile(fi, a.lastStatus) && fi.ModTime().Equal(a.lastStatus.ModTime()) && fi.Size() == a.lastStatus.Size()) {
+		return
+	}
 	b, err := a.store.ReadStatus()
-	if err != nil || bytes.Equal(b, a.lastStatus) {
+	if err != nil {
 		return
 	}
 	var sf StatusFile

@@ -180,6 +180,12 @@ func (s *Store) ReadStatus() ([]byte, error) {
 	return os.ReadFile(filepath.Join(s.dir, statusFile))
 }
 
+// StatStatus describes dir/status.json as it is now, so a writer can tell
+// later whether someone else replaced it without reading it again.
+func (s *Store) StatStatus() (os.FileInfo, error) {
+	return os.Stat(filepath.Join(s.dir, statusFile))
+}
+
 // checkCertName keeps cert names usable as one path component.
 func checkCertName(cert string) error {
 	if cert == "" || cert == "." || cert == ".." || strings.HasPrefix(cert, ".") ||
