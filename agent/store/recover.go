@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 // RecoverReport says what Recover did, for logging.
@@ -57,15 +59,7 @@ func (s *Store) Recover() (RecoverReport, error) {
 			}
 		}
 	}
-	s.sweepTemps(s.dir, &rep)
-	prev := filepath.Join(s.dir, previousDir)
-	if ents, err := os.ReadDir(prev); err == nil {
-		for _, e := range ents {
-			if e.IsDir() {
-				s.sweepTemps(filepath.Join(prev, e.Name()), &rep)
-			}
-		}
-	}
+	s.sweepTemps(&rep)
 	staging := filepath.Join(s.dir, stagingDir)
 	if ents, err := os.ReadDir(staging); err == nil {
 		for _, e := range ents {
@@ -133,18 +127,13 @@ func (s *Store) recoverLocked(cert string, rep *RecoverReport) error {
 	return nil
 }
 
-// sweepTemps deletes our atomic-write temps in a state directory.
-func (s *Store) sweepTemps(dir string, rep *RecoverReport) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if isTempName(e.Name()) {
-			p := filepath.Join(dir, e.Name())
-			if os.Remove(p) == nil {
-				rep.TempsRemoved = append(rep.TempsRemoved, p)
-			}
-		}
-	}
+// sweepDepth reaches state_dir/acme/<issuer>/ and state_dir/ca/<issuer>/.
+const sweepDepth = 2
+
+// sweepTemps deletes every temp any certagent writer left in the state
+// directory (they all use safefile.TempName): the store's own atomic
+// writes, previous sets, removed-key markers, ACME account files and a
+// local CA's half-created directory.
+func (s *Store) sweepTemps(rep *RecoverReport) {
+	rep.TempsRemoved = append(rep.TempsRemoved, safefile.Sweep(s.dir, sweepDepth)...)
 }
