@@ -16,18 +16,14 @@ import (
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/internal/safefile"
+	"github.com/certagent/certagent/internal/safefile/hostiletest"
 )
-
-// hostileUID stands for the service user who owns the output directory.
-const hostileUID = 65534
 
 // hostileOut makes an output directory owned by the service user holding
 // a real cert.pem, and a root-only directory with a decoy key.pem.
 func hostileOut(t *testing.T) (out, rootOnly string, decoy []byte) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (chown to the service user's uid)")
-	}
+	hostiletest.NeedRoot(t)
 	base := t.TempDir()
 	out, rootOnly = filepath.Join(base, "out"), filepath.Join(base, "root-only")
 	for _, d := range []string{out, rootOnly} {
@@ -53,28 +49,15 @@ func hostileOut(t *testing.T) (out, rootOnly string, decoy []byte) {
 	if err := os.WriteFile(filepath.Join(rootOnly, "key.pem"), decoy, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(out, hostileUID, hostileUID); err != nil {
-		t.Fatal(err)
-	}
+	hostiletest.Own(t, out)
 	return out, rootOnly, decoy
-}
-
-// plantLink makes a symlink as if the service user created it.
-func plantLink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Lchown(link, hostileUID, hostileUID); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Issue 12 item 10: remove_key_after_start must not delete through a
 // directory the service user swapped for a symlink to a root directory.
 func TestRemoveKeyRefusesPlantedDirLink(t *testing.T) {
 	out, rootOnly, decoy := hostileOut(t)
-	plantLink(t, rootOnly, filepath.Join(out, "keys"))
+	hostiletest.Link(t, rootOnly, filepath.Join(out, "keys"))
 	c := &config.Cert{Name: "web", CertFile: filepath.Join(out, "cert.pem"), KeyFile: filepath.Join(out, "keys", "key.pem")}
 	err := removeKey(t.TempDir(), c)
 	if !errors.Is(err, safefile.ErrUntrusted) || !errors.Is(err, syscall.ELOOP) {
@@ -85,7 +68,7 @@ func TestRemoveKeyRefusesPlantedDirLink(t *testing.T) {
 		t.Fatalf("decoy key deleted or changed: %q, %v", b, rerr)
 	}
 	// The same link at the key itself is refused too (no follow_symlinks).
-	plantLink(t, filepath.Join(rootOnly, "key.pem"), filepath.Join(out, "key.pem"))
+	hostiletest.Link(t, filepath.Join(rootOnly, "key.pem"), filepath.Join(out, "key.pem"))
 	c.KeyFile = filepath.Join(out, "key.pem")
 	c.FollowSymlinks = true
 	if err := removeKey(t.TempDir(), c); !errors.Is(err, safefile.ErrUntrusted) {
@@ -100,7 +83,7 @@ func TestRemoveKeyRefusesPlantedDirLink(t *testing.T) {
 // planted directory link exists must not show in the report.
 func TestInspectCertPlantedLinkHidesExistence(t *testing.T) {
 	out, rootOnly, _ := hostileOut(t)
-	plantLink(t, rootOnly, filepath.Join(out, "probe"))
+	hostiletest.Link(t, rootOnly, filepath.Join(out, "probe"))
 	if err := os.WriteFile(filepath.Join(rootOnly, "ca.pem"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}

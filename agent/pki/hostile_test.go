@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certagent/certagent/internal/safefile/hostiletest"
 )
 
 // Issue 12 item 7: a service user who owns the output directory plants
@@ -15,10 +17,7 @@ import (
 // and wherever it is (the file or a directory above it), the verdict
 // must be the same and say no more than "not a certificate".
 func TestInspectThroughPlantedSymlinkSaysOnlyNotACertificate(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (chown to the service user's uid)")
-	}
-	const serviceUID = 65534
+	hostiletest.NeedRoot(t)
 	base := t.TempDir()
 	secret := filepath.Join(base, "root-only")
 	if err := os.Mkdir(secret, 0o700); err != nil {
@@ -31,18 +30,9 @@ func TestInspectThroughPlantedSymlinkSaysOnlyNotACertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	plant := func(name, target string) string {
-		p := filepath.Join(user, name)
-		if err := os.Symlink(target, p); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Lchown(p, serviceUID, serviceUID); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return hostiletest.Link(t, target, filepath.Join(user, name))
 	}
-	if err := os.Chown(user, serviceUID, serviceUID); err != nil {
-		t.Fatal(err)
-	}
+	hostiletest.Own(t, user)
 	paths := []string{
 		plant("existing.pem", filepath.Join(secret, "ca.key")),
 		plant("missing.pem", filepath.Join(secret, "nope.pem")),

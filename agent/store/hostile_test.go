@@ -11,24 +11,8 @@ import (
 	"testing"
 
 	"github.com/certagent/certagent/internal/safefile"
+	"github.com/certagent/certagent/internal/safefile/hostiletest"
 )
-
-// serviceUID stands for the unprivileged service user who owns an output
-// directory (nobody on most systems).
-const serviceUID = 65534
-
-// serviceDir makes a directory owned by the service user, 0755.
-func serviceDir(t *testing.T, parent, name string) string {
-	t.Helper()
-	d := filepath.Join(parent, name)
-	if err := os.Mkdir(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(d, serviceUID, serviceUID); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 // decoy is a root-owned 0600 file whose owner, mode and bytes must survive.
 type decoy struct {
@@ -72,15 +56,9 @@ func TestFollowSymlinksRefusesPlantedFinalLink(t *testing.T) {
 	needRoot(t)
 	s := newStore(t)
 	victim := newDecoy(t)
-	out := serviceDir(t, t.TempDir(), "tls")
-	link := filepath.Join(out, "key.pem")
-	if err := os.Symlink(victim.path, link); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Lchown(link, serviceUID, serviceUID); err != nil {
-		t.Fatal(err)
-	}
-	_, err := s.Commit("web", followFiles(out, newPair(t, "a"), serviceUID), nil)
+	out := hostiletest.Dir(t, t.TempDir(), "tls")
+	link := hostiletest.Link(t, victim.path, filepath.Join(out, "key.pem"))
+	_, err := s.Commit("web", followFiles(out, newPair(t, "a"), hostiletest.ServiceUID), nil)
 	if !errors.Is(err, safefile.ErrUntrusted) || !errors.Is(err, syscall.ELOOP) || !strings.Contains(err.Error(), link) {
 		t.Fatalf("error %v: want a refusal naming %s", err, link)
 	}
@@ -99,7 +77,7 @@ func TestFollowSymlinksRefusesTargetInUntrustedDir(t *testing.T) {
 	needRoot(t)
 	s := newStore(t)
 	base := t.TempDir()
-	user := serviceDir(t, base, "user")
+	user := hostiletest.Dir(t, base, "user")
 	linkDir := filepath.Join(base, "etc")
 	if err := os.Mkdir(linkDir, 0o755); err != nil {
 		t.Fatal(err)

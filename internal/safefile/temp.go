@@ -147,3 +147,20 @@ func removeAllAt(dirfd int, name string, isDir bool, depth int) error {
 	sub.Close()
 	return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR)
 }
+
+// RemoveAll removes name from d, emptying it first if it is a directory
+// (a temp directory: plain files, a few levels at most). It never follows
+// a symlink; a missing name is not an error.
+func (d *Dir) RemoveAll(name string) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err == unix.ENOENT {
+			return nil
+		}
+		return pathErr("lstat", d.Join(name), err)
+	}
+	if err := removeAllAt(d.fd, name, st.Mode&unix.S_IFMT == unix.S_IFDIR, 4); err != nil {
+		return pathErr("remove", d.Join(name), err)
+	}
+	return nil
+}

@@ -160,6 +160,10 @@ func (d *Dir) Remove(name string) error {
 // (see Replace), walking to its directory with OpenDir; the directory
 // must exist. Meant for certagent's own state files.
 func WriteFile(path string, data []byte, p Perm) error {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
 	d, err := OpenDir(filepath.Dir(path), false, 0)
 	if err != nil {
 		return err
