@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/certagent/certagent/internal/safefile"
 )
 
 // RecoverReport says what Recover did, for logging.
@@ -125,15 +123,4 @@ func (s *Store) recoverLocked(cert string, rep *RecoverReport) error {
 	s.logger.Warn("discarded a write interrupted before its commit point; old files kept", "cert", cert)
 	rep.Discarded = append(rep.Discarded, cert)
 	return nil
-}
-
-// sweepDepth reaches state_dir/acme/<issuer>/ and state_dir/ca/<issuer>/.
-const sweepDepth = 2
-
-// sweepTemps deletes every temp any certagent writer left in the state
-// directory (they all use safefile.TempName): the store's own atomic
-// writes, previous sets, removed-key markers, ACME account files and a
-// local CA's half-created directory.
-func (s *Store) sweepTemps(rep *RecoverReport) {
-	rep.TempsRemoved = append(rep.TempsRemoved, safefile.Sweep(s.dir, sweepDepth)...)
 }

@@ -62,3 +62,14 @@ func resolveTarget(path string, follow, create bool, dirMode os.FileMode) (*targ
 	}
 	return &target{dir: wrapDir(d), base: base}, nil
 }
+
+// sweepDepth reaches state_dir/acme/<issuer>/ and state_dir/ca/<issuer>/.
+const sweepDepth = 2
+
+// sweepTemps deletes every temp any certagent writer left in the state
+// directory (they all use safefile.TempName): the store's own atomic
+// writes, previous sets, removed-key markers, ACME account files and a
+// local CA's half-created directory.
+func (s *Store) sweepTemps(rep *RecoverReport) {
+	rep.TempsRemoved = append(rep.TempsRemoved, safefile.Sweep(s.dir, sweepDepth)...)
+}
