@@ -35,8 +35,10 @@ type File struct {
 	// DirMode is the mode of missing parent directories, which are
 	// created (exactly this mode, umask ignored); 0 means 0755.
 	DirMode os.FileMode
-	// FollowSymlinks allows a target that is a symlink; the file it
-	// points to is then replaced. Without it such a target is refused.
+	// FollowSymlinks allows a target that is a trusted symlink (owned by
+	// root or us, in a directory only root or we can write, with every
+	// directory and link on its target's path trusted too); the file it
+	// points to is then replaced. Any other symlink there is refused.
 	FollowSymlinks bool
 }
 
