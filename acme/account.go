@@ -95,7 +95,7 @@ func newAccountKey(dir, directory string) (*account, error) {
 		return nil, fmt.Errorf("store account key: %w", err)
 	}
 	// A new key invalidates any stored registration.
-	if err := os.Remove(filepath.Join(dir, accountJSONFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := safefile.RemoveFile(filepath.Join(dir, accountJSONFile), false); err != nil {
 		return nil, err
 	}
 	return &account{Directory: directory, key: k}, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,11 +54,15 @@ func OpenRead(path string, check func(st *unix.Stat_t) error) (*os.File, error) 
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// RemoveFile unlinks the file at the absolute path, resolved as by
+// RemoveFile unlinks the file at path (made absolute), resolved as by
 // Resolve with follow (so with follow a trusted final link's target is
 // removed, and without it a symlink there is refused), and fsyncs its
 // directory. A missing file is not an error.
 func RemoveFile(path string, follow bool) error {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
 	d, name, err := Resolve(path, Opts{Follow: follow})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
