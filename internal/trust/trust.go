@@ -12,6 +12,7 @@ package trust
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -267,4 +268,22 @@ func unwrap(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// ReadTrusted reads a whole trusted file through OpenTrusted, refusing
+// one larger than limit bytes.
+func ReadTrusted(path string, limit int64) ([]byte, error) {
+	f, err := OpenTrusted(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("cannot read %s: %v", path, unwrap(err)), Fix: "make it readable by root", Err: err}
+	}
+	if int64(len(data)) > limit {
+		return nil, &Error{Path: path, Msg: fmt.Sprintf("%s is larger than %d bytes", path, limit), Fix: "point it at the right file"}
+	}
+	return data, nil
 }
