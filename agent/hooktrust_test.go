@@ -8,6 +8,19 @@ import (
 	"testing"
 )
 
+// webCert is one locally issued cert "web" with its files under out/.
+const webCert = `
+[agent]
+state_dir = "{{dir}}/state"
+[issuers.ca]
+type = "local"
+[certs.web]
+issuer = "ca"
+dns_names = ["web.example.com"]
+cert_file = "{{dir}}/out/web.pem"
+key_file = "{{dir}}/out/web.key"
+`
+
 // TestHookRefusedAtRunStaysPending: right before a hook runs, its program
 // and the script its interpreter runs are checked again (issue 12 item
 // 4). The config here was accepted (file checks off, as after a SIGHUP
@@ -23,18 +36,7 @@ func TestHookRefusedAtRunStaysPending(t *testing.T) {
 		{"root link to the user's program", `["{{dir}}/hook"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ta := newTestAgent(t, `
-[agent]
-state_dir = "{{dir}}/state"
-[issuers.ca]
-type = "local"
-[certs.web]
-issuer = "ca"
-dns_names = ["web.example.com"]
-cert_file = "{{dir}}/out/web.pem"
-key_file = "{{dir}}/out/web.key"
-exec = `+tc.exec+`
-`)
+			ta := newTestAgent(t, webCert+"exec = "+tc.exec+"\n")
 			user := filepath.Join(ta.dir, "user")
 			must(t, os.Mkdir(user, 0o755))
 			script := filepath.Join(user, "reload.sh")
@@ -89,17 +91,7 @@ func TestTemplateSourceCheckedAtEveryRead(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give files to another user")
 	}
-	ta := newTestAgent(t, `
-[agent]
-state_dir = "{{dir}}/state"
-[issuers.ca]
-type = "local"
-[certs.web]
-issuer = "ca"
-dns_names = ["web.example.com"]
-cert_file = "{{dir}}/out/web.pem"
-key_file = "{{dir}}/out/web.key"
-[[certs.web.templates]]
+	ta := newTestAgent(t, webCert+`[[certs.web.templates]]
 source = "{{dir}}/tmpl/a.tmpl"
 dest = "{{dir}}/out/a.conf"
 mode = "0644"
