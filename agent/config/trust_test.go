@@ -95,10 +95,6 @@ func TestHookTrust(t *testing.T) {
 	must(t, os.WriteFile(bad, []byte("#!/bin/sh\n"), 0o755))
 	link := filepath.Join(dir, "hook") // root's link, target in the user's directory
 	must(t, os.Symlink(bad, link))
-	sh, err := filepath.EvalSymlinks("/bin/sh")
-	if err != nil {
-		t.Skip("no /bin/sh")
-	}
 	hook := func(argv ...string) string {
 		return certTOML(`exec = ["` + strings.Join(argv, `", "`) + `"]`)
 	}
@@ -110,7 +106,7 @@ func TestHookTrust(t *testing.T) {
 		{[]string{good, bad}, ""}, // not an interpreter: the argument is data
 		{[]string{"/bin/sh", good}, ""},
 		{[]string{"/bin/sh", "-c", "exec " + bad}, ""}, // inline code is part of the config
-		{[]string{"/bin/sh", bad}, userDir + " (script or code run by " + filepath.Base(sh) + ") (chown root DIR/user)"},
+		{[]string{"/bin/sh", bad}, userDir + " (script or code run by sh) (chown root DIR/user)"},
 		{[]string{"/usr/bin/env", "sh", bad}, userDir},
 		{[]string{link}, userDir + " (reached through symlink DIR/hook) (chown root DIR/user)"},
 		{[]string{"/bin/sh", link}, userDir + " (reached through symlink DIR/hook)"},

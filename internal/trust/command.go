@@ -1,7 +1,9 @@
 package trust
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +46,9 @@ func checkCommand(argv []string, pathEnv string, depth int) error {
 	if err != nil {
 		return err
 	}
-	name := filepath.Base(c.Path)
+	// The resolved name decides the syntax (/usr/bin/python3 is
+	// python3.12); messages use the name the config wrote.
+	shown, name := filepath.Base(prog), filepath.Base(c.Path)
 	if name == "busybox" {
 		// busybox runs the applet its argv[0] names, or argv[1] when
 		// called as busybox.
@@ -54,6 +58,7 @@ func checkCommand(argv []string, pathEnv string, depth int) error {
 				return nil
 			}
 			name, argv = filepath.Base(argv[1]), argv[1:]
+			shown = "busybox " + name
 		}
 	}
 	switch kind := kindOf(name); kind {
@@ -62,7 +67,7 @@ func checkCommand(argv []string, pathEnv string, depth int) error {
 	case "":
 		return nil
 	default:
-		return checkScript(kind, name, argv[1:])
+		return checkScript(kind, shown, argv[1:])
 	}
 }
 
@@ -129,6 +134,10 @@ func checkScriptFile(name, script string) error {
 			Fix: "use the script's absolute path"}
 	}
 	if _, err := CheckPath(script); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &Error{Path: script, Msg: fmt.Sprintf("script %s run by %s does not exist", script, name),
+				Fix: "install it or correct the path", Err: err}
+		}
 		return annotate(err, name)
 	}
 	return nil

@@ -43,7 +43,7 @@ func TestCheckCommand(t *testing.T) {
 		{[]string{b("sh"), "-ec", `x`}, ""},
 		{[]string{b("sh"), "-s", bad}, ""},
 		{[]string{b("sh"), "reload.sh"}, "is not an absolute path"},
-		{[]string{b("python3"), "-u", bad}, refused + ", not root (script or code run by python3.12)"},
+		{[]string{b("python3"), "-u", bad}, refused + ", not root (script or code run by python3)"},
 		{[]string{b("python3"), "-W", "ignore", good}, ""},
 		{[]string{b("python3"), "-m", "http.server", bad}, ""},
 		{[]string{b("python3"), "-c", "print(1)", bad}, ""},
@@ -69,6 +69,7 @@ func TestCheckCommand(t *testing.T) {
 		{[]string{b("busybox"), "env", b("sh"), bad}, refused},
 		{[]string{b("busybox"), "true", bad}, ""},
 		{[]string{b("ash"), bad}, refused}, // busybox runs the applet its argv[0] names
+		{[]string{b("sh"), filepath.Join(dir, "missing.sh")}, "script " + filepath.Join(dir, "missing.sh") + " run by sh does not exist"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(strings.Join(tc.argv, " "), dir, ""), func(t *testing.T) {
