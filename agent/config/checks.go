@@ -181,6 +181,14 @@ func checkExecutable(p string) *valueError {
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return badValue("chmod 0755 "+p, "%s is not an executable file", p)
 	}
+	// The program itself is named by the path the config wrote (chmod
+	// and chown follow a link); the walk then names what it finds.
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return badValue("chmod go-w "+p, "%s is writable by group or others (mode %04o)", p, perm)
+	}
+	if uid, ok := foreignOwner(fi); ok {
+		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, uid)
+	}
 	return checkTrustedFile(p)
 }
 
