@@ -3,6 +3,7 @@ package trust
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,7 +50,8 @@ func checkCommand(argv []string, pathEnv string, depth int) error {
 	// The resolved name decides the syntax (/usr/bin/python3 is
 	// python3.12); messages use the name the config wrote.
 	shown, name := filepath.Base(prog), filepath.Base(c.Path)
-	if name == "busybox" {
+	busybox := name == "busybox"
+	if busybox {
 		// busybox runs the applet its argv[0] names, or argv[1] when
 		// called as busybox.
 		name = filepath.Base(prog)
@@ -65,7 +67,10 @@ func checkCommand(argv []string, pathEnv string, depth int) error {
 	case "env":
 		return checkEnv(argv[1:], pathEnv, depth)
 	case "":
-		return nil
+		if busybox {
+			return nil // an applet that runs no script
+		}
+		return checkShebang(c.Path, argv, pathEnv, depth)
 	default:
 		return checkScript(kind, shown, argv[1:])
 	}
@@ -235,4 +240,40 @@ func lookPath(name, pathEnv string) (string, error) {
 		}
 	}
 	return "", &Error{Path: name, Msg: fmt.Sprintf("env program %s is not in PATH %s", name, pathEnv), Fix: "use the program's absolute path"}
+}
+
+// checkShebang checks the interpreter a "#!" script names, since the
+// kernel runs it as root: `#!/path/interp [arg]` runs interp [arg]
+// script args…, which is checked like any command (so
+// `#!/usr/bin/env python3` checks the python3 env finds, and the script
+// itself again as its argument).
+func checkShebang(resolved string, argv []string, pathEnv string, depth int) error {
+	f, err := OpenTrusted(resolved)
+	if err != nil {
+		return err
+	}
+	head := make([]byte, 256)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	line, _, _ := strings.Cut(string(head[:n]), "\n")
+	rest, ok := strings.CutPrefix(line, "#!")
+	if !ok {
+		return nil
+	}
+	interp, arg, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	interp = strings.TrimSpace(strings.SplitN(interp, "\t", 2)[0])
+	if interp == "" {
+		return nil
+	}
+	cmd := []string{interp}
+	if arg = strings.TrimSpace(arg); arg != "" {
+		cmd = append(cmd, arg)
+	}
+	err = checkCommand(append(append(cmd, argv[0]), argv[1:]...), pathEnv, depth+1)
+	if e, ok := err.(*Error); ok {
+		c := *e
+		c.Msg = fmt.Sprintf("%s (in the #! line of %s)", e.Msg, argv[0])
+		return &c
+	}
+	return err
 }

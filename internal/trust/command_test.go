@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +69,12 @@ func TestCheckCommand(t *testing.T) {
 		{[]string{b("busybox"), "sh", bad}, refused},
 		{[]string{b("busybox"), "env", b("sh"), bad}, refused},
 		{[]string{b("busybox"), "true", bad}, ""},
-		{[]string{b("ash"), bad}, refused}, // busybox runs the applet its argv[0] names
+		{[]string{b("ash"), bad}, refused},                             // busybox runs the applet its argv[0] names
+		{[]string{write(t, filepath.Join(dir, "shebang"), 0o755)}, ""}, // #!/bin/sh
+		{[]string{shebang(t, dir, "#!"+userProg+" -x\n")}, refused + ", not root (in the #! line of " + filepath.Join(dir, "s1") + ")"},
+		{[]string{shebang(t, dir, "#!"+b("env")+" certagent-no-such-prog\n")}, "env program certagent-no-such-prog is not in PATH"},
+		{[]string{shebang(t, dir, "#! "+b("sh")+"\n"), "x"}, ""},
+		{[]string{shebang(t, dir, "#!sh\n")}, "program sh is not an absolute path"},
 		{[]string{b("sh"), filepath.Join(dir, "missing.sh")}, "script " + filepath.Join(dir, "missing.sh") + " run by sh does not exist"},
 	}
 	for _, tc := range cases {
@@ -83,4 +89,15 @@ func TestCheckCommand(t *testing.T) {
 			wantErr(t, err, tc.want)
 		})
 	}
+}
+
+var shebangs int
+
+// shebang writes a trusted script s1, s2, … starting with line.
+func shebang(t *testing.T, dir, line string) string {
+	t.Helper()
+	shebangs++
+	p := filepath.Join(dir, fmt.Sprintf("s%d", shebangs))
+	must(t, os.WriteFile(p, []byte(line+"exit 0\n"), 0o755))
+	return p
 }
