@@ -125,70 +125,99 @@ func resolve(path string) (Checked, error) {
 	}
 	root, err := os.Lstat("/")
 	if err != nil {
-		return Checked{}, &Error{Path: "/", Msg: fmt.Sprintf("cannot stat /: %v", unwrap(err)), Fix: "make it accessible to root", Err: err}
+		return Checked{}, statErr("/", err)
 	}
 	if e := checkDir("/", root, ""); e != nil {
 		return Checked{}, e
 	}
-	cur, info, via := "/", root, ""
-	rest := splitNames(path)
-	links := 0
-	for len(rest) > 0 {
-		name := rest[0]
-		rest = rest[1:]
-		switch name {
-		case "", ".":
-			continue
-		case "..":
-			cur = filepath.Dir(cur) // cur holds no link, so this is the real parent
-			if info, err = os.Lstat(cur); err != nil {
-				return Checked{}, statErr(cur, err)
-			}
-			continue
-		}
-		if !info.IsDir() {
-			return Checked{}, &Error{Path: cur, Msg: fmt.Sprintf("%s is not a directory", cur), Fix: "correct the path", Err: syscall.ENOTDIR}
-		}
-		next := filepath.Join(cur, name)
-		fi, err := os.Lstat(next)
-		if err != nil {
-			return Checked{}, statErr(next, err)
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			if e := checkOwner("symlink", next, fi, via, "chown -h root "+next); e != nil {
-				return Checked{}, e
-			}
-			if links++; links > maxLinks {
-				return Checked{}, &Error{Path: path, Msg: fmt.Sprintf("too many symlinks resolving %s", path), Fix: "shorten the symlink chain", Err: syscall.ELOOP}
-			}
-			target, err := os.Readlink(next)
+	w := &walker{path: path, root: root, cur: "/", info: root, rest: splitNames(path)}
+	for len(w.rest) > 0 {
+		name := w.rest[0]
+		w.rest = w.rest[1:]
+		if final, err := w.step(name); err != nil || final != nil {
 			if err != nil {
-				return Checked{}, statErr(next, err)
+				return Checked{}, err
 			}
-			if via == "" {
-				via = next
-			}
-			if filepath.IsAbs(target) {
-				cur, info = "/", root
-			}
-			rest = append(splitNames(target), rest...)
-		case fi.IsDir():
-			if e := checkDir(next, fi, via); e != nil {
-				return Checked{}, e
-			}
-			cur, info = next, fi
-		default:
-			if len(rest) > 0 && !onlyDots(rest) {
-				return Checked{}, &Error{Path: next, Msg: fmt.Sprintf("%s is not a directory", next), Fix: "correct the path", Err: syscall.ENOTDIR}
-			}
-			if e := checkFile(next, fi, via); e != nil {
-				return Checked{}, e
-			}
-			return Checked{Path: next, Info: fi}, nil
+			return *final, nil
 		}
 	}
-	return Checked{Path: cur, Info: info}, nil
+	return Checked{Path: w.cur, Info: w.info}, nil
+}
+
+// walker is one resolution in progress: cur is a checked directory with
+// no link in its path; rest are the names still to walk.
+type walker struct {
+	path  string      // what was asked, for messages
+	root  os.FileInfo // Lstat of /
+	cur   string
+	info  os.FileInfo // Lstat of cur
+	rest  []string
+	via   string // the first link followed, for messages
+	links int
+}
+
+// step walks one name; it returns the result when name is the final,
+// non-directory object.
+func (w *walker) step(name string) (*Checked, error) {
+	switch name {
+	case "", ".":
+		return nil, nil
+	case "..":
+		w.cur = filepath.Dir(w.cur) // cur holds no link, so this is the real parent
+		info, err := os.Lstat(w.cur)
+		if err != nil {
+			return nil, statErr(w.cur, err)
+		}
+		w.info = info
+		return nil, nil
+	}
+	if !w.info.IsDir() {
+		return nil, &Error{Path: w.cur, Msg: fmt.Sprintf("%s is not a directory", w.cur), Fix: "correct the path", Err: syscall.ENOTDIR}
+	}
+	next := filepath.Join(w.cur, name)
+	fi, err := os.Lstat(next)
+	if err != nil {
+		return nil, statErr(next, err)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, w.follow(next, fi)
+	case fi.IsDir():
+		if e := checkDir(next, fi, w.via); e != nil {
+			return nil, e
+		}
+		w.cur, w.info = next, fi
+		return nil, nil
+	}
+	if !onlyDots(w.rest) {
+		return nil, &Error{Path: next, Msg: fmt.Sprintf("%s is not a directory", next), Fix: "correct the path", Err: syscall.ENOTDIR}
+	}
+	if e := checkFile(next, fi, w.via); e != nil {
+		return nil, e
+	}
+	return &Checked{Path: next, Info: fi}, nil
+}
+
+// follow checks a link and queues its target's names in place of it.
+func (w *walker) follow(link string, fi os.FileInfo) error {
+	if e := checkOwner("symlink", link, fi, w.via, "chown -h root "+link); e != nil {
+		return e
+	}
+	if w.links++; w.links > maxLinks {
+		return &Error{Path: w.path, Msg: fmt.Sprintf("too many symlinks resolving %s", w.path), Fix: "shorten the symlink chain", Err: syscall.ELOOP}
+	}
+	target, err := os.Readlink(link)
+	if err != nil {
+		return statErr(link, err)
+	}
+	if w.via == "" {
+		w.via = link
+	}
+	if filepath.IsAbs(target) {
+		w.cur, w.info = "/", w.root
+	}
+	w.rest = append(splitNames(target), w.rest...)
+	return nil
 }
 
 func splitNames(p string) []string { return strings.Split(p, "/") }
