@@ -182,12 +182,17 @@ func checkExecutable(p string) *valueError {
 		return badValue("chmod 0755 "+p, "%s is not an executable file", p)
 	}
 	// The program itself is named by the path the config wrote (chmod
-	// and chown follow a link); the walk then names what it finds.
+	// and chown follow a link), and by its target when that differs;
+	// the walk then names what it finds on the way.
+	var target string
+	if t, err := filepath.EvalSymlinks(p); err == nil && t != p {
+		target = " (a symlink to " + t + ")"
+	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return badValue("chmod go-w "+p, "%s is writable by group or others (mode %04o)", p, perm)
+		return badValue("chmod go-w "+p, "%s is writable by group or others (mode %04o)%s", p, perm, target)
 	}
 	if uid, ok := foreignOwner(fi); ok {
-		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, uid)
+		return badValue("chown root "+p, "%s is owned by uid %d, not root%s", p, uid, target)
 	}
 	return checkTrustedFile(p)
 }
