@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -58,7 +59,7 @@ func serve(t *testing.T, h *fakeHandler) (string, *strings.Builder) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- (&Server{Handler: h, Logger: logger}).Serve(ctx, ln) }()
+	go func() { done <- NewServer(h, logger).Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -209,21 +210,21 @@ func TestPeerCredRefusesOtherUsers(t *testing.T) {
 		os.Chmod(p, 0o755)
 	}
 	os.Chmod(path, 0o666)
-	// SO_PEERCRED records the effective uid at connect. Seteuid changes
-	// every thread's; the saved uid 0 lets the test switch back.
-	if err := syscall.Seteuid(65534); err != nil {
-		t.Skipf("seteuid: %v", err)
+	// Connect from a process running as nobody (SO_PEERCRED records the
+	// connecting process's credentials).
+	py := "/usr/bin/python3" // a user's shim (pyenv) is not nobody's
+	if _, err := os.Stat(py); err != nil {
+		t.Skip("needs /usr/bin/python3 to connect as another uid")
 	}
-	c, err := net.Dial("unix", path)
-	if err := syscall.Seteuid(0); err != nil {
-		panic(err) // the rest of the run must not continue as nobody
-	}
+	cmd := exec.Command(py, "-c", `import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"v":1,"op":"renew","force":true}\n')
+sys.stdout.write(s.makefile().read())`, path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("dial as uid 65534: %v", err)
+		t.Fatalf("connect as uid 65534: %v\n%s", err, out)
 	}
-	defer c.Close()
-	fmt.Fprintln(c, `{"v":1,"op":"renew","force":true}`)
-	rep, err := readReply(context.Background(), c, nil)
+	rep, err := readReply(context.Background(), strings.NewReader(string(out)), nil)
 	if err != nil || rep.Exit != ExitFailure || !strings.Contains(rep.Error, "uid 65534 may not use the control socket") {
 		t.Errorf("connection as uid 65534: %+v, %v", rep, err)
 	}

@@ -41,17 +41,21 @@ const (
 	writeTimeout = 10 * time.Second
 )
 
-// Server answers control requests. Logger is the daemon's root logger:
-// while a request runs, everything logged through it (and its named
-// sub-loggers) at its level is also streamed to that request's client.
+// Server answers control requests. Construct with NewServer.
 type Server struct {
-	Handler Handler
-	Logger  hclog.InterceptLogger
+	handler Handler
+	log     hclog.InterceptLogger
 	// turn lets one request other than status run at a time.
 	turn chan struct{}
-	// euid is the daemon's own uid, read once by Serve.
+	// euid is the daemon's own uid, read once at construction.
 	euid int
-	once sync.Once
+}
+
+// NewServer returns a server for h. logger is the daemon's root logger:
+// while a request runs, everything logged through it (and its named
+// sub-loggers) at its level is also streamed to that request's client.
+func NewServer(h Handler, logger hclog.InterceptLogger) *Server {
+	return &Server{handler: h, log: logger, turn: make(chan struct{}, 1), euid: os.Geteuid()}
 }
 
 // Listen binds the control socket at path, mode 0600, creating its parent
@@ -107,7 +111,6 @@ func removeStale(path string) error {
 // removes the socket file) and returns after every connection it started
 // is finished.
 func (s *Server) Serve(ctx context.Context, ln *net.UnixListener) error {
-	s.once.Do(func() { s.turn, s.euid = make(chan struct{}, 1), os.Geteuid() })
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer ln.Close()
@@ -138,14 +141,17 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	if err == nil && !allowedUID(uid, s.euid) {
 		err = fmt.Errorf("uid %d may not use the control socket (root only)", uid)
 	}
+	// Read the request even from a peer that is refused: closing a socket
+	// with unread data resets the connection, and the peer would lose
+	// the verdict that says why.
+	req, rerr := readRequest(conn)
 	if err != nil {
-		s.Logger.Warn("control connection refused", "event", "control_refused", "peer_uid", uid, "peer_pid", pid, "error", err)
+		s.log.Warn("control connection refused", "event", "control_refused", "peer_uid", uid, "peer_pid", pid, "error", err)
 		out.verdict(ExitFailure, "permission denied: "+err.Error())
 		return
 	}
-	req, err := readRequest(conn)
-	if err != nil {
-		out.verdict(ExitUsage, err.Error())
+	if rerr != nil {
+		out.verdict(ExitUsage, rerr.Error())
 		return
 	}
 	if !s.take(ctx, req.Op) {
@@ -153,12 +159,12 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	defer s.release(req.Op)
-	sink := newSink(out, s.Logger.GetLevel())
-	s.Logger.RegisterSink(sink)
-	s.Logger.Info("control request", "event", "control_request", "op", req.Op,
+	sink := newSink(out, s.log.GetLevel())
+	s.log.RegisterSink(sink)
+	s.log.Info("control request", "event", "control_request", "op", req.Op,
 		"names", strings.Join(req.Names, ","), "force", req.Force, "peer_uid", uid, "peer_pid", pid)
-	result, herr := s.Handler.Handle(ctx, req)
-	s.Logger.DeregisterSink(sink)
+	result, herr := s.handler.Handle(ctx, req)
+	s.log.DeregisterSink(sink)
 	sink.close()
 	if result != nil {
 		b, err := json.Marshal(result)

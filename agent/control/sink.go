@@ -81,22 +81,14 @@ func levelName(l hclog.Level) string {
 	return "info"
 }
 
-// value renders a structured value the way hclog's text format would.
+// value renders a structured value: errors and Stringers as fmt does,
+// hclog.Format as the format it is.
 func value(v interface{}) string {
-	switch x := v.(type) {
-	case nil:
+	if f, ok := v.(hclog.Format); ok && len(f) > 0 {
+		return fmt.Sprintf(fmt.Sprint(f[0]), f[1:]...)
+	}
+	if v == nil {
 		return ""
-	case string:
-		return x
-	case error:
-		return x.Error()
-	case hclog.Format:
-		if len(x) == 0 {
-			return ""
-		}
-		return fmt.Sprintf(fmt.Sprint(x[0]), x[1:]...)
-	case fmt.Stringer:
-		return x.String()
 	}
 	return fmt.Sprint(v)
 }
