@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -17,6 +18,11 @@ import (
 // socket file, or a stale one that a daemon which died left behind. The
 // command then works in-process.
 var ErrNoDaemon = errors.New("no certagent daemon is running")
+
+// ErrOtherDaemon means the daemon on the socket serves another
+// configuration (another state_dir). The command then works in-process,
+// as with ErrNoDaemon.
+var ErrOtherDaemon = errors.New("the daemon on the control socket serves another configuration")
 
 // Reply is the daemon's answer to one request.
 type Reply struct {
@@ -30,11 +36,13 @@ type Reply struct {
 
 // Do sends req to the daemon listening at path and calls onLog (if not
 // nil) for each log record as it arrives. It returns the daemon's reply,
-// or an error wrapping ErrNoDaemon when no daemon listens, or another
+// or an error wrapping ErrNoDaemon when no daemon listens, ErrOtherDaemon
+// when the daemon serves another configuration, or another
 // error when the exchange failed (the request's fate is then in the
 // journal). Cancelling ctx closes the connection; a request already taken
 // by the daemon still completes there.
 func Do(ctx context.Context, path string, req Request, onLog func(Message)) (Reply, error) {
+	path = filepath.Clean(path) // as Listen binds it
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -85,6 +93,9 @@ func readReply(ctx context.Context, r io.Reader, onLog func(Message)) (Reply, er
 			rep.Result = m.Result
 		case TypeVerdict:
 			rep.Exit, rep.Error = m.Exit, m.Error
+			if m.Mismatch {
+				return rep, fmt.Errorf("%w: %s", ErrOtherDaemon, m.Error)
+			}
 			return rep, nil
 		}
 		// Unknown types come from a newer daemon: skip them.

@@ -59,7 +59,7 @@ func serve(t *testing.T, h *fakeHandler) (string, *strings.Builder) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewServer(h, logger).Serve(ctx, ln) }()
+	go func() { done <- NewServer(h, logger, "/var/lib/certagent").Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -233,6 +233,23 @@ sys.stdout.write(s.makefile().read())`, path)
 	}
 	if !strings.Contains(journal.String(), "control connection refused") {
 		t.Errorf("refusal not logged:\n%s", journal.String())
+	}
+}
+
+// TestOtherStateDirIsAnotherDaemon: a daemon serving another state_dir
+// does not run the request; the client learns to work in-process.
+func TestOtherStateDirIsAnotherDaemon(t *testing.T) {
+	h := &fakeHandler{}
+	path, _ := serve(t, h)
+	_, err := Do(context.Background(), path, Request{Op: OpRenew, Force: true, StateDir: "/srv/other/state"}, nil)
+	if !errors.Is(err, ErrOtherDaemon) || !strings.Contains(err.Error(), "/srv/other/state") {
+		t.Errorf("request for another state_dir: %v, want ErrOtherDaemon", err)
+	}
+	if _, err := Do(context.Background(), path, Request{Op: OpStatus, StateDir: "/var/lib/certagent"}, nil); err != nil {
+		t.Errorf("request for its own state_dir: %v", err)
+	}
+	if got := h.requests(); len(got) != 1 || got[0].Op != OpStatus {
+		t.Errorf("handler ran %+v, want only the status for its own state_dir", got)
 	}
 }
 

@@ -58,6 +58,11 @@ type Request struct {
 	Op    string   `json:"op"`
 	Names []string `json:"names,omitempty"`
 	Force bool     `json:"force,omitempty"`
+	// StateDir is the state_dir of the client's configuration. A daemon
+	// with another one serves another configuration (several daemons on
+	// one host, each with its own config): it refuses the request with
+	// a verdict marked Mismatch and the client works in-process.
+	StateDir string `json:"state_dir,omitempty"`
 }
 
 // Message types.
@@ -91,6 +96,8 @@ type Message struct {
 	// 2 usage: unknown op or cert) and, unless 0, why.
 	Exit  int    `json:"exit"`
 	Error string `json:"error,omitempty"`
+	// Mismatch: the request's StateDir is not this daemon's.
+	Mismatch bool `json:"mismatch,omitempty"`
 }
 
 // Exit codes carried by a verdict, matching certagent(8).

@@ -43,8 +43,9 @@ const (
 
 // Server answers control requests. Construct with NewServer.
 type Server struct {
-	handler Handler
-	log     hclog.InterceptLogger
+	handler  Handler
+	log      hclog.InterceptLogger
+	stateDir string
 	// turn lets one request other than status run at a time.
 	turn chan struct{}
 	// euid is the daemon's own uid, read once at construction.
@@ -54,8 +55,10 @@ type Server struct {
 // NewServer returns a server for h. logger is the daemon's root logger:
 // while a request runs, everything logged through it (and its named
 // sub-loggers) at its level is also streamed to that request's client.
-func NewServer(h Handler, logger hclog.InterceptLogger) *Server {
-	return &Server{handler: h, log: logger, turn: make(chan struct{}, 1), euid: os.Geteuid()}
+// stateDir is the daemon's state_dir: a request for another is refused
+// (Request.StateDir).
+func NewServer(h Handler, logger hclog.InterceptLogger, stateDir string) *Server {
+	return &Server{handler: h, log: logger, stateDir: stateDir, turn: make(chan struct{}, 1), euid: os.Geteuid()}
 }
 
 // Listen binds the control socket at path, mode 0600, creating its parent
@@ -63,6 +66,7 @@ func NewServer(h Handler, logger hclog.InterceptLogger) *Server {
 // over from a daemon that died, and is replaced; a live one is an error,
 // as is any other kind of file at path.
 func Listen(path string) (*net.UnixListener, error) {
+	path = filepath.Clean(path) // as Do dials it
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket directory: %w", err)
 	}
@@ -152,6 +156,11 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	}
 	if rerr != nil {
 		out.verdict(ExitUsage, rerr.Error())
+		return
+	}
+	if req.StateDir != "" && req.StateDir != s.stateDir {
+		out.send(Message{Type: TypeVerdict, Exit: ExitUsage, Mismatch: true,
+			Error: fmt.Sprintf("this daemon's state_dir is %s, not %s", s.stateDir, req.StateDir)})
 		return
 	}
 	if !s.take(ctx, req.Op) {
