@@ -265,3 +265,60 @@ func TestStatusResultIsJSON(t *testing.T) {
 		t.Errorf("result %s: %v", rep.Result, err)
 	}
 }
+
+// blockingHandler blocks each request until released, to test what
+// happens when the client goes away mid-request.
+type blockingHandler struct {
+	entered, release, finished chan struct{}
+}
+
+func (h *blockingHandler) Handle(ctx context.Context, req Request) (any, error) {
+	h.entered <- struct{}{}
+	<-h.release
+	h.finished <- struct{}{}
+	return nil, nil
+}
+
+// TestClientGoneRequestCompletes: a client interrupted after the daemon
+// took its request gets ctx's error; the daemon finishes the request and
+// keeps serving.
+func TestClientGoneRequestCompletes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "control.sock")
+	h := &blockingHandler{entered: make(chan struct{}), release: make(chan struct{}), finished: make(chan struct{}, 2)}
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logger := hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: io.Discard})
+	go func() { done <- NewServer(h, logger, "/s").Serve(srvCtx, ln) }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := Do(ctx, path, Request{Op: OpRenew}, nil)
+		got <- err
+	}()
+	<-h.entered
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Errorf("interrupted client: %v, want context.Canceled", err)
+	}
+	close(h.release)
+	<-h.finished
+	// The server is still there for the next client.
+	h2 := make(chan error, 1)
+	go func() {
+		_, err := Do(context.Background(), path, Request{Op: OpStatus}, nil)
+		h2 <- err
+	}()
+	<-h.entered // status enters the same handler; let it through
+	if err := <-h2; err != nil {
+		t.Errorf("next request after an interrupted one: %v", err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}

@@ -82,6 +82,10 @@ var errNoDaemon = errors.New("no daemon")
 
 // exchangeFailed reports a failed exchange with the daemon.
 func exchangeFailed(env *cmdEnv, op string, err error) int {
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(env.stderr, "certagent: %s: interrupted; the daemon completes a request it has taken (see journalctl -u certagent)\n", op)
+		return exitFailure
+	}
 	fmt.Fprintf(env.stderr, "certagent: %s: %v (--local works without the daemon)\n", op, err)
 	return exitFailure
 }
