@@ -78,7 +78,7 @@ func Do(ctx context.Context, path string, req Request, onLog func(Message)) (Rep
 func readReply(ctx context.Context, r io.Reader, onLog func(Message)) (Reply, error) {
 	var rep Reply
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), MaxLine)
+	sc.Buffer(make([]byte, 0, 4096), MaxReply)
 	for sc.Scan() {
 		var m Message
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {

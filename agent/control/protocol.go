@@ -8,7 +8,8 @@
 // The transport is a Unix stream socket, 0600 and owned by root; the daemon
 // also checks the peer's SO_PEERCRED uid (0, or the daemon's own euid), and
 // the client checks the daemon's the same way. Every message is one line of
-// JSON (no line is longer than MaxLine bytes).
+// JSON: a request line is at most MaxRequest bytes, a daemon's line at
+// most MaxReply (a status result holds every cert).
 //
 //  1. The client sends one Request line:
 //     {"v":1,"op":"renew","names":["web"],"force":true}
@@ -36,8 +37,12 @@ import (
 // Version is the protocol version this package speaks.
 const Version = 1
 
-// MaxLine is the longest line either side accepts.
-const MaxLine = 1 << 20
+// Line limits: the longest request a daemon reads, and the longest line a
+// client reads.
+const (
+	MaxRequest = 1 << 20
+	MaxReply   = 64 << 20
+)
 
 // Ops of protocol version 1.
 const (

@@ -218,7 +218,7 @@ func readRequest(conn *net.UnixConn) (Request, error) {
 	var req Request
 	_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
 	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 0, 4096), MaxLine)
+	sc.Buffer(make([]byte, 0, 4096), MaxRequest)
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
 			return req, fmt.Errorf("bad request: %w", err)
