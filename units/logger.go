@@ -136,7 +136,10 @@ func (s *journalSink) Accept(name string, level hclog.Level, msg string, args ..
 		b.WriteString(" ")
 		b.WriteString(key)
 		b.WriteString("=")
-		if strings.ContainsAny(val, " \t\n\"") || val == "" {
+		// A multi-line value (a list of config problems) would show as a
+		// literal \n in MESSAGE; its field keeps the lines.
+		val = strings.ReplaceAll(strings.TrimRight(val, "\n"), "\n", "; ")
+		if strings.ContainsAny(val, " \t\"") || val == "" {
 			val = strconv.Quote(val)
 		}
 		b.WriteString(val)
