@@ -197,6 +197,15 @@ func TestReloadAnswers(t *testing.T) {
 	}
 	d.await("event=config_reloaded", 1, 10*time.Second)
 
+	// Moving the socket needs a restart: the running daemon says so.
+	sock := filepath.Join(e.dir, "run", "control.sock")
+	good, _ := os.ReadFile(e.config)
+	os.WriteFile(e.config, []byte(strings.Replace(string(good), sock, filepath.Join(e.dir, "moved.sock"), 1)), 0o600)
+	if r := ctl(t, "reload", "--config", e.config, "--socket", sock); r.code != 1 || !strings.Contains(r.stderr, "control_socket changed") {
+		t.Errorf("reload with a moved control_socket: exit %d, want 1 saying it needs a restart\n%s", r.code, r.stderr)
+	}
+	os.WriteFile(e.config, good, 0o600)
+
 	// No daemon: reload says so and fails.
 	_, _ = d.stop()
 	if r := ctl(t, "reload", "--config", e.config); r.code != 1 || !strings.Contains(r.stderr, "no certagent daemon is running") {
