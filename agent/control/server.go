@@ -168,13 +168,23 @@ func (s *Server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	defer s.release(req.Op)
-	sink := newSink(out, s.log.GetLevel())
-	s.log.RegisterSink(sink)
-	s.log.Info("control request", "event", "control_request", "op", req.Op,
-		"names", strings.Join(req.Names, ","), "force", req.Force, "peer_uid", uid, "peer_pid", pid)
-	result, herr := s.handler.Handle(ctx, req)
-	s.log.DeregisterSink(sink)
-	sink.close()
+	args := []any{"event", "control_request", "op", req.Op,
+		"names", strings.Join(req.Names, ","), "force", req.Force, "peer_uid", uid, "peer_pid", pid}
+	var result any
+	var herr error
+	if req.Op == OpStatus {
+		// Read-only and frequent (scripts poll it): no journal line at
+		// info, and no sink, which would copy a concurrent request's lines.
+		s.log.Debug("control request", args...)
+		result, herr = s.handler.Handle(ctx, req)
+	} else {
+		sink := newSink(out, s.log.GetLevel())
+		s.log.RegisterSink(sink)
+		s.log.Info("control request", args...)
+		result, herr = s.handler.Handle(ctx, req)
+		s.log.DeregisterSink(sink)
+		sink.close()
+	}
 	if result != nil {
 		b, err := json.Marshal(result)
 		if err != nil {

@@ -20,6 +20,7 @@ const controlConfig = `[agent]
 state_dir = "{{state}}"
 control_socket = "{{run}}/control.sock"
 log_format = "text"
+log_level = "debug"               # status requests are logged at debug
 
 [issuers.ca]
 type = "local"
