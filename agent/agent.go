@@ -108,6 +108,11 @@ type Agent struct {
 	lastStatus os.FileInfo
 
 	reloadCh chan struct{}
+	// rejected is the status line's "config rejected at HH:MM: …" prefix
+	// after a rejected reload; "" once a reload succeeds.
+	rejected string
+	// requests carries operator requests (RenewNow, ReloadNow) to Run.
+	requests chan *request
 	// pendingRetry is when the next pass runs to retry unit actions the
 	// service manager could not take (D-Bus down); zero when none wait.
 	// pendingTries counts the consecutive passes that found it unreachable.
@@ -138,6 +143,7 @@ func New(opts Options) (*Agent, error) {
 		log:      opts.Logger,
 		certs:    map[string]*certState{},
 		reloadCh: make(chan struct{}, 1),
+		requests: make(chan *request),
 	}
 	a.apply(opts.Config, opts.Issuers)
 	return a, nil
@@ -277,7 +283,11 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 				timer.Stop()
 				break wait
 			case <-a.reloadCh:
-				a.reload()
+				_ = a.reload() // logged; SIGHUP has no one to answer
+				timer.Stop()
+				break wait
+			case r := <-a.requests:
+				r.done <- r.run(ctx)
 				timer.Stop()
 				break wait
 			case <-a.heartbeatTick():

@@ -5,6 +5,9 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -28,22 +31,41 @@ func (a *Agent) watchdog(ctx context.Context, iv time.Duration) {
 	}
 }
 
-func (a *Agent) reload() {
+// reload re-reads the configuration (SIGHUP, `certagent reload`) and
+// returns why it was rejected. A rejection stays in the status line until
+// a reload succeeds.
+func (a *Agent) reload() error {
 	n := a.notifier()
 	n.Reloading()
 	defer n.Ready()
 	if a.opts.Reload == nil {
 		a.log.Warn("reload requested but this agent cannot reload", "event", "config_rejected")
-		return
+		return errors.New("this agent cannot reload its configuration")
 	}
 	cfg, issuers, err := a.opts.Reload()
 	if err != nil {
-		a.log.Error("configuration rejected; keeping the running one", "event", "config_rejected", "error", err)
-		return
+		a.rejectConfig(err)
+		return err
 	}
+	a.rejected = ""
 	a.apply(cfg, issuers)
 	a.updateWatches()
 	a.log.Info("configuration reloaded", "event", "config_reloaded", "certs", len(cfg.Certs))
+	a.notifier().Status(a.statusLine(a.Snapshot(), a.clock.Now()))
+	return nil
+}
+
+// rejectConfig logs each line of a rejection as its own entry (a journal
+// entry with an embedded newline shows as a literal \n) and puts the
+// first one in the status line.
+func (a *Agent) rejectConfig(err error) {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	for i, l := range lines {
+		a.log.Error("configuration rejected; keeping the running one", "event", "config_rejected",
+			"error", l, "problem", fmt.Sprintf("%d/%d", i+1, len(lines)))
+	}
+	a.rejected = fmt.Sprintf("config rejected at %s: %s", a.clock.Now().Local().Format("15:04"), lines[0])
+	a.notifier().Status(a.statusLine(a.Snapshot(), a.clock.Now()))
 }
 
 func (a *Agent) notifier() Notifier {

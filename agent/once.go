@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"sort"
 )
 
 // RenewOnce is `certagent renew`: it recovers the state dir, renews the
@@ -20,29 +19,12 @@ func (a *Agent) RenewOnce(ctx context.Context, names []string, force bool) error
 		return err
 	}
 	a.keepCARetries()
-	po := passOptions{names: map[string]bool{}}
-	for _, n := range names {
-		po.names[n] = true
-	}
-	po.forceAll = force
+	po := passOptions{names: nameSet(names), forceAll: force}
 	a.pass(ctx, po)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var failed []string
-	for _, r := range a.Snapshot() {
-		if len(names) > 0 && !po.names[r.Name] {
-			continue
-		}
-		if r.Failures > 0 {
-			failed = append(failed, fmt.Sprintf("%s: %s", r.Name, r.LastError))
-		}
-	}
-	sort.Strings(failed)
-	if len(failed) > 0 {
-		return fmt.Errorf("%d cert(s) failed: %v", len(failed), failed)
-	}
-	return nil
+	return a.failedAmong(po.names)
 }
 
 // keepCARetries carries over the failures for which a CA named a retry

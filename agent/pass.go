@@ -20,6 +20,8 @@ type passOptions struct {
 	forceAll bool
 	// names restricts the pass to these certs (renew NAME...); empty = all.
 	names map[string]bool
+	// operator: an operator's renew sent to the daemon (dueForOperator).
+	operator bool
 }
 
 // pass inspects the certs that need it, renews the due ones, delivers
@@ -55,7 +57,11 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 			a.warnExpiry("cert", st.name, st.leaf, &st.lastWarn, st.cfg.CertFile, now)
 		}
 		a.fixPerms(st)
-		if ok, why := st.due(now); ok || po.forceAll || po.force[st.name] {
+		ok, why := st.due(now)
+		if !ok && po.operator {
+			ok, why = st.dueForOperator(now)
+		}
+		if ok || po.forceAll || po.force[st.name] {
 			if !ok {
 				why = "forced"
 			}

@@ -134,12 +134,22 @@ func (a *Agent) publish() {
 	if err != nil {
 		a.log.Error("cannot write status file", "error", err)
 	}
-	a.notifier().Status(Summary(rows, now))
+	a.notifier().Status(a.statusLine(rows, now))
 	if m := a.opts.Metrics; m != nil {
 		for _, r := range rows {
 			m.SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
 		}
 	}
+}
+
+// statusLine is Summary, after a rejected reload's notice: the operator
+// who ran `systemctl reload` sees it in `systemctl status` until a reload
+// succeeds.
+func (a *Agent) statusLine(rows []CertStatus, now time.Time) string {
+	if a.rejected == "" {
+		return Summary(rows, now)
+	}
+	return limit(a.rejected, 200) + "; " + Summary(rows, now)
 }
 
 // Summary is the one-line STATUS= text, e.g.

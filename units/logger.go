@@ -47,11 +47,14 @@ type sendFunc func(message string, priority journal.Priority, vars map[string]st
 // stays readable.
 //
 // Otherwise it logs hclog text (or JSON) to Output.
-func NewLogger(opts LoggerOptions) hclog.Logger {
+//
+// Either way the logger is an InterceptLogger, so that the control socket
+// can tee one request's records to its client (agent/control).
+func NewLogger(opts LoggerOptions) hclog.InterceptLogger {
 	return newLogger(opts, os.Getenv("JOURNAL_STREAM"), os.Stderr, journal.Send)
 }
 
-func newLogger(opts LoggerOptions, journalStream string, stderr *os.File, send sendFunc) hclog.Logger {
+func newLogger(opts LoggerOptions, journalStream string, stderr *os.File, send sendFunc) hclog.InterceptLogger {
 	if opts.Level == hclog.NoLevel {
 		opts.Level = hclog.Info
 	}
@@ -66,7 +69,7 @@ func newLogger(opts LoggerOptions, journalStream string, stderr *os.File, send s
 		JSONFormat: opts.Format == "json",
 	}
 	if (opts.Format != "" && opts.Format != "auto") || !isJournalStream(journalStream, stderr) {
-		return hclog.New(hopts)
+		return hclog.NewInterceptLogger(hopts)
 	}
 
 	// Journal mode: the intercept logger keeps hclog's Named/With/level
@@ -133,7 +136,10 @@ func (s *journalSink) Accept(name string, level hclog.Level, msg string, args ..
 		b.WriteString(" ")
 		b.WriteString(key)
 		b.WriteString("=")
-		if strings.ContainsAny(val, " \t\n\"") || val == "" {
+		// A multi-line value (a list of config problems) would show as a
+		// literal \n in MESSAGE; its field keeps the lines.
+		val = strings.ReplaceAll(strings.TrimRight(val, "\n"), "\n", "; ")
+		if strings.ContainsAny(val, " \t\"") || val == "" {
 			val = strconv.Quote(val)
 		}
 		b.WriteString(val)

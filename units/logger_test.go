@@ -135,6 +135,20 @@ func TestJournalFields(t *testing.T) {
 	}
 }
 
+// TestJournalMultiLineValue: a value with line breaks keeps them in its
+// field, but MESSAGE holds no literal \n (issue 14).
+func TestJournalMultiLineValue(t *testing.T) {
+	l, fj, _ := journalLogger(t, hclog.Info)
+	l.Error("configuration rejected", "error", errors.New("a.toml:1: bad\nb.toml:2: worse\n"))
+	e := fj.entries[0]
+	if want := `configuration rejected error="a.toml:1: bad; b.toml:2: worse"`; e.msg != want {
+		t.Errorf("MESSAGE\n got %q\nwant %q", e.msg, want)
+	}
+	if e.vars["CERTAGENT_ERROR"] != "a.toml:1: bad\nb.toml:2: worse\n" {
+		t.Errorf("CERTAGENT_ERROR = %q, want the lines as logged", e.vars["CERTAGENT_ERROR"])
+	}
+}
+
 func TestJournalPriorityAndLevel(t *testing.T) {
 	l, fj, _ := journalLogger(t, hclog.Trace)
 	l.Trace("t")

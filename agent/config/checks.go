@@ -31,6 +31,23 @@ func checkPath(p string) *valueError {
 	return nil
 }
 
+// maxSocketPath is the longest path a Unix socket address holds
+// (sun_path is 108 bytes with the terminating NUL).
+const maxSocketPath = 107
+
+// checkSocketPath is checkPath plus the kernel's length limit for a Unix
+// socket, which bind would otherwise report only at start.
+func checkSocketPath(p string) *valueError {
+	if ve := checkPath(p); ve != nil {
+		return ve
+	}
+	if len(p) > maxSocketPath {
+		return badValue("use a shorter path, e.g. \"/run/certagent/control.sock\"",
+			"socket path is %d bytes; a Unix socket path holds at most %d", len(p), maxSocketPath)
+	}
+	return nil
+}
+
 // checkHostPort accepts "host:port" or ":port" with a numeric port.
 func checkHostPort(s string, allowZeroPort bool) *valueError {
 	host, port, err := net.SplitHostPort(s)

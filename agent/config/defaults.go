@@ -11,6 +11,7 @@ const DefaultPath = "/etc/certagent/certagent.toml"
 // Default values, documented in docs/configuration.md.
 const (
 	DefaultStateDir          = "/var/lib/certagent"
+	DefaultControlSocket     = "/run/certagent/control.sock"
 	DefaultCheckInterval     = 12 * time.Hour
 	DefaultWarnBefore        = 14 * 24 * time.Hour
 	DefaultLogLevel          = "info"
@@ -46,6 +47,7 @@ const (
 func ApplyDefaults(c *Config) {
 	a := &c.Agent
 	defStr(&a.StateDir, DefaultStateDir)
+	defStr(&a.ControlSocket, DefaultControlSocket)
 	defDur(&a.CheckInterval, DefaultCheckInterval)
 	defDur(&a.WarnBefore, DefaultWarnBefore)
 	defStr(&a.LogLevel, DefaultLogLevel)

@@ -33,6 +33,9 @@ type Agent struct {
 	LogFormat          string   `toml:"log_format"`
 	MetricsListen      string   `toml:"metrics_listen"`
 	MetricsAllowRemote bool     `toml:"metrics_allow_remote"`
+	// ControlSocket is the root-only Unix socket through which one-shot
+	// commands (renew, status, reload) reach a running daemon.
+	ControlSocket string `toml:"control_socket"`
 	// MinRSABits and AllowedKeyTypes are policy for certs on disk.
 	MinRSABits      int      `toml:"min_rsa_bits"`
 	AllowedKeyTypes []string `toml:"allowed_key_types"`

@@ -106,6 +106,7 @@ func (v *validator) agent() {
 		}
 	}
 	at("state_dir", checkPath(a.StateDir))
+	at("control_socket", checkSocketPath(a.ControlSocket))
 	at("check_interval", positive(a.CheckInterval, "check_interval", "12h"))
 	at("warn_before", positive(a.WarnBefore, "warn_before", "14d"))
 	at("log_level", oneOf(a.LogLevel, "log level", logLevels))

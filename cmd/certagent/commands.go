@@ -16,6 +16,7 @@ import (
 
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/control"
 	"github.com/certagent/certagent/agent/localca"
 	"github.com/certagent/certagent/agent/pki"
 )
@@ -95,6 +96,7 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 	var cfgPath string
 	fl := newFlags(env, "renew", &cfgPath)
 	force := fl.Bool("force", false, "renew even if not due")
+	local := fl.Bool("local", false, "renew in this process even when the daemon runs")
 	if code, ok := parse(fl, args, env); !ok {
 		return code
 	}
@@ -106,6 +108,16 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 		if cfg.Certs[n] == nil {
 			fmt.Fprintf(env.stderr, "certagent: no cert named %q in %s (known: %s)\n", n, cfgPath, strings.Join(cfg.CertNames(), ", "))
 			return exitUsage
+		}
+	}
+	if !*local {
+		req := control.Request{Op: control.OpRenew, Names: fl.Args(), Force: *force, StateDir: cfg.Agent.StateDir}
+		rep, err := askDaemon(ctx, env, cfg.Agent.ControlSocket, req, true)
+		switch {
+		case err == nil:
+			return rep.Exit
+		case !errors.Is(err, errNoDaemon):
+			return exchangeFailed(env, "renew", err)
 		}
 	}
 	p, code := wire(ctx, cfg, env.stderr)
@@ -125,12 +137,14 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 	return exitOK
 }
 
-// cmdStatus prints each cert's state from the files on disk, merged with
-// what the daemon last recorded (failures, backoff).
-func cmdStatus(_ context.Context, env *cmdEnv, args []string) int {
+// cmdStatus prints each cert's state: the running daemon's view, or
+// without one the files on disk merged with what the daemon last recorded
+// (failures, backoff).
+func cmdStatus(ctx context.Context, env *cmdEnv, args []string) int {
 	var cfgPath string
 	fl := newFlags(env, "status", &cfgPath)
 	asJSON := fl.Bool("json", false, "print JSON (fields documented in docs/status.md)")
+	local := fl.Bool("local", false, "read the files on disk even when the daemon runs")
 	if code, ok := parse(fl, args, env); !ok {
 		return code
 	}
@@ -138,12 +152,18 @@ func cmdStatus(_ context.Context, env *cmdEnv, args []string) int {
 	if !ok {
 		return exitUsage
 	}
-	prev, err := readStatusFile(cfg.Agent.StateDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(env.stderr, "certagent: warning: %v\n", err)
-	}
 	now := time.Now()
-	rows := agent.StatusFromDisk(cfg, prev, now)
+	rows, code, asked := daemonStatus(ctx, env, cfg, *local)
+	if code != exitOK {
+		return code
+	}
+	if !asked {
+		prev, err := readStatusFile(cfg.Agent.StateDir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(env.stderr, "certagent: warning: %v\n", err)
+		}
+		rows = agent.StatusFromDisk(cfg, prev, now)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(env.stdout)
 		enc.SetIndent("", "  ")
@@ -152,6 +172,32 @@ func cmdStatus(_ context.Context, env *cmdEnv, args []string) int {
 	}
 	printStatusTable(env, rows, now)
 	return exitOK
+}
+
+// daemonStatus asks the daemon for its rows. asked is false when the
+// caller must read the disk instead: --local, no daemon, or (for a user
+// who is not root) no access to the socket.
+func daemonStatus(ctx context.Context, env *cmdEnv, cfg *config.Config, local bool) (rows []agent.CertStatus, code int, asked bool) {
+	if local {
+		return nil, exitOK, false
+	}
+	req := control.Request{Op: control.OpStatus, StateDir: cfg.Agent.StateDir}
+	rep, err := askDaemon(ctx, env, cfg.Agent.ControlSocket, req, false)
+	switch {
+	case errors.Is(err, errNoDaemon):
+		return nil, exitOK, false
+	case errors.Is(err, fs.ErrPermission):
+		fmt.Fprintf(env.stderr, "certagent: warning: cannot ask the daemon (%v); showing the files on disk\n", err)
+		return nil, exitOK, false
+	case err != nil:
+		return nil, exchangeFailed(env, "status", err), true
+	case rep.Exit != exitOK:
+		return nil, rep.Exit, true
+	}
+	if err := json.Unmarshal(rep.Result, &rows); err != nil {
+		return nil, exchangeFailed(env, "status", fmt.Errorf("bad status from the daemon: %w", err)), true
+	}
+	return rows, exitOK, true
 }
 
 func readStatusFile(stateDir string) (*agent.StatusFile, error) {

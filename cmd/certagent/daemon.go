@@ -65,6 +65,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); forwardSIGHUP(ctx, a) }()
+	serveControl(ctx, &wg, cfg.Agent.ControlSocket, cfg.Agent.StateDir, a, logger)
 	logger.Info("certagent started", "version", version, "config", cfgPath, "certs", len(cfg.Certs), "state_dir", cfg.Agent.StateDir)
 	if err := a.Run(ctx); err != nil {
 		logger.Error("agent stopped", "error", err)
@@ -100,6 +101,10 @@ func reloader(path string, running *config.Config, logger hclog.Logger) agent.Re
 		if cfg.Agent.StateDir != running.Agent.StateDir {
 			return nil, nil, fmt.Errorf("[agent] state_dir changed from %s to %s: this needs a restart (systemctl restart certagent)",
 				running.Agent.StateDir, cfg.Agent.StateDir)
+		}
+		if cfg.Agent.ControlSocket != running.Agent.ControlSocket {
+			return nil, nil, fmt.Errorf("[agent] control_socket changed from %s to %s: this needs a restart (systemctl restart certagent)",
+				running.Agent.ControlSocket, cfg.Agent.ControlSocket)
 		}
 		issuers, err := buildIssuers(cfg, logger)
 		if err != nil {

@@ -33,8 +33,9 @@ func init() {
 	commands = []command{
 		{"run", "[--config FILE]", "run the daemon in the foreground", cmdRun},
 		{"check", "[--config FILE] [--files]", "validate the configuration (and, with --files, the files on disk)", cmdCheck},
-		{"renew", "[--config FILE] [--force] [NAME...]", "renew the due certs (or, with --force, the named or all certs) once and exit", cmdRenew},
-		{"status", "[--config FILE] [--json]", "show every cert's state, expiry and next renewal", cmdStatus},
+		{"renew", "[--config FILE] [--force] [--local] [NAME...]", "renew the due certs (or, with --force, the named or all certs) once and exit; through the daemon when it runs", cmdRenew},
+		{"status", "[--config FILE] [--json] [--local]", "show every cert's state, expiry and next renewal", cmdStatus},
+		{"reload", "[--config FILE] [--socket PATH]", "make the running daemon re-read its configuration; exit 1 if it is rejected", cmdReload},
 		{"version", "", "print the version", cmdVersion},
 	}
 }

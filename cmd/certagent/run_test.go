@@ -40,6 +40,7 @@ func TestCLIUsageAndExitCodes(t *testing.T) {
 		{"missing config", []string{"check", "--config", filepath.Join(dir, "nope.toml")}, 2, "", "does not exist"},
 		{"renew unknown cert", []string{"renew", "--config", good, "web"}, 2, "", `no cert named "web"`},
 		{"status empty", []string{"status", "--config", good}, 0, "NAME", ""},
+		{"reload without a daemon", []string{"reload", "--config", good, "--socket", filepath.Join(dir, "none.sock")}, 1, "", "no certagent daemon is running"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

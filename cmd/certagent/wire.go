@@ -17,7 +17,10 @@ import (
 	"github.com/certagent/certagent/units"
 )
 
-const defaultConfigPath = config.DefaultPath
+const (
+	defaultConfigPath = config.DefaultPath
+	defaultSocket     = config.DefaultControlSocket
+)
 
 // loadConfig runs the whole config pipeline; errors are *config.Errors.
 func loadConfig(path string) (*config.Config, error) {
@@ -37,7 +40,7 @@ func (env *cmdEnv) load(path string) (*config.Config, bool) {
 
 // parts are what the commands that write files share.
 type parts struct {
-	logger    hclog.Logger
+	logger    hclog.InterceptLogger
 	store     *store.Store
 	issuers   map[string]agent.Issuer
 	restarter *units.Restarter
@@ -72,7 +75,7 @@ func disableCoreDumps() {
 }
 
 // newLogger builds the root logger from the [agent] settings.
-func newLogger(cfg *config.Config, out io.Writer) hclog.Logger {
+func newLogger(cfg *config.Config, out io.Writer) hclog.InterceptLogger {
 	level := hclog.LevelFromString(cfg.Agent.LogLevel)
 	if level == hclog.NoLevel {
 		level = hclog.Info

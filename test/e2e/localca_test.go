@@ -213,15 +213,17 @@ func TestDaemonRenewsOnScheduleAndStopsCleanly(t *testing.T) {
 	})
 }
 
-// TestRenewWhileDaemonRuns: a one-shot `renew --force` and the daemon share
-// the state dir lock; neither sees or leaves a half-written pair.
+// TestRenewWhileDaemonRuns: an in-process `renew --force --local` and the
+// daemon share the state dir lock; neither sees or leaves a half-written
+// pair. (Without --local the renew would be the daemon's own, whenever
+// this daemon holds the default control socket.)
 func TestRenewWhileDaemonRuns(t *testing.T) {
 	e := newEnv(t)
 	e.write(t, strings.Replace(crashConfig(5), `log_level = "warn"`, `log_level = "info"`, 1))
 	d := startDaemon(t, e)
 	d.await("event=issued", 5, 30*time.Second)
 	for i := 0; i < 5; i++ {
-		if r := certagent(t, "renew", "--force", "--config", e.config); r.code != 0 {
+		if r := certagent(t, "renew", "--force", "--local", "--config", e.config); r.code != 0 {
 			t.Fatalf("renew --force #%d while the daemon runs: exit %d\n%s", i, r.code, r.stderr)
 		}
 		for c := 0; c < 5; c++ {

@@ -97,7 +97,9 @@ func TestReloadRejectsABrokenConfig(t *testing.T) {
 	pid := show(t, c, unit, "MainPID")
 
 	c.WriteFile(t, "/etc/certagent/conf.d/50-broken.toml", "[agent]\nlog_levle = \"debug\"\n", 0o644)
-	c.Exec(t, "systemctl", "reload", unit)
+	if out, err := c.Run("systemctl", "reload", unit); err == nil { // issue 14: reload answers
+		t.Errorf("systemctl reload with a broken drop-in exited 0\n%s", out)
+	}
 	rejected := waitJournal(t, c, 10*time.Second, "-u", unit, "CERTAGENT_EVENT=config_rejected")
 	if len(rejected) == 0 {
 		j, _ := c.Run("journalctl", "--no-pager", "-u", unit, "-n", "30")
