@@ -116,8 +116,10 @@ type Agent struct {
 	// heartbeat is the unix-nano time the scheduler last proved alive;
 	// the watchdog goroutine reads it.
 	heartbeat atomic.Int64
-	// mu guards certs for Snapshot, which other goroutines may call.
-	mu sync.Mutex
+	// mu guards snap, the status rows the Run goroutine last shared for
+	// Snapshot, which other goroutines may call.
+	mu   sync.Mutex
+	snap []CertStatus
 }
 
 // New builds an Agent. It starts nothing and touches no files.
@@ -155,8 +157,6 @@ func (a *Agent) Reload() {
 // apply swaps in a validated configuration, keeping the runtime state
 // (failures, backoff, warnings) of certs that still exist.
 func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	next := map[string]*certState{}
 	for _, name := range cfg.CertNames() {
 		c := cfg.Certs[name]

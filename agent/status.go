@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -41,13 +42,21 @@ type StatusFile struct {
 	Certs     []CertStatus `json:"certs"`
 }
 
-// Snapshot returns the status of every cert. Safe to call from any
-// goroutine.
+// Snapshot returns the status of every cert and watch-only pair as the
+// Run goroutine last published it (at the end of each pass, and when
+// renewals start and end). Safe to call from any goroutine: it reads only
+// that published copy, never the scheduler's state, and returns a copy
+// the caller may change.
 func (a *Agent) Snapshot() []CertStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := a.clock.Now()
-	out := make([]CertStatus, 0, len(a.certs))
+	return copyRows(a.snap)
+}
+
+// rows computes the status of every cert from the scheduler's state. Run
+// goroutine only.
+func (a *Agent) rows(now time.Time) []CertStatus {
+	out := make([]CertStatus, 0, len(a.certs)+len(a.watches))
 	for _, st := range a.certs {
 		out = append(out, a.rowOf(st, now))
 	}
@@ -55,6 +64,25 @@ func (a *Agent) Snapshot() []CertStatus {
 		out = append(out, a.watchRow(ws, now))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// share publishes rows for Snapshot. Run goroutine only.
+func (a *Agent) share(rows []CertStatus) {
+	c := copyRows(rows)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.snap = c
+}
+
+// copyRows copies rows and the slices they hold.
+func copyRows(rows []CertStatus) []CertStatus {
+	out := make([]CertStatus, len(rows))
+	for i, r := range rows {
+		r.SANs = slices.Clone(r.SANs)
+		r.Problems = slices.Clone(r.Problems)
+		out[i] = r
+	}
 	return out
 }
 
@@ -121,10 +149,12 @@ func ipStrings(c *x509.Certificate) []string {
 	return out
 }
 
-// publish writes status.json and tells the service manager and metrics.
+// publish shares the status for Snapshot, writes status.json and tells
+// the service manager and metrics.
 func (a *Agent) publish() {
-	rows := a.Snapshot()
 	now := a.clock.Now()
+	rows := a.rows(now)
+	a.share(rows)
 	b, err := json.MarshalIndent(StatusFile{Version: 1, UpdatedAt: now.UTC(), Certs: rows}, "", "  ")
 	if err == nil {
 		if err = a.store.WriteStatus(append(b, '\n')); err == nil {
