@@ -63,9 +63,9 @@ func TestTemplateSourceTrust(t *testing.T) {
 	}
 	for src, want := range map[string]string{
 		owned:   `c.toml:10: cert "web" template 1: key "source": DIR/owned.tmpl is owned by uid 65534, not root (chown root DIR/owned.tmpl)`,
-		inUser:  `c.toml:10: cert "web" template 1: key "source": directory DIR/user is owned by uid 65534, not root (keep the file in a directory only root can write, or chown root DIR/user)`,
-		planted: `c.toml:10: cert "web" template 1: key "source": directory DIR/user is owned by uid 65534, not root (keep the file in a directory only root can write, or chown root DIR/user)`,
-		viaLink: `c.toml:10: cert "web" template 1: key "source": directory DIR/user is owned by uid 65534, not root (reached through symlink DIR/via.tmpl) (keep the file in a directory only root can write, or chown root DIR/user)`,
+		inUser:  `c.toml:10: cert "web" template 1: key "source": directory DIR/user is owned by uid 65534, not root (move it to a directory only root can write, or chown root DIR/user)`,
+		planted: `c.toml:10: cert "web" template 1: key "source": directory DIR/user is owned by uid 65534, not root (move it to a directory only root can write, or chown root DIR/user)`,
+		viaLink: `c.toml:10: cert "web" template 1: key "source": directory DIR/user is owned by uid 65534, not root (reached through symlink DIR/via.tmpl) (move it to a directory only root can write, or chown root DIR/user)`,
 	} {
 		sameLines(t, parseLines(t, tmpl(src), dir), []string{want})
 	}
@@ -106,9 +106,9 @@ func TestHookTrust(t *testing.T) {
 		{[]string{good, bad}, ""}, // not an interpreter: the argument is data
 		{[]string{"/bin/sh", good}, ""},
 		{[]string{"/bin/sh", "-c", "exec " + bad}, ""}, // inline code is part of the config
-		{[]string{"/bin/sh", bad}, userDir + " (script or code run by sh) (keep the file in a directory only root can write, or chown root DIR/user)"},
+		{[]string{"/bin/sh", bad}, userDir + " (script or code run by sh) (move it to a directory only root can write, or chown root DIR/user)"},
 		{[]string{"/usr/bin/env", "sh", bad}, userDir},
-		{[]string{link}, userDir + " (reached through symlink DIR/hook) (keep the file in a directory only root can write, or chown root DIR/user)"},
+		{[]string{link}, userDir + " (reached through symlink DIR/hook) (move it to a directory only root can write, or chown root DIR/user)"},
 		{[]string{"/bin/sh", link}, userDir + " (reached through symlink DIR/hook)"},
 	} {
 		got := parseLines(t, hook(tc.argv...), dir)

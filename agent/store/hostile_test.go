@@ -190,7 +190,7 @@ func TestRecoverSweepsEveryWritersTemps(t *testing.T) {
 		mk(filepath.Join("acme", "le", "account.key"), false),
 		mk(filepath.Join("ca", "local", "ca.key"), false),
 	}
-	rep, err := s.Recover()
+	rep, err := s.Recover(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

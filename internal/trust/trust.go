@@ -236,13 +236,13 @@ func onlyDots(names []string) bool {
 func checkDir(dir string, fi os.FileInfo, via string) *Error {
 	// The directory may rightly belong to a service user (an output
 	// directory): moving the file out is then the fix, not a chown.
-	if e := checkOwner("directory", dir, fi, via, "keep the file in a directory only root can write, or chown root "+dir); e != nil {
+	if e := checkOwner("directory", dir, fi, via, "move it to a directory only root can write, or chown root "+dir); e != nil {
 		return e
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	sticky := fi.Mode()&os.ModeSticky != 0 && st != nil && st.Uid == 0
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 && !sticky {
-		return &Error{Path: dir, Msg: fmt.Sprintf("directory %s is writable by group or others (mode %04o)%s", dir, perm, through(via)), Fix: "keep the file in a directory only root can write, or chmod go-w " + dir}
+		return &Error{Path: dir, Msg: fmt.Sprintf("directory %s is writable by group or others (mode %04o)%s", dir, perm, through(via)), Fix: "move it to a directory only root can write, or chmod go-w " + dir}
 	}
 	return nil
 }
