@@ -44,11 +44,20 @@ func (i *Issuer) readToken(req agent.Request) (*enrollToken, error) {
 	fp := i.cfg.RootFingerprint
 	switch {
 	case fp != "" && tok.root != nil && fingerprint(tok.root) != fp:
-		return nil, fmt.Errorf("the token in %s carries a root with fingerprint %s, not root_fingerprint %s", p, fingerprint(tok.root), fp)
+		return nil, &rootMismatch{fmt.Sprintf("the token in %s carries a root with fingerprint %s, not root_fingerprint %s", p, fingerprint(tok.root), fp)}
 	case fp != "" && tok.sha != "" && tok.sha != fp:
-		return nil, fmt.Errorf("the token in %s was made for the root with fingerprint %s, not root_fingerprint %s", p, tok.sha, fp)
+		return nil, &rootMismatch{fmt.Sprintf("the token in %s was made for the root with fingerprint %s, not root_fingerprint %s", p, tok.sha, fp)}
 	}
 	return tok, nil
+}
+
+// rootMismatch is a token for another root than the configured one:
+// either may be wrong, so it is reported as an error, not as a need for
+// a new token, and the token is left unspent.
+type rootMismatch struct{ msg string }
+
+func (e *rootMismatch) Error() string {
+	return e.msg + " (fix root_fingerprint, or make the token on the CA it names)"
 }
 
 // needsToken builds the error that puts the cert in state needs_token.

@@ -79,20 +79,28 @@ func (i *Issuer) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, e
 
 func (i *Issuer) issue(ctx context.Context, req agent.Request) (*agent.Bundle, error) {
 	tok, tokErr := i.readToken(req)
+	var mismatch *rootMismatch
+	if errors.As(tokErr, &mismatch) {
+		return nil, mismatch
+	}
+	why := renewable(req)
+	if why != "" && tok == nil {
+		// Nothing to send: no request at all, however many hosts wait.
+		return nil, i.needsToken(req, why+", and "+tokErr.Error())
+	}
 	t, err := i.trusted(ctx, req, tok, tokErr)
 	if err != nil {
 		return nil, err
 	}
-	why := renewable(req)
 	if why == "" {
 		b, err := i.renew(ctx, req, t)
 		if err == nil || !refused(err) {
 			return b, err
 		}
 		why = "step-ca refused to renew the current certificate: " + err.Error()
-	}
-	if tok == nil {
-		return nil, i.needsToken(req, why+", and "+tokErr.Error())
+		if tok == nil {
+			return nil, i.needsToken(req, why+", and "+tokErr.Error())
+		}
 	}
 	return i.enroll(ctx, req, t, tok)
 }

@@ -204,6 +204,13 @@ func (i *Issuer) refresh(ctx context.Context, t *trustState) error {
 		return fmt.Errorf("refresh federated roots: %w", err)
 	}
 	next.intermediates, _ = parsePEMs(inter.Crts)
+	// Intermediates that step-ca no longer signs with still chain the
+	// certs they signed, which must open mutual TLS until renewed.
+	for _, c := range t.intermediates {
+		if i.now().Before(c.NotAfter) && !slices.ContainsFunc(next.intermediates, c.Equal) {
+			next.intermediates = append(next.intermediates, c)
+		}
+	}
 	*t = *next
 	// Saved even when unchanged: the time keeps a restart from refreshing
 	// at once.

@@ -70,6 +70,8 @@ type stepCA struct {
 	URL      string
 	Root     string // certs/root_ca.crt
 	caJSON   string
+	// Extra roots the start-up check trusts (after a rotation).
+	Extra []string
 	cmd      *exec.Cmd
 	done     chan struct{}
 	log      *testbin.SyncBuffer
@@ -156,7 +158,7 @@ func (s *stepCA) start() {
 	done := make(chan struct{})
 	s.done = done
 	go func() { _ = s.cmd.Wait(); close(done) }()
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig(s.t, s.Root)}}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConfig(s.t, append([]string{s.Root}, s.Extra...)...)}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := hc.Get(s.URL + "/health")
@@ -216,11 +218,13 @@ func (s *stepCA) count(path string, status int) int {
 	return n
 }
 
-func tlsConfig(t *testing.T, rootFile string) *tls.Config {
+func tlsConfig(t *testing.T, rootFiles ...string) *tls.Config {
 	t.Helper()
 	pool := x509.NewCertPool()
-	for _, c := range readCerts(t, rootFile) {
-		pool.AddCert(c)
+	for _, f := range rootFiles {
+		for _, c := range readCerts(t, f) {
+			pool.AddCert(c)
+		}
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }

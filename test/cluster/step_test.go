@@ -68,8 +68,14 @@ func TestStepEnrollAndRenew(t *testing.T) {
 // and with a TLS handshake (server: the pair; client: trusts ca_file).
 func checkPair(t *testing.T, ca *stepCA, h *host) {
 	t.Helper()
+	checkPairRoot(t, ca.Root, h)
+}
+
+// checkPairRoot is checkPair against the root in rootFile.
+func checkPairRoot(t *testing.T, rootFile string, h *host) {
+	t.Helper()
 	openssl := testbin.NeedTool(t, "openssl")
-	out, err := exec.Command(openssl, "verify", "-CAfile", ca.Root, "-untrusted", h.path("web.crt"), h.path("web.crt")).CombinedOutput()
+	out, err := exec.Command(openssl, "verify", "-CAfile", rootFile, "-untrusted", h.path("web.crt"), h.path("web.crt")).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ": OK") {
 		t.Fatalf("openssl verify: %v\n%s", err, out)
 	}
@@ -84,7 +90,7 @@ func checkPair(t *testing.T, ca *stepCA, h *host) {
 		errc <- s.Handshake()
 		s.Close()
 	}()
-	c := tls.Client(client, &tls.Config{RootCAs: poolFile(t, h.path("ca.crt")), ServerName: "web.example.com", MinVersion: tls.VersionTLS12})
+	c := tls.Client(client, &tls.Config{RootCAs: poolFile(t, h.path("ca.crt")), ServerName: leafOf(t, h.path("web.crt")).DNSNames[0], MinVersion: tls.VersionTLS12})
 	if err := c.Handshake(); err != nil {
 		t.Fatalf("TLS handshake against the written pair: %v", err)
 	}
