@@ -61,17 +61,17 @@ func tool(t *testing.T, name, script string) string {
 
 // stepCA is a PKI made by `step ca init` and the step-ca serving it.
 type stepCA struct {
-	t        *testing.T
-	step     string // the step CLI
-	stepCA   string // the step-ca binary
-	dir      string // STEPPATH
-	pwFile   string
-	addr     string
-	URL      string
-	Root     string // certs/root_ca.crt
-	caJSON   string
+	t      *testing.T
+	step   string // the step CLI
+	stepCA string // the step-ca binary
+	dir    string // STEPPATH
+	pwFile string
+	addr   string
+	URL    string
+	Root   string // certs/root_ca.crt
+	caJSON string
 	// Extra roots the start-up check trusts (after a rotation).
-	Extra []string
+	Extra    []string
 	cmd      *exec.Cmd
 	done     chan struct{}
 	log      *testbin.SyncBuffer
