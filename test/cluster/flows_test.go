@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +159,41 @@ func startDaemon(t *testing.T, h *host) *testbin.SyncBuffer {
 		}
 	})
 	return log
+}
+
+// TestOpenFLClusterExample: examples/openfl-cluster.toml, with its paths
+// moved under a temp dir, its CA URL pointed at the test step-ca and its
+// unit left out, enrolls with a token made exactly as `fx pki get-token`
+// makes it, and renews over mutual TLS.
+func TestOpenFLClusterExample(t *testing.T) {
+	ca := newStepCA(t)
+	h := newHost(t)
+	src := readFile(t, "../../examples/openfl-cluster.toml")
+	text := regexp.MustCompile(`"(/[^"]*)"`).ReplaceAllString(src, `"`+h.dir+`$1"`)
+	text = strings.ReplaceAll(text, "https://ca.example.com:9123", ca.URL)
+	text = regexp.MustCompile(`(?m)^units = .*$`).ReplaceAllString(text, "")
+	if err := os.WriteFile(h.config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok := h.dir + "/var/lib/certagent/tokens/collaborator1.token"
+	if err := os.MkdirAll(filepath.Dir(tok), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// openfl/utilities/ca/ca.py get_token: base64(JWT) "." base64(root_ca.crt).
+	fx := base64.StdEncoding.EncodeToString([]byte(ca.token("collaborator1"))) + "." +
+		base64.StdEncoding.EncodeToString([]byte(readFile(t, ca.Root)))
+	if err := os.WriteFile(tok, []byte(fx), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.renew(false)
+	dir := h.dir + "/etc/openfl/cert/client/"
+	verifyFiles(t, ca.Root, dir+"col_collaborator1.crt", dir+"col_collaborator1.key", dir+"cert_chain.crt")
+	if _, err := os.Stat(tok); !os.IsNotExist(err) {
+		t.Error("the used token is still there")
+	}
+	h.renew(true)
+	verifyFiles(t, ca.Root, dir+"col_collaborator1.crt", dir+"col_collaborator1.key", dir+"cert_chain.crt")
+	if ca.count("/1.0/rekey", 201) != 1 {
+		t.Error("the renewal did not go over mutual TLS")
+	}
 }
