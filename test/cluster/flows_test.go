@@ -197,3 +197,24 @@ func TestOpenFLClusterExample(t *testing.T) {
 		t.Error("the renewal did not go over mutual TLS")
 	}
 }
+
+// TestStepBareTokenNoRoot: a `step ca token` token names the root's
+// fingerprint; with neither root_fingerprint nor root_file, certagent
+// fetches that root and checks its hash, as `step ca certificate --token`
+// does. The cert's validity is asked of step-ca.
+func TestStepBareTokenNoRoot(t *testing.T) {
+	ca := newStepCA(t)
+	h := newHost(t)
+	h.write(ca, "", `validity = "2h"`)
+	h.putToken(ca.token("web.example.com", "web.example.com"))
+	start := time.Now()
+	h.renew(false)
+	leaf := leafOf(t, h.path("web.crt"))
+	if life := leaf.NotAfter.Sub(start); life < 2*time.Hour-time.Minute || life > 2*time.Hour+time.Minute {
+		t.Errorf("the cert lives %s from issuance, want the 2h asked for", life)
+	}
+	if ca.count("/root/"+ca.fingerprint(), 200) != 1 {
+		t.Error("the root named by the token was not fetched by its fingerprint")
+	}
+	checkPair(t, ca, h)
+}
