@@ -135,8 +135,10 @@ func (i *Issuer) Roots(ctx context.Context) ([]*x509.Certificate, error) {
 	}
 	if i.now().Sub(t.RefreshedAt) >= RefreshEvery {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := i.refresh(rctx, t); err != nil {
+		if next, err := i.refresh(rctx, t); err != nil {
 			i.log.Warn("cannot refresh the trusted roots; keeping the ones known", "issuer", i.name, "error", err)
+		} else {
+			t, i.trust = next, next
 		}
 		cancel()
 	}
@@ -183,10 +185,12 @@ func (i *Issuer) trusted(ctx context.Context, req agent.Request, tok *enrollToke
 		}
 		i.trust = t
 	}
-	if err := i.refresh(ctx, i.trust); err != nil {
+	next, err := i.refresh(ctx, i.trust)
+	if err != nil {
 		return nil, err
 	}
-	return i.trust, nil
+	i.trust = next
+	return next, nil
 }
 
 // renew renews the current pair over mutual TLS: /1.0/rekey with a new
