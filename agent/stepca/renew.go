@@ -87,4 +87,3 @@ func (i *Issuer) intermediatesFor(leaf *x509.Certificate, t *trustState) []*x509
 	}
 	return out
 }
-
