@@ -114,6 +114,34 @@ func TestReadToken(t *testing.T) {
 	if _, err := iss.readToken(webReq); !errors.As(err, &rm) || !strings.Contains(err.Error(), "not root_fingerprint "+fp) {
 		t.Errorf("token with another root: %v", err)
 	}
+	// At use as at load: private, root's, no symlink, in root's directory.
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.readToken(webReq); err == nil || !strings.Contains(err.Error(), "must be a regular file owned by root with mode 0600") {
+		t.Errorf("token readable by others: %v", err)
+	}
+	link := path + ".link"
+	if err := os.Rename(path, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(link, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.readToken(webReq); err == nil || !strings.Contains(err.Error(), "must be a regular file") {
+		t.Errorf("token behind a symlink: %v", err)
+	}
+	os.Remove(path)
+	write(bare)
+	if err := os.Chmod(filepath.Dir(path), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.readToken(webReq); err == nil || !strings.Contains(err.Error(), "must be owned by root and writable only by it") {
+		t.Errorf("token in a world-writable dir: %v", err)
+	}
+	if err := os.Chmod(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	write("not a token")
 	if _, err := iss.readToken(webReq); err == nil || !strings.Contains(err.Error(), "not a step one-time token") {
 		t.Errorf("garbage: %v", err)
