@@ -37,9 +37,13 @@ type Issuer struct {
 	log  hclog.Logger
 	now  func() time.Time
 
-	// mu guards trust and serializes bootstrap and refresh.
+	// mu guards trust and retryRefresh, and serializes bootstrap and
+	// refresh.
 	mu    sync.Mutex
 	trust *trustState
+	// retryRefresh is when Roots may try a failed daily refresh again:
+	// passes can come every second, the CA need not hear of each.
+	retryRefresh time.Time
 }
 
 var (
@@ -132,10 +136,12 @@ func (i *Issuer) Roots(ctx context.Context) ([]*x509.Certificate, error) {
 		}
 		i.trust = t
 	}
-	if i.now().Sub(t.RefreshedAt) >= RefreshEvery {
+	if now := i.now(); now.Sub(t.RefreshedAt) >= RefreshEvery && !now.Before(i.retryRefresh) {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if next, err := i.refresh(rctx, t); err != nil {
-			i.log.Warn("cannot refresh the trusted roots; keeping the ones known", "issuer", i.name, "error", err)
+			i.retryRefresh = now.Add(time.Hour)
+			i.log.Warn("cannot refresh the trusted roots; keeping the ones known", "issuer", i.name, "error", err,
+				"retry_at", i.retryRefresh.UTC().Format(time.RFC3339))
 		} else {
 			t, i.trust = next, next
 		}
