@@ -173,10 +173,10 @@ func (i *Issuer) current(t *trustState) bool {
 func (i *Issuer) trusted(ctx context.Context, req agent.Request, tok *enrollToken, tokErr error) (*trustState, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.trust == nil || !i.current(i.trust) {
-		i.trust = nil
-		t, err := i.loadTrust()
-		if err != nil {
+	t, fresh := i.trust, false
+	if t == nil || !i.current(t) {
+		var err error
+		if t, err = i.loadTrust(); err != nil {
 			return nil, err
 		}
 		if t == nil || !i.current(t) {
@@ -187,10 +187,14 @@ func (i *Issuer) trusted(ctx context.Context, req agent.Request, tok *enrollToke
 				}
 				return nil, err
 			}
+			fresh = true
 		}
-		i.trust = t
 	}
-	next, err := i.refresh(ctx, i.trust)
+	// A bootstrapped root is kept only once step-ca proved to hold it.
+	next, err := i.refresh(ctx, t)
+	if err != nil && fresh {
+		return nil, fmt.Errorf("step-ca at %s does not serve TLS under the root from %s: %w", i.cfg.CAURL, t.Anchor, err)
+	}
 	if err != nil {
 		return nil, err
 	}
