@@ -52,6 +52,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 			a.inspect(st, roots[st.cfg.Issuer], now)
 			a.judgeDamage(st, po.only[st.name], healthy, now)
 		}
+		a.checkToken(st)
 		a.pollARI(ctx, st, now)
 		if st.leaf != nil {
 			a.warnExpiry("cert", st.name, st.leaf, &st.lastWarn, st.cfg.CertFile, now)
@@ -60,6 +61,11 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 		ok, why := st.due(now)
 		if !ok && po.operator {
 			ok, why = st.dueForOperator(now)
+		}
+		if !ok && !st.needsToken && !now.Before(st.retryAt) {
+			if stale := a.staleCAFile(st); stale != "" {
+				ok, why = true, stale
+			}
 		}
 		if ok || po.forceAll || po.force[st.name] {
 			if !ok {
