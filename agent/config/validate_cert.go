@@ -49,6 +49,7 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.modes(ct, at)
 	v.actions(ct.Units, ct.Action, ct.Exec, ct.ExecTimeout, at)
 	v.formats(ct, at)
+	v.crl(ct, is, at)
 	v.presetRules(ct, at)
 }
 
@@ -260,6 +261,7 @@ func (v *validator) paths() {
 			for _, kv := range ct.outputs() {
 				add("cert", "certs", name, kv[0], kv[1])
 			}
+			add("cert", "certs", name, "crl_file", ct.CRLFile)
 		}
 	}
 	for name, w := range v.c.Watch {
@@ -302,6 +304,9 @@ func (v *validator) dupPaths(uses []pathUse) {
 		if !dup {
 			first[clean] = u
 			continue
+		}
+		if v.sharedCRL(f, u) {
+			continue // certs of one issuer may share their issuer's CRL
 		}
 		where := f.pos.file
 		if f.pos.line > 0 {

@@ -34,6 +34,7 @@ func (v *validator) localIssuer(is *Issuer, at func(string, *valueError)) {
 	if is.Validity.Duration < minCAValidity {
 		at("validity", badValue(`use at least "1h"; the default is "3650d"`, "CA validity %s is shorter than 1h", is.Validity.Duration))
 	}
+	v.crlIssuer(is, at)
 	onlyACME := func(key string, set bool) {
 		if set {
 			at(key, badValue(`remove it, or use type = "acme"`, "%s only applies to acme issuers", key))
@@ -58,7 +59,8 @@ func (v *validator) localIssuer(is *Issuer, at func(string, *valueError)) {
 }
 
 func (v *validator) acmeIssuer(is *Issuer, at func(string, *valueError)) {
-	for key, set := range map[string]bool{"key_type": is.KeyType != "", "common_name": is.CommonName != "", "validity": is.Validity.Set} {
+	for key, set := range map[string]bool{"key_type": is.KeyType != "", "common_name": is.CommonName != "", "validity": is.Validity.Set,
+		"crl_validity": is.CRLValidity.Set, "crl_url": is.CRLURL != ""} {
 		if set {
 			at(key, badValue(`remove it; the ACME CA decides its own keys, names and lifetimes`, "%s only applies to local issuers", key))
 		}

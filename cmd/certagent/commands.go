@@ -108,16 +108,11 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 			return exitUsage
 		}
 	}
-	p, code := wire(ctx, cfg, env.stderr)
-	if p == nil {
+	a, done, code := oneShotAgent(ctx, cfg, env)
+	if a == nil {
 		return code
 	}
-	defer p.restarter.Close()
-	a, err := agent.New(agent.Options{Config: cfg, Issuers: p.issuers, Store: p.store, Restarter: p.restarter, Logger: p.logger})
-	if err != nil {
-		p.logger.Error("cannot start", "error", err)
-		return exitFailure
-	}
+	defer done()
 	if err := a.RenewOnce(ctx, fl.Args(), *force); err != nil {
 		fmt.Fprintf(env.stderr, "certagent: renew: %v\n", err)
 		return exitFailure

@@ -34,6 +34,7 @@ func init() {
 		{"run", "[--config FILE]", "run the daemon in the foreground", cmdRun},
 		{"check", "[--config FILE] [--files]", "validate the configuration (and, with --files, the files on disk)", cmdCheck},
 		{"renew", "[--config FILE] [--force] [NAME...]", "renew the due certs (or, with --force, the named or all certs) once and exit", cmdRenew},
+		{"revoke", "[--config FILE] NAME [--reason REASON] [--no-reissue]", "revoke a cert with its issuer, then deploy a new pair (unless --no-reissue)", cmdRevoke},
 		{"status", "[--config FILE] [--json]", "show every cert's state, expiry and next renewal", cmdStatus},
 		{"version", "", "print the version", cmdVersion},
 	}
