@@ -56,7 +56,7 @@ func (a *Agent) syncCRLs(ctx context.Context, force map[string]bool, roots map[s
 		if force[lead.cfg.Issuer] || lead.crlNext.IsZero() || !now.Before(lead.crlNext) {
 			a.fetchCRL(ctx, lead, roots[lead.cfg.Issuer], now)
 		}
-		if lead.crlData != nil {
+		if lead.crlData != nil && !a.adoptNewerCRL(lead, roots[lead.cfg.Issuer], now) {
 			a.writeCRL(g)
 		}
 		for _, st := range g[1:] {
@@ -150,6 +150,33 @@ func issuerCandidates(st *certState, roots []*x509.Certificate) []*x509.Certific
 	return out
 }
 
+// adoptNewerCRL keeps a CRL on disk that is at least as new as the one
+// in memory: another certagent process (a one-shot `certagent revoke`
+// beside this daemon) wrote it after this process last fetched. Writing
+// the older one back would un-revoke a serial. Only a CRL that passes
+// the same checks (signed by the leaf's issuer, not expired) counts.
+func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time.Time) bool {
+	cur, err := pki.ReadFileLimited(st.cfg.CRLFile, pki.MaxFileSize)
+	if err != nil || bytes.Equal(cur, st.crlData) {
+		return err == nil
+	}
+	blk, _ := pem.Decode(cur)
+	mine, _ := pem.Decode(st.crlData)
+	if blk == nil || mine == nil || blk.Type != "X509 CRL" {
+		return false
+	}
+	disk, err := checkCRL(blk.Bytes, st.leaf, issuerCandidates(st, roots), now)
+	if err != nil {
+		return false
+	}
+	ours, err := x509.ParseRevocationList(mine.Bytes)
+	if err != nil || disk.Number == nil || ours.Number == nil || disk.Number.Cmp(ours.Number) < 0 {
+		return false
+	}
+	st.crlData = cur
+	return true
+}
+
 // writeCRL commits the group's CRL when the file on disk differs, under
 // a store name of its own (so the cert's own previous pair, kept for
 // rollback, is untouched) with the crl_action of every cert that uses it.
@@ -158,9 +185,6 @@ func issuerCandidates(st *certState, roots []*x509.Certificate) []*x509.Certific
 func (a *Agent) writeCRL(g []*certState) {
 	lead := g[0]
 	c := lead.cfg
-	if cur, err := pki.ReadFileLimited(c.CRLFile, pki.MaxFileSize); err == nil && bytes.Equal(cur, lead.crlData) {
-		return
-	}
 	var intents []store.Intent
 	for _, st := range g {
 		if st.cfg.CRLAction == config.CRLActionNone || st.cfg.CRLAction == "" {

@@ -309,3 +309,27 @@ func TestBadCRLKeepsOld(t *testing.T) {
 		t.Fatalf("after a good CRL: %+v", row)
 	}
 }
+
+// A daemon that fetched the CRL before a one-shot revoke beside it wrote
+// a newer one keeps the newer one: writing its own back would un-revoke.
+func TestOlderCRLNeverOverwritesNewer(t *testing.T) {
+	daemon, ri, ctx := issuedWithRevoker(t)
+	oneShot := newTestAgentShared(t, daemon)
+	crlPath := filepath.Join(daemon.dir, "out", "ca.crl")
+	old := serialOf(t, filepath.Join(daemon.dir, "out", "web.pem"))
+	if err := oneShot.RevokeOnce(ctx, "web", RevokeOptions{Reason: ReasonKeyCompromise, NoReissue: true}); err != nil {
+		t.Fatal(err)
+	}
+	ri.mu.Lock()
+	ri.crl = func() ([]byte, error) { return nil, errors.New("CA down") }
+	ri.mu.Unlock()
+	for i := 0; i < 2; i++ {
+		daemon.pass(ctx, passOptions{})
+		if got := crlSerials(t, crlPath); len(got) != 1 || got[0] != old {
+			t.Fatalf("pass %d: crl_file lists %v, want the revoked %s", i, got, old)
+		}
+	}
+	if st := rowNamed(daemon.Agent, "web").State; st != StateRevoked {
+		t.Fatalf("daemon shows %q, want revoked", st)
+	}
+}
