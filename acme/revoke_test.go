@@ -2,7 +2,9 @@ package acme
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/internal/pebbletest"
 )
 
@@ -97,6 +100,31 @@ func TestFetchCRL(t *testing.T) {
 		}
 	}
 	if _, err := fetchCRL(ctx, hs.Client(), hs.URL+"/missing"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("missing CRL: %v", err)
+	}
+}
+
+// A leaf naming a CRL Distribution Point gets that CRL, fetched over the
+// issuer's HTTP client; no ACME server is contacted.
+func TestCRLFromDistributionPoint(t *testing.T) {
+	crlDER := []byte{0x30, 0x03, 0x02, 0x01, 0x07}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ca.crl" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(crlDER)
+	}))
+	defer hs.Close()
+	cfg := &config.Issuer{Type: "acme", Directory: "https://127.0.0.1:1/directory", Challenge: ChallengeHTTP01, HTTPListen: "127.0.0.1:1"}
+	i := newIssuer(t, cfg, "")
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(5), CRLDistributionPoints: []string{"ldap://x/crl", hs.URL + "/ca.crl"}}
+	got, err := i.CRL(context.Background(), leaf, nil)
+	if err != nil || string(got) != string(crlDER) {
+		t.Fatalf("CRL = %x, %v", got, err)
+	}
+	leaf.CRLDistributionPoints = []string{hs.URL + "/gone.crl"}
+	if _, err := i.CRL(context.Background(), leaf, nil); err == nil || !strings.Contains(err.Error(), "404") || errors.Is(err, agent.ErrNoCRL) {
 		t.Fatalf("missing CRL: %v", err)
 	}
 }

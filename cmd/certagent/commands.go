@@ -178,6 +178,9 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 		if lastErr == "" && len(r.Problems) > 0 {
 			lastErr = r.Problems[0]
 		}
+		if lastErr == "" && r.State == agent.StateRevoked && r.Revocation != nil {
+			lastErr = "revoked (" + r.Revocation.Reason + "); renew --force " + r.Name + " replaces it"
+		}
 		if lastErr == "" && r.KeyRemoved {
 			lastErr = "(key removed after start, on purpose)"
 		}
