@@ -93,9 +93,14 @@ func (a *Agent) fetchCRL(ctx context.Context, st *certState, roots []*x509.Certi
 	}
 	st.crlData = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
 	st.crlErr = ""
+	// Fetch again at half its validity (when a local CA re-signs), and at
+	// least every check_interval, so a CA's early re-signing is seen.
 	next := crl.ThisUpdate.Add(crl.NextUpdate.Sub(crl.ThisUpdate) / 2)
-	if limit := now.Add(a.crlRetry()); next.After(limit) || !next.After(now) {
-		next = limit
+	if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 && next.After(now.Add(iv)) {
+		next = now.Add(iv)
+	}
+	if !next.After(now) {
+		next = now.Add(a.crlRetry())
 	}
 	st.crlNext = next
 }

@@ -333,3 +333,21 @@ func TestOlderCRLNeverOverwritesNewer(t *testing.T) {
 		t.Fatalf("daemon shows %q, want revoked", st)
 	}
 }
+
+// The daemon wakes to refresh crl_file at half the CRL's validity, well
+// before its nextUpdate.
+func TestCRLRefreshPlannedBeforeNextUpdate(t *testing.T) {
+	ta, _, _ := issuedWithRevoker(t)
+	st := ta.certs["web"]
+	crl, err := x509.ParseRevocationList(pemBody(t, st.crlData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := crl.ThisUpdate.Add(crl.NextUpdate.Sub(crl.ThisUpdate) / 2)
+	if st.crlNext.IsZero() || st.crlNext.After(half) || !st.crlNext.Before(crl.NextUpdate) {
+		t.Fatalf("next CRL fetch %s; CRL half-life %s, nextUpdate %s", st.crlNext, half, crl.NextUpdate)
+	}
+	if wake := ta.nextWake(); wake.After(st.crlNext) {
+		t.Fatalf("next wake %s is after the CRL refresh %s", wake, st.crlNext)
+	}
+}
