@@ -201,3 +201,31 @@ func TestRevokeRefusals(t *testing.T) {
 		t.Fatalf("a failed revoke issued a cert: %v", err)
 	}
 }
+
+// A crl_file damaged on disk shows in `certagent status` (state failed,
+// crl_error), and the next run writes the CA's CRL back.
+func TestDamagedCRLFileInStatus(t *testing.T) {
+	e := newEnv(t)
+	e.write(t, revokeFederation)
+	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
+	}
+	crl := e.path("crl/fl.crl")
+	good, err := os.ReadFile(crl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(crl, good[:len(good)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	row := statusRows(t, e)["client"]
+	if row["state"] != "failed" || !strings.Contains(row["crl_error"].(string), crl) {
+		t.Fatalf("status with a truncated crl_file: %v", row)
+	}
+	if r := certagent(t, "renew", "--config", e.config); r.code != 0 || !strings.Contains(r.stderr, "event=crl_updated") {
+		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
+	}
+	if row := statusRows(t, e)["client"]; row["state"] != "ok" || row["crl_error"] != nil {
+		t.Fatalf("status after the CRL was rewritten: %v", row)
+	}
+}
