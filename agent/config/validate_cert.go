@@ -49,7 +49,7 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.modes(ct, at)
 	v.actions(ct.Units, ct.Action, ct.Exec, ct.ExecTimeout, at)
 	v.formats(ct, at)
-	v.crl(ct, is, at)
+	v.crl(ct, at)
 	v.presetRules(ct, at)
 }
 

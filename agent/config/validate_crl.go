@@ -25,9 +25,10 @@ func (v *validator) crlIssuer(is *Issuer, at func(string, *valueError)) {
 	}
 }
 
-// crl checks crl_file and crl_action. The issuer must be able to provide
-// a CRL: the local CA signs one, an ACME CA names one in its leaves.
-func (v *validator) crl(ct *Cert, is *Issuer, at func(string, *valueError)) {
+// crl checks crl_file and crl_action. Whether the issuer can provide a
+// CRL for the cert is known only once it is issued (an ACME CA names one
+// in its leaves, or not): the agent reports that in status.
+func (v *validator) crl(ct *Cert, at func(string, *valueError)) {
 	if ct.CRLFile == "" {
 		if ct.CRLAction != "" {
 			at("crl_action", badValue("remove it, or set crl_file", "crl_action only applies with crl_file"))
