@@ -22,6 +22,8 @@ type passOptions struct {
 	names map[string]bool
 	// operator: an operator's renew sent to the daemon (dueForOperator).
 	operator bool
+	// crlIssuers re-fetch the CRL of these issuers' certs now (a revoke).
+	crlIssuers map[string]bool
 }
 
 // pass inspects the certs that need it, renews the due ones, delivers
@@ -58,6 +60,8 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 			a.warnExpiry("cert", st.name, st.leaf, &st.lastWarn, st.cfg.CertFile, now)
 		}
 		a.fixPerms(st)
+		// A revoke by a one-shot process beside this daemon shows at once.
+		st.revoked = readRevocation(a.cfg.Agent.StateDir, st.name)
 		ok, why := st.due(now)
 		if !ok && po.operator {
 			ok, why = st.dueForOperator(now)
@@ -77,6 +81,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	}
 	a.passWatches(ctx, po, now)
 	a.issueAll(ctx, due, roots)
+	a.syncCRLs(ctx, po.crlIssuers, roots)
 	a.deliver(ctx)
 	a.publish()
 	if m := a.opts.Metrics; m != nil {
@@ -137,6 +142,7 @@ func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time)
 	rep, keyRemoved := InspectCert(a.cfg.Agent.StateDir, c, exp, now)
 	st.inspected = now
 	st.leaf, st.chain, st.problems, st.keyRemoved = rep.Leaf, rep.Chain, rep.Problems, keyRemoved
+	st.revoked = readRevocation(a.cfg.Agent.StateDir, st.name)
 	a.applySeed(st, now)
 	a.clearMootFailure(st)
 	if st.leaf != nil {
@@ -242,6 +248,7 @@ func (a *Agent) nextWake() time.Time {
 		}
 		earlier(st.ariNext)
 		earlier(st.settleUntil)
+		earlier(st.crlNext)
 		if st.leaf != nil && !st.lastWarn.IsZero() && a.inWarnWindow(st.leaf, now) {
 			earlier(st.lastWarn.Add(24 * time.Hour))
 		}

@@ -23,6 +23,9 @@ const (
 	// StateInvalid is a watch-only pair that is unusable (mismatched,
 	// unparsable); certagent does not repair what it does not manage.
 	StateInvalid = "invalid"
+	// StateRevoked is a cert whose serial on disk was revoked (`certagent
+	// revoke`) and not yet replaced: peers that check CRLs refuse it.
+	StateRevoked = "revoked"
 )
 
 // certState is what the scheduler knows about one managed cert between
@@ -76,12 +79,22 @@ type certState struct {
 	needsToken bool
 	tokenFile  string
 	tokenStamp tokenStamp
+	// revoked is the cert's last revocation record (revocations.go).
+	revoked *revocationRecord
+	// crlData is the last good CRL (PEM) for crl_file, crlNext when to
+	// fetch it again and crlErr why the last fetch failed (crl.go).
+	crlData []byte
+	crlNext time.Time
+	crlErr  string
 }
 
 // due reports whether the cert must be renewed at now, and why.
 func (s *certState) due(now time.Time) (bool, string) {
 	if s.needsToken || now.Before(s.retryAt) || now.Before(s.settleUntil) {
 		return false, ""
+	}
+	if s.reissueRevoked() {
+		return true, "revoked (" + s.revoked.Reason + ")"
 	}
 	if s.damaged() {
 		return true, s.problems[0].Detail
@@ -100,7 +113,7 @@ func (s *certState) nextRenewal() time.Time {
 	if s.needsToken {
 		return time.Time{} // a token file change wakes it, not a timer
 	}
-	if s.retryAt.After(s.renewAt) || s.damaged() || s.leaf == nil {
+	if s.retryAt.After(s.renewAt) || s.damaged() || s.leaf == nil || s.reissueRevoked() {
 		return s.retryAt
 	}
 	return s.renewAt
@@ -117,9 +130,11 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 		return StateMissing
 	case s.leaf != nil && !now.Before(s.leaf.NotAfter):
 		return StateExpired
+	case s.revokedOnDisk():
+		return StateRevoked
 	case s.leaf != nil && now.Before(s.leaf.NotBefore):
 		return StateNotYetValid
-	case s.failures > 0:
+	case s.failures > 0 || s.crlErr != "":
 		return StateFailed
 	case len(s.problems) > 0 || s.leaf == nil:
 		return StateDue

@@ -32,6 +32,12 @@ type CertStatus struct {
 	// rateLimited with Retry-After), while that is ahead; no renewal
 	// contacts the CA before it unless forced.
 	RetryAfter time.Time `json:"retry_after,omitzero"`
+	// Revocation is the cert's last `certagent revoke`; the state is
+	// revoked while its serial is the one on disk.
+	Revocation *RevocationStatus `json:"revocation,omitempty"`
+	// CRLError says why crl_file could not be refreshed; the old CRL is
+	// kept and the state is failed.
+	CRLError string `json:"crl_error,omitempty"`
 }
 
 // StatusFile is the content of state_dir/status.json.
@@ -64,6 +70,13 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	}
 	for _, p := range st.problems {
 		row.Problems = append(row.Problems, p.Detail)
+	}
+	if r := st.revoked; r != nil {
+		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC()}
+	}
+	row.CRLError = st.crlErr
+	if row.LastError == "" {
+		row.LastError = st.crlErr
 	}
 	return row
 }
@@ -302,6 +315,7 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 	for _, name := range cfg.CertNames() {
 		st := &certState{name: name, cfg: cfg.Certs[name]}
 		a.inspect(st, nil, now)
+		st.crlErr = crlFileProblem(st.cfg, now)
 		if r, ok := recorded[name]; ok && r.Serial == serialHex(st.leaf) {
 			st.failures, st.lastErr = r.Failures, r.LastError
 			st.renewing = r.State == StateRenewing
@@ -310,6 +324,9 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 				st.retryAt = r.NextRenewal
 			}
 			st.caRetryAt = r.RetryAfter
+			if st.crlErr == "" {
+				st.crlErr = r.CRLError
+			}
 			// The daemon may have planned this very cert inside an ARI
 			// window, which only it knows: status contacts no CA. Its
 			// recorded time is the one it will act on.

@@ -32,6 +32,9 @@ const (
 	DefaultExecTimeout       = 60 * time.Second
 	DefaultKeyFormat         = "pkcs8"
 	DefaultPasswordPolicy    = "none"
+	DefaultCRLValidity       = 7 * 24 * time.Hour
+	// CRLActionNone leaves the units alone when only the CRL changed.
+	CRLActionNone = "none"
 )
 
 // cert_file_chain values: what cert_file holds.
@@ -64,6 +67,7 @@ func ApplyDefaults(c *Config) {
 			defStr(&is.KeyType, DefaultCAKeyType)
 			defStr(&is.CommonName, "certagent "+name+" CA")
 			defDur(&is.Validity, DefaultCAValidity)
+			defDur(&is.CRLValidity, DefaultCRLValidity)
 		case "acme":
 			defStr(&is.Challenge, DefaultChallenge)
 			defStr(&is.HTTPListen, DefaultHTTPListen)
@@ -138,6 +142,14 @@ func certDefaults(c *Config, ct *Cert) {
 		}
 	}
 	defStr(&ct.Action, DefaultAction)
+	if ct.CRLFile != "" && ct.CRLAction == "" {
+		// A CRL re-signed every few days must not restart a service;
+		// one that reloads its certs re-reads its CRL the same way.
+		ct.CRLAction = CRLActionNone
+		if ct.Action == "reload" {
+			ct.CRLAction = "reload"
+		}
+	}
 	defDur(&ct.Settle, DefaultSettle)
 	defDur(&ct.ExecTimeout, DefaultExecTimeout)
 }

@@ -50,6 +50,7 @@ var presets = map[string]presetDef{
 		{"an encrypted key: key_password_credential or key_password_file (tlsPkPwd)", needPassword},
 		{"tls_info_file: the tls_info string for tft_start_controller/tft_init_processor", needTLSInfo},
 		{"ca_file: tlsCaPath and tlsCaFile", needCAFile},
+		{"crl_file, when set, fills tlsCrlPath and tlsCrlFile (tls_info_crl_files, when set, wins)", nil},
 	}},
 }
 

@@ -50,6 +50,10 @@ type Issuer struct {
 	KeyType    string   `toml:"key_type"`
 	CommonName string   `toml:"common_name"`
 	Validity   Duration `toml:"validity"`
+	// CRLValidity is the signed CRL's lifetime (default 7d); CRLURL, when
+	// set, is written as the CRL Distribution Point into issued leaves.
+	CRLValidity Duration `toml:"crl_validity"`
+	CRLURL      string   `toml:"crl_url"`
 
 	// type = "acme"
 	Directory         string   `toml:"directory"`
@@ -131,6 +135,12 @@ type Cert struct {
 	// ReuseKey renews a step issuer's cert with its current key
 	// (/1.0/renew) instead of a new one (/1.0/rekey).
 	ReuseKey bool `toml:"reuse_key"`
+
+	// CRLFile receives the issuer's current CRL (PEM); CRLAction is done
+	// to the units when it changes: none | reload | restart | try-restart
+	// | reload-or-restart (default reload when action is reload, else none).
+	CRLFile   string `toml:"crl_file"`
+	CRLAction string `toml:"crl_action"`
 
 	// PresetNotes lists, one line each, the defaults the preset filled
 	// in; `certagent check --explain` prints them.

@@ -50,6 +50,7 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.actions(ct.Units, ct.Action, ct.Exec, ct.ExecTimeout, at)
 	v.formats(ct, at)
 	v.stepCert(ct, is, at)
+	v.crl(ct, at)
 	v.presetRules(ct, at)
 }
 
@@ -261,6 +262,7 @@ func (v *validator) paths() {
 			for _, kv := range ct.outputs() {
 				add("cert", "certs", name, kv[0], kv[1])
 			}
+			add("cert", "certs", name, "crl_file", ct.CRLFile)
 		}
 	}
 	for name, w := range v.c.Watch {
@@ -303,6 +305,9 @@ func (v *validator) dupPaths(uses []pathUse) {
 		if !dup {
 			first[clean] = u
 			continue
+		}
+		if v.sharedCRL(f, u) {
+			continue // certs of one issuer may share their issuer's CRL
 		}
 		where := f.pos.file
 		if f.pos.line > 0 {

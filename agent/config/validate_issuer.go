@@ -39,6 +39,7 @@ func (v *validator) localIssuer(is *Issuer, at func(string, *valueError)) {
 	if is.Validity.Duration < minCAValidity {
 		at("validity", badValue(`use at least "1h"; the default is "3650d"`, "CA validity %s is shorter than 1h", is.Validity.Duration))
 	}
+	v.crlIssuer(is, at)
 	noACMEKeys(is, at)
 	if is.MaxConcurrent != 0 {
 		at("max_concurrent", badValue(`remove it, or use type = "acme"`, "max_concurrent only applies to acme issuers"))
@@ -70,7 +71,8 @@ func noACMEKeys(is *Issuer, at func(string, *valueError)) {
 }
 
 func (v *validator) acmeIssuer(is *Issuer, at func(string, *valueError)) {
-	for key, set := range map[string]bool{"key_type": is.KeyType != "", "common_name": is.CommonName != "", "validity": is.Validity.Set} {
+	for key, set := range map[string]bool{"key_type": is.KeyType != "", "common_name": is.CommonName != "", "validity": is.Validity.Set,
+		"crl_validity": is.CRLValidity.Set, "crl_url": is.CRLURL != ""} {
 		if set {
 			at(key, badValue(`remove it; the ACME CA decides its own keys, names and lifetimes`, "%s only applies to local issuers", key))
 		}

@@ -47,6 +47,10 @@ type CA struct {
 	mu   sync.Mutex
 	key  crypto.Signer     // nil until loaded
 	cert *x509.Certificate // nil until loaded
+
+	// crlMu serializes changes to the revocation list and the CRL
+	// (crl.go); across processes the state dir lock does.
+	crlMu sync.Mutex
 }
 
 var _ agent.Issuer = (*CA)(nil)
@@ -179,7 +183,16 @@ func (c *CA) leafTemplate(req agent.Request, key crypto.Signer, caCert *x509.Cer
 		BasicConstraintsValid: true,
 		SubjectKeyId:          ski,
 		// AuthorityKeyId is taken from caCert.SubjectKeyId by x509.
+		CRLDistributionPoints: c.crlURLs(),
 	}, nil
+}
+
+// crlURLs is the CRL Distribution Point written into leaves (crl_url).
+func (c *CA) crlURLs() []string {
+	if c.cfg.CRLURL == "" {
+		return nil
+	}
+	return []string{c.cfg.CRLURL}
 }
 
 // backdate is Backdate, or a tenth of the validity for short-lived certs:

@@ -15,7 +15,7 @@ import (
 
 // States are the values of the state label of certagent_cert_state. For
 // every cert exactly one of them is 1 and the others are 0.
-var States = []string{"ok", "due", "renewing", "failed", "missing", "expired", "expiring", "not_yet_valid", "invalid", "needs_token"}
+var States = []string{"ok", "due", "renewing", "failed", "missing", "expired", "expiring", "not_yet_valid", "invalid", "needs_token", "revoked"}
 
 // Renewal results, the values of the result label of
 // certagent_renewals_total.
@@ -37,6 +37,7 @@ type Metrics struct {
 	renewals        *prometheus.CounterVec
 	unitActions     *prometheus.CounterVec
 	externalChanges *prometheus.CounterVec
+	revocations     *prometheus.CounterVec
 	lastPass        prometheus.Gauge
 
 	mu     sync.Mutex
@@ -71,6 +72,10 @@ func New() *Metrics {
 			Name: "certagent_external_changes_total",
 			Help: "Changes to managed or watched files made by something other than certagent.",
 		}, []string{"cert", "kind"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certagent_revocations_total",
+			Help: "Revocations asked of the issuer (certagent revoke), by RFC 5280 reason and result.",
+		}, []string{"cert", "reason", "result"}),
 		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "certagent_last_pass_timestamp_seconds",
 			Help: "When the scheduler last completed a pass over the certificates, in seconds since the Unix epoch.",
@@ -81,7 +86,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.notAfter, m.nextRenewal, m.state,
-		m.renewals, m.unitActions, m.externalChanges, m.lastPass,
+		m.renewals, m.unitActions, m.externalChanges, m.revocations, m.lastPass,
 	)
 	return m
 }
@@ -144,6 +149,13 @@ func (m *Metrics) DeleteCert(cert string) {
 	m.state.DeletePartialMatch(l)
 	m.renewals.DeletePartialMatch(l)
 	m.externalChanges.DeletePartialMatch(l)
+	m.revocations.DeletePartialMatch(l)
+}
+
+// Revocation counts one revocation asked of an issuer; reason is the RFC
+// 5280 name, result ResultSuccess or ResultFailure.
+func (m *Metrics) Revocation(cert, reason, result string) {
+	m.revocations.WithLabelValues(cert, reason, result).Inc()
 }
 
 // Renewal counts one issuance attempt; result is ResultSuccess or

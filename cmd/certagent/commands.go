@@ -120,16 +120,11 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 			return exchangeFailed(env, "renew", err)
 		}
 	}
-	p, code := wire(ctx, cfg, env.stderr)
-	if p == nil {
+	a, done, code := oneShotAgent(ctx, cfg, env)
+	if a == nil {
 		return code
 	}
-	defer p.restarter.Close()
-	a, err := agent.New(agent.Options{Config: cfg, Issuers: p.issuers, Store: p.store, Restarter: p.restarter, Logger: p.logger})
-	if err != nil {
-		p.logger.Error("cannot start", "error", err)
-		return exitFailure
-	}
+	defer done()
 	if err := a.RenewOnce(ctx, fl.Args(), *force); err != nil {
 		fmt.Fprintf(env.stderr, "certagent: renew: %v\n", err)
 		return exitFailure
@@ -228,6 +223,9 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 		lastErr := r.LastError
 		if lastErr == "" && len(r.Problems) > 0 {
 			lastErr = r.Problems[0]
+		}
+		if lastErr == "" && r.State == agent.StateRevoked && r.Revocation != nil {
+			lastErr = "revoked (" + r.Revocation.Reason + "); renew --force " + r.Name + " replaces it"
 		}
 		if lastErr == "" && r.KeyRemoved {
 			lastErr = "(key removed after start, on purpose)"
