@@ -190,6 +190,12 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 			na, left, next, r.State, dash(lastErr))
 	}
 	_ = tw.Flush()
+	for _, r := range rows {
+		if r.WatchDegraded != "" { // the daemon's watcher, the same for every row
+			fmt.Fprintf(env.stdout, "watch degraded: %s\n", r.WatchDegraded)
+			break
+		}
+	}
 }
 
 func dash(s string) string {
