@@ -38,6 +38,10 @@ func cmdCheck(_ context.Context, env *cmdEnv, args []string) int {
 	if *explain { // issue 6: presets are never hidden behaviour
 		fmt.Fprintln(env.stdout, strings.Join(config.Explain(cfg), "\n"))
 	}
+	// Warnings only: the unit may change before the daemon runs.
+	for _, w := range sandboxWarnings(cfg, loadSandbox()) {
+		fmt.Fprintln(env.stdout, w)
+	}
 	if !*files {
 		return exitOK
 	}
