@@ -61,10 +61,12 @@ func (w *Watcher) setDegraded(reason string) {
 // with backoff whenever inotify cannot start or stops.
 func (w *Watcher) supervise(ctx context.Context) {
 	delay := w.retryMin
-	var base map[string]map[string]string // what polling last saw
 	for ctx.Err() == nil {
 		l, err := newLoop(w)
 		if err == nil {
+			w.mu.Lock()
+			w.pollBase = nil
+			w.mu.Unlock()
 			w.setDegraded("")
 			l.run(ctx)
 			if cerr := l.close(); cerr != nil {
@@ -76,18 +78,33 @@ func (w *Watcher) supervise(ctx context.Context) {
 			// The event channels closed under us: events may be lost,
 			// so every key is re-checked, as after a queue overflow.
 			err, delay = errors.New("inotify stopped"), w.retryMin
-			base = w.snapshot()
-			w.touch(allRefs(base))
+			w.startPolling()
+			w.touch(allRefs(w.snapshot()))
 		}
+		w.startPolling()
 		w.setDegraded(fmt.Sprintf("%s, polling every %s", reasonOf(err), w.pollEvery))
-		if base == nil {
-			base = w.snapshot()
-		}
-		if !w.pollFor(ctx, delay, base) {
+		if !w.pollFor(ctx, delay) {
 			return
 		}
 		delay = min(2*delay, w.retryMax)
 	}
+}
+
+// startPolling records what the watched paths look like now, unless
+// polling already runs: later polls report differences from it.
+func (w *Watcher) startPolling() {
+	w.mu.Lock()
+	running := w.pollBase != nil
+	w.mu.Unlock()
+	if running {
+		return
+	}
+	base := w.snapshot()
+	w.mu.Lock()
+	if w.pollBase == nil {
+		w.pollBase = base
+	}
+	w.mu.Unlock()
 }
 
 // reasonOf turns a start error into the short text the status line shows,
@@ -100,11 +117,9 @@ func reasonOf(err error) string {
 	return strings.TrimPrefix(err.Error(), "watch: ")
 }
 
-// pollFor polls the watched paths every pollEvery for d, touching the
-// keys whose files differ from base, which it keeps up to date. It
-// reports false when ctx is done. Keys added by Set meanwhile start from
-// what the next poll sees, as with inotify (Set emits no Event).
-func (w *Watcher) pollFor(ctx context.Context, d time.Duration, base map[string]map[string]string) bool {
+// pollFor polls the watched paths every pollEvery for d, and once more at
+// its end. It reports false when ctx is done.
+func (w *Watcher) pollFor(ctx context.Context, d time.Duration) bool {
 	retry := time.NewTimer(d)
 	defer retry.Stop()
 	tick := time.NewTicker(w.pollEvery)
@@ -114,30 +129,52 @@ func (w *Watcher) pollFor(ctx context.Context, d time.Duration, base map[string]
 		case <-ctx.Done():
 			return false
 		case <-retry.C:
-			w.poll(base)
+			w.poll()
 			return true
 		case <-tick.C:
-			w.poll(base)
+			w.poll()
 		}
 	}
 }
 
-// poll touches the keys whose files changed since base and updates base.
-func (w *Watcher) poll(base map[string]map[string]string) {
+// poll touches the paths whose fingerprint differs from pollBase and
+// records the new ones. A key Set during the snapshot keeps the
+// fingerprints Set recorded; a removed key is forgotten. Empty path sets
+// (a removed key) compare equal and are dropped below.
+func (w *Watcher) poll() {
 	cur := w.snapshot()
+	w.mu.Lock()
 	var refs []ref
 	for k, m := range cur {
+		if !samePaths(m, w.paths[k]) {
+			continue // Set changed the key meanwhile and recorded its files
+		}
 		for p, fp := range m {
-			if old, ok := base[k][p]; ok && old != fp {
+			if old, ok := w.pollBase[k][p]; ok && old != fp {
 				refs = append(refs, ref{k, p})
 			}
 		}
+		w.pollBase[k] = m
 	}
-	clear(base)
-	for k, m := range cur {
-		base[k] = m
+	for k := range w.pollBase {
+		if _, ok := w.paths[k]; !ok {
+			delete(w.pollBase, k)
+		}
 	}
+	w.mu.Unlock()
 	w.touch(refs)
+}
+
+func samePaths(m map[string]string, paths []string) bool {
+	if len(m) != len(paths) {
+		return false
+	}
+	for _, p := range paths {
+		if _, ok := m[p]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func allRefs(m map[string]map[string]string) []ref {
@@ -160,13 +197,18 @@ func (w *Watcher) snapshot() map[string]map[string]string {
 	w.mu.Unlock()
 	out := make(map[string]map[string]string, len(keys))
 	for k, paths := range keys {
-		m := make(map[string]string, len(paths))
-		for _, p := range paths {
-			m[p] = fingerprint(p)
-		}
-		out[k] = m
+		out[k] = fingerprints(paths)
 	}
 	return out
+}
+
+// fingerprints maps each path to its fingerprint.
+func fingerprints(paths []string) map[string]string {
+	m := make(map[string]string, len(paths))
+	for _, p := range paths {
+		m[p] = fingerprint(p)
+	}
+	return m
 }
 
 // fingerprint describes what is at path, both the name itself (a symlink

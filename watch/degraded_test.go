@@ -203,3 +203,29 @@ func TestRunRestoresInotify(t *testing.T) {
 		}
 	}
 }
+
+// A key Set while polling is compared with its files as they were at Set
+// (as inotify would watch them from then on): a file deleted before the
+// next poll is reported.
+func TestPollKeySetWhileDegraded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := New(hclog.NewNullLogger(), 0)
+		w.newInotify = (&failingInotify{}).start
+		out := make(chan Event, 16)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go w.Run(ctx, out)
+		recv(out) // the health event
+		time.Sleep(time.Second)
+		paths := writeFiles(t, "cert.pem", "key.pem")
+		w.Set("det", paths) // a config reload
+		if err := os.Remove(paths[1]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(PollInterval + DefaultDebounce)
+		ev, ok := recv(out)
+		if !ok || ev.Key != "det" || len(ev.Paths) != 1 || ev.Paths[0] != paths[1] {
+			t.Fatalf("after deleting a file of a key Set while polling: %+v %v, want an event for det naming %s", ev, ok, paths[1])
+		}
+	})
+}

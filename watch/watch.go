@@ -68,6 +68,10 @@ type Watcher struct {
 	retryMin, retryMax, pollEvery time.Duration
 	// degraded is why changes are found by polling ("" with inotify).
 	degraded string
+	// pollBase is what polling last saw (key -> path -> fingerprint),
+	// nil while inotify runs. Set records a new key's files at once, as
+	// inotify would start watching them at once.
+	pollBase map[string]map[string]string
 }
 
 // New returns a Watcher that reports each key at most once per quiet
@@ -115,8 +119,12 @@ func (w *Watcher) Set(key string, paths []string) {
 	}
 	slices.Sort(clean)
 	clean = slices.Compact(clean)
+	fps := fingerprints(clean)
 
 	w.mu.Lock()
+	if w.pollBase != nil {
+		w.pollBase[key] = fps
+	}
 	old, had := w.paths[key]
 	switch {
 	case len(clean) == 0 && !had:
