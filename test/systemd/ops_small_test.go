@@ -78,6 +78,7 @@ func TestRollbackRetryAtIsHonoured(t *testing.T) {
 	c.WriteFile(t, "/usr/local/bin/refuse-new-cert", acceptSecondCert, 0o755)
 	manage(t, c, detConfig+"rollback = true\n", pickyUnit)
 	c.Exec(t, "systemctl", "start", "determined-master.service")
+	waitActive(t, c, "determined-master.service", 10*time.Second)
 	good := servedSerial(t, c)
 
 	out, err := c.Run("certagent", "renew", "--force", "det")
@@ -95,8 +96,9 @@ func TestRollbackRetryAtIsHonoured(t *testing.T) {
 	var st map[string]any
 	waitFor(t, c, 30*time.Second, "status to show det failed with the logged retry time", func() bool {
 		st = certStatus(t, c, "det")
-		next, _ := time.Parse(time.RFC3339, str(st["next_renewal"]))
-		return st["state"] == "failed" && next.Equal(logged)
+		next, _ := time.Parse(time.RFC3339Nano, str(st["next_renewal"]))
+		// The log shows whole seconds.
+		return st["state"] == "failed" && next.Truncate(time.Second).Equal(logged)
 	})
 	if got := diskSerial(t, c, detCertFile); got != good {
 		t.Fatalf("after the rollback the cert on disk is %s, want the previous %s", got, good)
