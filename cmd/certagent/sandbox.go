@@ -61,8 +61,10 @@ func sandboxFromShow(out string) *sandbox {
 		return nil
 	}
 	sb := &sandbox{source: "systemctl show certagent"}
-	for k, v := range props {
-		sb.set(k, v, false)
+	// In showProps order: ReadWritePaths= (which replaces the list) before
+	// the *Directory= settings (which add to it).
+	for _, k := range showProps {
+		sb.set(k, props[k], false)
 	}
 	return sb
 }
