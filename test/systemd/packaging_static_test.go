@@ -40,3 +40,29 @@ func TestLicenceIsApache2(t *testing.T) {
 		}
 	}
 }
+
+// TestPostrmReloadsLast: postrm's daemon-reload comes after everything
+// that changes what systemd sees of the unit (the unit file is gone by
+// then; mask, purge and unmask edit /etc/systemd/system), so systemd is
+// not left with a stale view ("unit file changed on disk"). systemd 252
+// in the container happens not to report the stale view, so the order is
+// checked in the script itself.
+func TestPostrmReloadsLast(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(nspawn.RepoRoot(t), "packaging/deb/postrm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	reload := strings.LastIndex(s, "daemon-reload")
+	if reload < 0 {
+		t.Fatal("postrm never reloads systemd")
+	}
+	for _, cmd := range []string{"deb-systemd-helper mask", "deb-systemd-helper purge", "deb-systemd-helper unmask"} {
+		if i := strings.LastIndex(s, cmd); i < 0 || i > reload {
+			t.Errorf("postrm runs %q after its last daemon-reload (or not at all)", cmd)
+		}
+	}
+	if strings.Count(s, "daemon-reload") != 1 {
+		t.Errorf("postrm reloads systemd more than once; once, last, is enough")
+	}
+}
