@@ -213,7 +213,7 @@ func (a *Agent) actOptions(certs []string) ActOptions {
 // rollback = true, acts on the unit again and backs the cert off, so the
 // same deployment is not retried until a new cert has been issued.
 func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, cause error) {
-	rolled := 0
+	var rolled []*certState
 	now := a.clock.Now()
 	for _, name := range w.certs {
 		st := a.certs[name]
@@ -225,7 +225,7 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 			log.Error("cannot roll back to the previous files", "error", err)
 			continue
 		}
-		rolled++
+		rolled = append(rolled, st)
 		// Describe the restored pair from now on: status.json must carry
 		// its serial, since `certagent status` shows a recorded failure
 		// only for the serial on disk. The next pass re-checks the issuer.
@@ -237,7 +237,7 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 		st.inspected = time.Time{}
 		log.Warn("previous certificate restored", "event", "rollback", "error", cause, "retry_at", stamp(st.retryAt))
 	}
-	if rolled == 0 {
+	if len(rolled) == 0 {
 		return
 	}
 	// The failed action left the unit failed or inactive, and the
@@ -248,7 +248,13 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 	v, err := a.opts.Restarter.Act(ctx, w.unit, Action(w.action), opts)
 	log := a.unitLog(w) // per cert, like the first verdict
 	if err != nil {
-		log.Error("unit still failing after rollback", "event", "unit_failed",
+		// Not the certificate's fault: say so, and do not let the
+		// recorded error blame the new certificate.
+		msg := fmt.Sprintf("%s fails with the previous certificate as well; the new certificate is not the cause", w.unit)
+		for _, st := range rolled {
+			st.lastErr = fmt.Sprintf("%s: %v", msg, err)
+		}
+		log.Error(msg, "event", "unit_failed",
 			"error", err, "active_state", v.ActiveState, "result", v.Result)
 		return
 	}

@@ -42,6 +42,9 @@ type Metrics interface {
 	UnitAction(unit, action, result string)
 	ExternalChange(cert, kind string)
 	PassCompleted(t time.Time)
+	// WatchDegraded records whether file changes are found by polling
+	// because inotify is unavailable.
+	WatchDegraded(degraded bool)
 }
 
 // Kinds of change made to a cert's files by something other than
@@ -56,10 +59,13 @@ const (
 
 // Watcher reports changes to files on disk. Implementation: watch.Watcher.
 // Contract: Set may be called while Run is active; Run owns its goroutines
-// and returns only after they exit.
+// and returns only after they exit. When it cannot use inotify, Run polls
+// and retries on its own; Degraded then says why ("" otherwise), and an
+// Event with Key watch.HealthKey announces each change of Degraded.
 type Watcher interface {
 	Set(key string, paths []string)
 	Run(ctx context.Context, out chan<- watch.Event) error
+	Degraded() string
 }
 
 // Reloader builds a new configuration and its issuers, for SIGHUP. It
@@ -281,6 +287,10 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 			case <-timer.C:
 				break wait
 			case ev := <-events:
+				if ev.Key == watch.HealthKey {
+					timer.Stop()
+					break wait // publish the watcher's new state
+				}
 				dirty[ev.Key] = true
 				a.noteExternal(ev)
 				timer.Stop()

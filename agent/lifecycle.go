@@ -83,3 +83,12 @@ func (nopNotifier) Stopping() error                         { return nil }
 func (nopNotifier) Status(string) error                     { return nil }
 func (nopNotifier) Watchdog() error                         { return nil }
 func (nopNotifier) WatchdogInterval() (time.Duration, bool) { return 0, false }
+
+// watchDegraded is why the watcher polls instead of using inotify; "" when
+// it does not (or there is no watcher: certagent renew).
+func (a *Agent) watchDegraded() string {
+	if a.opts.Watcher == nil {
+		return ""
+	}
+	return a.opts.Watcher.Degraded()
+}

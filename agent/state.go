@@ -102,18 +102,25 @@ func (s *certState) due(now time.Time) (bool, string) {
 	if s.leaf == nil {
 		return true, "no certificate on disk"
 	}
+	// A failed attempt is retried at the retry time it logged, even when
+	// the cert on disk is not due (a forced renewal that was rolled back):
+	// the logged retry_at is the one that happens.
+	if s.failures > 0 {
+		return true, "retrying after a failure"
+	}
 	if !now.Before(s.renewAt) {
 		return true, "renewal time reached: " + s.reason
 	}
 	return false, ""
 }
 
-// nextRenewal is when the scheduler will next try to renew.
+// nextRenewal is when the scheduler will next try to renew: after a
+// failure, the retry time (see due).
 func (s *certState) nextRenewal() time.Time {
 	if s.needsToken {
 		return time.Time{} // a token file change wakes it, not a timer
 	}
-	if s.retryAt.After(s.renewAt) || s.damaged() || s.leaf == nil || s.reissueRevoked() {
+	if s.failures > 0 || s.retryAt.After(s.renewAt) || s.damaged() || s.leaf == nil || s.reissueRevoked() {
 		return s.retryAt
 	}
 	return s.renewAt

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
@@ -38,6 +37,9 @@ type CertStatus struct {
 	// CRLError says why crl_file could not be refreshed; the old CRL is
 	// kept and the state is failed.
 	CRLError string `json:"crl_error,omitempty"`
+	// WatchDegraded: the daemon finds changes to the files by polling,
+	// not inotify, and this says why (docs/watch.md).
+	WatchDegraded string `json:"watch_degraded,omitempty"`
 }
 
 // StatusFile is the content of state_dir/status.json.
@@ -137,53 +139,19 @@ func (a *Agent) publish() {
 		for _, r := range rows {
 			m.SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
 		}
+		m.WatchDegraded(a.watchDegraded() != "")
 	}
 }
 
 // statusLine is Summary, after a rejected reload's notice: the operator
 // who ran `systemctl reload` sees it in `systemctl status` until a reload
-// succeeds.
+// succeeds. Like Summary it is valid UTF-8 and at most StatusLineMax bytes.
 func (a *Agent) statusLine(rows []CertStatus, now time.Time) string {
+	line := Summary(rows, now, a.watchDegraded())
 	if a.rejected == "" {
-		return Summary(rows, now)
+		return line
 	}
-	return limit(a.rejected, 200) + "; " + Summary(rows, now)
-}
-
-// Summary is the one-line STATUS= text, e.g.
-// "12 certs ok, 1 failing (web: acme rateLimited), next renewal det in 19d".
-func Summary(rows []CertStatus, now time.Time) string {
-	if len(rows) == 0 {
-		return "no certs configured"
-	}
-	ok := 0
-	var failing []string
-	var next *CertStatus
-	for i := range rows {
-		r := &rows[i]
-		switch r.State {
-		case StateOK, StateExpiring, StateRenewing:
-			ok++
-		default:
-			reason := r.State
-			if r.LastError != "" {
-				reason = limit(r.LastError, 60)
-			}
-			failing = append(failing, r.Name+": "+reason)
-		}
-		if !r.NextRenewal.IsZero() && (next == nil || r.NextRenewal.Before(next.NextRenewal)) {
-			next = r
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d %s ok", ok, plural(ok, "cert", "certs"))
-	if len(failing) > 0 {
-		fmt.Fprintf(&b, ", %d failing (%s)", len(failing), limit(strings.Join(failing, "; "), 160))
-	}
-	if next != nil {
-		fmt.Fprintf(&b, ", next renewal %s in %s", next.Name, HumanDuration(next.NextRenewal.Sub(now)))
-	}
-	return b.String()
+	return clip(clip(a.rejected, 200)+"; "+line, StatusLineMax)
 }
 
 // HumanDuration renders a duration coarsely: "19d", "5h", "12m", "now".
@@ -232,7 +200,9 @@ func (a *Agent) loadSeed() {
 // renew` recorded in status.json while this daemon ran (a rollback, a
 // CA's Retry-After): without it the daemon's next write would erase them,
 // and with them the backoff that keeps a rolled-back cert from being
-// deployed again. It runs under the state-dir lock, as the one-shot's
+// deployed again. It adopts recoveries too: a one-shot that found a cert
+// fine clears the failure this daemon had for the same serial, which it
+// would otherwise write back as "failed". It runs under the state-dir lock, as the one-shot's
 // write did. A stat per pass tells whether the file is still the one
 // this agent wrote (atomic writes give each version a new inode; mtime and
 // size guard against the inode number being reused).
@@ -254,7 +224,12 @@ func (a *Agent) adoptForeignStatus() {
 	}
 	for _, r := range sf.Certs {
 		st := a.certs[r.Name]
-		if st == nil || r.Failures == 0 {
+		// A recovery is a row without failures for a cert this agent
+		// has failing, describing a cert on disk (a serial): the
+		// one-shot looked at that cert and found it fine. Rows of certs
+		// a `renew NAME` did not look at have no serial.
+		recovery := r.Failures == 0 && r.Serial != "" && st != nil && st.failures > 0
+		if st == nil || (r.Failures == 0 && !recovery) {
 			continue
 		}
 		if a.seed == nil {
@@ -278,8 +253,8 @@ func (a *Agent) clearMootFailure(st *certState) {
 	st.failures, st.retryAt, st.caRetryAt, st.lastErr, st.failedSerial = 0, time.Time{}, time.Time{}, "", ""
 }
 
-// applySeed restores a recorded failure (count, error, backoff) for the
-// cert still on disk, once.
+// applySeed restores a recorded failure (count, error, backoff), or an
+// adopted recovery, for the cert still on disk, once.
 func (a *Agent) applySeed(st *certState, now time.Time) {
 	r, ok := a.seed[st.name]
 	if !ok {
@@ -289,6 +264,12 @@ func (a *Agent) applySeed(st *certState, now time.Time) {
 	// Same serial on disk, or still no cert at all (a first issuance that
 	// failed): the recorded failure is about what is there now.
 	if r.Serial != serialHex(st.leaf) {
+		return
+	}
+	if r.Failures == 0 { // a recovery adopted from a one-shot renew
+		a.log.Info("earlier failure cleared: certagent renew found the certificate fine", "cert", st.name,
+			"serial", r.Serial, "failures", st.failures)
+		st.failures, st.retryAt, st.caRetryAt, st.lastErr, st.failedSerial = 0, time.Time{}, time.Time{}, "", ""
 		return
 	}
 	st.failures, st.lastErr, st.failedSerial = r.Failures, r.LastError, r.Serial
@@ -316,12 +297,13 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 		st := &certState{name: name, cfg: cfg.Certs[name]}
 		a.inspect(st, nil, now)
 		st.crlErr = crlFileProblem(st.cfg, now)
+		degraded := recorded[name].WatchDegraded // the daemon's, whatever the serial
 		if r, ok := recorded[name]; ok && r.Serial == serialHex(st.leaf) {
 			st.failures, st.lastErr = r.Failures, r.LastError
 			st.renewing = r.State == StateRenewing
 			st.needsToken = r.State == StateNeedsToken
-			if r.NextRenewal.After(st.renewAt) && r.Failures > 0 {
-				st.retryAt = r.NextRenewal
+			if r.Failures > 0 {
+				st.retryAt = r.NextRenewal // the daemon retries then (see due)
 			}
 			st.caRetryAt = r.RetryAfter
 			if st.crlErr == "" {
@@ -334,12 +316,16 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 				st.renewAt = r.NextRenewal
 			}
 		}
-		out = append(out, a.rowOf(st, now))
+		row := a.rowOf(st, now)
+		row.WatchDegraded = degraded
+		out = append(out, row)
 	}
 	for _, name := range cfg.WatchNames() {
 		ws := &watchState{name: name, cfg: cfg.Watch[name]}
 		a.readWatch(ws, now)
-		out = append(out, a.watchRow(ws, now))
+		row := a.watchRow(ws, now)
+		row.WatchDegraded = recorded[row.Name].WatchDegraded
+		out = append(out, row)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

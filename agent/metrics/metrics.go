@@ -39,6 +39,7 @@ type Metrics struct {
 	externalChanges *prometheus.CounterVec
 	revocations     *prometheus.CounterVec
 	lastPass        prometheus.Gauge
+	watchDegraded   prometheus.Gauge
 
 	mu     sync.Mutex
 	states map[string]string // cert -> state last set
@@ -80,13 +81,17 @@ func New() *Metrics {
 			Name: "certagent_last_pass_timestamp_seconds",
 			Help: "When the scheduler last completed a pass over the certificates, in seconds since the Unix epoch.",
 		}),
+		watchDegraded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "certagent_watch_degraded",
+			Help: "1 while inotify is unavailable and file changes are found by polling, else 0.",
+		}),
 		states: map[string]string{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.notAfter, m.nextRenewal, m.state,
-		m.renewals, m.unitActions, m.externalChanges, m.revocations, m.lastPass,
+		m.renewals, m.unitActions, m.externalChanges, m.revocations, m.lastPass, m.watchDegraded,
 	)
 	return m
 }
@@ -180,4 +185,13 @@ func (m *Metrics) ExternalChange(cert, kind string) {
 // PassCompleted records the end of a scheduler pass at t.
 func (m *Metrics) PassCompleted(t time.Time) {
 	m.lastPass.Set(float64(t.UnixNano()) / 1e9)
+}
+
+// WatchDegraded sets certagent_watch_degraded.
+func (m *Metrics) WatchDegraded(degraded bool) {
+	v := 0.0
+	if degraded {
+		v = 1
+	}
+	m.watchDegraded.Set(v)
 }

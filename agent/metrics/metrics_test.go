@@ -84,12 +84,21 @@ func TestScrapeServesDocumentedSeries(t *testing.T) {
 		`certagent_unit_actions_total{action="reload",result="success",unit="nginx.service"} 1`,
 		`certagent_external_changes_total{cert="web",kind="permissions"} 1`,
 		`certagent_last_pass_timestamp_seconds 1.7000000005e+09`,
+		`certagent_watch_degraded 0`,
 		`# TYPE certagent_renewals_total counter`,
 		`# TYPE certagent_cert_state gauge`,
 	)
 	if !strings.Contains(text, "\ngo_goroutines ") || !strings.Contains(text, "\nprocess_resident_memory_bytes ") {
 		t.Error("scrape lacks the Go/process collectors")
 	}
+}
+
+func TestWatchDegraded(t *testing.T) {
+	m := New()
+	m.WatchDegraded(true)
+	hasLines(t, scrape(t, m), `certagent_watch_degraded 1`, `# TYPE certagent_watch_degraded gauge`)
+	m.WatchDegraded(false)
+	hasLines(t, scrape(t, m), `certagent_watch_degraded 0`)
 }
 
 func TestSetCertTransitionsAndDelete(t *testing.T) {
@@ -144,8 +153,8 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 			registered[f.GetName()] = true
 		}
 	}
-	if len(registered) != 8 {
-		t.Errorf("registered certagent families = %d, want the 7 of the issue and revocations: %v", len(registered), registered)
+	if len(registered) != 9 {
+		t.Errorf("registered certagent families = %d, want the 7 of the issue, revocations and certagent_watch_degraded: %v", len(registered), registered)
 	}
 	docs := readFile(t, "../../docs/metrics.md")
 	for name := range registered {
