@@ -37,6 +37,7 @@ type Metrics struct {
 	renewals        *prometheus.CounterVec
 	unitActions     *prometheus.CounterVec
 	externalChanges *prometheus.CounterVec
+	notifications   *prometheus.CounterVec
 	lastPass        prometheus.Gauge
 
 	mu     sync.Mutex
@@ -71,6 +72,10 @@ func New() *Metrics {
 			Name: "certagent_external_changes_total",
 			Help: "Changes to managed or watched files made by something other than certagent.",
 		}, []string{"cert", "kind"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certagent_notifications_total",
+			Help: "Notification deliveries by target, event and result.",
+		}, []string{"target", "event", "result"}),
 		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "certagent_last_pass_timestamp_seconds",
 			Help: "When the scheduler last completed a pass over the certificates, in seconds since the Unix epoch.",
@@ -81,7 +86,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.notAfter, m.nextRenewal, m.state,
-		m.renewals, m.unitActions, m.externalChanges, m.lastPass,
+		m.renewals, m.unitActions, m.externalChanges, m.notifications, m.lastPass,
 	)
 	return m
 }

@@ -132,6 +132,7 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 	m.SetCert("web", notAfter, renewAt, "ok")
 	m.UnitAction("u.service", "restart", "success")
 	m.ExternalChange("web", "modified")
+	m.Notification("ops", "expiring", "delivered")
 	m.PassCompleted(notAfter)
 	fams, err := m.Registry().Gather()
 	if err != nil {
@@ -143,8 +144,8 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 			registered[f.GetName()] = true
 		}
 	}
-	if len(registered) != 7 {
-		t.Errorf("registered certagent families = %d, want the 7 of the issue: %v", len(registered), registered)
+	if len(registered) != 8 {
+		t.Errorf("registered certagent families = %d, want the 7 of the issue and notifications: %v", len(registered), registered)
 	}
 	docs := readFile(t, "../../docs/metrics.md")
 	for name := range registered {
