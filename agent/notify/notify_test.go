@@ -223,8 +223,8 @@ func TestOnePerEventCertAndDayAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	n.Emit(Event{Kind: "expiring", Cert: "web"})
 	clk.add(time.Hour)
-	n.Emit(Event{Kind: "expiring", Cert: "web"})     // same day: suppressed
-	n.Emit(Event{Kind: "expiring", Cert: "api"})     // other cert
+	n.Emit(Event{Kind: "expiring", Cert: "web"})    // same day: suppressed
+	n.Emit(Event{Kind: "expiring", Cert: "api"})    // other cert
 	n.Emit(Event{Kind: "rolled_back", Cert: "web"}) // other event
 	n.flush(ctx)
 	if got := len(rcv.requests()); got != 3 {
