@@ -63,9 +63,10 @@ func certEvent(kind string, st *certState, now time.Time, msg, errText string) n
 	return ev
 }
 
-// emitConfigRejected reports a reload that was refused; the running
-// configuration stays.
-func (a *Agent) emitConfigRejected(first string) {
+// emitConfigRejected reports a reload that was refused, with every
+// problem found (one line, "; "-separated); the running configuration
+// stays.
+func (a *Agent) emitConfigRejected(problems string) {
 	a.emit(notify.Event{Kind: eventConfigRejected, Time: a.clock.Now(),
-		Message: "configuration rejected; keeping the running one", Error: first})
+		Message: "configuration rejected; keeping the running one", Error: problems})
 }

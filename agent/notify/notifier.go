@@ -201,7 +201,12 @@ func (n *Notifier) loadLocked() {
 	for _, err := range errs {
 		n.log.Error("cannot read pending notification; left in place", "error", err)
 	}
+	now := n.opts.Now()
 	for _, p := range ps {
+		// A new run tries at once: whatever failed may have been fixed
+		// along with the restart, and a restart loop is bounded by the
+		// service manager's own limits.
+		p.NextAt = now
 		n.pending[p.file()] = p
 	}
 	if len(ps) > 0 {
