@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -399,4 +400,42 @@ func TestHeadersFileRecheckedBeforeDelivery(t *testing.T) {
 	if len(rcv.requests()) != 0 || m.get("ops/expiring/failed") != 1 {
 		t.Errorf("a world-readable headers file was used: %d requests, metrics %v", len(rcv.requests()), m.m)
 	}
+}
+
+// TestWebhookVerifiesTLS: a receiver whose cert chains to no trusted
+// root is refused; with its root in ca_bundle the event is delivered.
+func TestWebhookVerifiesTLS(t *testing.T) {
+	var hits int
+	var mu sync.Mutex
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	clk := &clock{now: t0}
+	m := &counts{}
+	n := newTestNotifier(t, filepath.Join(t.TempDir(), "notify"), clk, m, map[string]*config.Notify{"ops": webhookTarget(srv.URL)})
+	n.Emit(Event{Kind: "expiring", Cert: "web"})
+	n.flush(context.Background())
+	if hits != 0 || m.get("ops/expiring/failed") != 1 {
+		t.Fatalf("untrusted TLS receiver: %d requests handled, metrics %v; want refused", hits, m.m)
+	}
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	der := srv.Certificate().Raw
+	if err := os.WriteFile(bundle, pemCert(der), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tg := webhookTarget(srv.URL)
+	tg.CABundle = bundle
+	n.Configure(map[string]*config.Notify{"ops": tg})
+	clk.add(backoffMin)
+	n.flush(context.Background())
+	if hits != 1 || m.get("ops/expiring/delivered") != 1 {
+		t.Fatalf("with ca_bundle: %d requests, metrics %v; want delivered", hits, m.m)
+	}
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
