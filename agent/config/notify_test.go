@@ -5,15 +5,8 @@ import (
 	"testing"
 )
 
-const notifyBase = `
-[issuers.ca]
-type = "local"
-[certs.web]
-issuer = "ca"
-dns_names = ["web.example.com"]
-cert_file = "/srv/web/cert.pem"
-key_file = "/srv/web/key.pem"
-`
+// notifyBase is a valid config the notify tests add a [notify.ops] to.
+const notifyBase = mainTOML
 
 // TestNotifyDefaults: a target without events gets every emitted event
 // (not the ones of features to come), failure_threshold 3 and a 30s
@@ -60,7 +53,7 @@ func TestFutureEventsAcceptedUnknownRefused(t *testing.T) {
 	}
 	bad := notifyBase + "[notify.ops]\ntype = \"webhook\"\nurl = \"https://h.example/x\"\nevents = [\"revokd\"]\n"
 	_, err := Parse("n.toml", []byte(bad), Options{SkipFileChecks: true})
-	if err == nil || !strings.Contains(err.Error(), `n.toml:12: notify target "ops": key "events": unknown event "revokd"`) {
+	if err == nil || !strings.Contains(err.Error(), `n.toml:16: notify target "ops": key "events": unknown event "revokd"`) {
 		t.Errorf("unknown event: %v", err)
 	}
 }
