@@ -50,7 +50,7 @@ func (n *Notifier) due() []job {
 }
 
 func (n *Notifier) dropLocked(p *pending, why string) {
-	n.log.Error("notification dropped", "target", p.Target, "event", p.Event.Kind, "cert", p.Event.Cert,
+	n.log.Error("notification dropped", "event", "notify_dropped", "target", p.Target, "notify_event", p.Event.Kind, "cert", p.Event.Cert,
 		"event_id", p.Event.ID, "attempts", p.Attempts, "reason", why)
 	n.count(p.Target, p.Event.Kind, ResultDropped)
 	delete(n.pending, p.file())
@@ -66,12 +66,12 @@ func (n *Notifier) attempt(ctx context.Context, j job) {
 	if err != nil && ctx.Err() != nil {
 		return // shutting down: not the target's failure; the next run retries
 	}
-	log := n.log.With("target", p.Target, "event", p.Event.Kind, "cert", p.Event.Cert, "event_id", p.Event.ID)
+	log := n.log.With("target", p.Target, "notify_event", p.Event.Kind, "cert", p.Event.Cert, "event_id", p.Event.ID)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	p.Attempts++
 	if err == nil {
-		log.Info("notification delivered", "attempts", p.Attempts)
+		log.Info("notification delivered", "event", "notify_delivered", "attempts", p.Attempts)
 		n.count(p.Target, p.Event.Kind, ResultDelivered)
 		delete(n.pending, p.file())
 		if rerr := n.q.remove(p); rerr != nil {
@@ -81,7 +81,7 @@ func (n *Notifier) attempt(ctx context.Context, j job) {
 	}
 	p.NextAt = n.opts.Now().Add(backoff(p.Attempts))
 	p.LastErr = err.Error()
-	log.Warn("notification not delivered; will retry", "error", err, "attempts", p.Attempts,
+	log.Warn("notification not delivered; will retry", "event", "notify_failed", "error", err, "attempts", p.Attempts,
 		"retry_at", p.NextAt.UTC().Format(time.RFC3339))
 	n.count(p.Target, p.Event.Kind, ResultFailed)
 	if perr := n.q.put(p); perr != nil {

@@ -122,14 +122,14 @@ func (n *Notifier) Emit(ev Event) {
 		}
 		key := name + "\x00" + ev.Kind + "\x00" + ev.Cert
 		if last, ok := n.ledger[key]; ok && !last.After(now) && now.Sub(last) < Per {
-			n.log.Debug("notification suppressed: one per day", "target", name, "event", ev.Kind, "cert", ev.Cert)
+			n.log.Debug("notification suppressed: one per day", "event", "notify_suppressed", "target", name, "notify_event", ev.Kind, "cert", ev.Cert)
 			n.count(name, ev.Kind, ResultSuppressed)
 			continue
 		}
 		p := &pending{Target: name, Event: ev, NextAt: now}
 		if err := n.q.put(p); err != nil {
 			// Still try to deliver it; it is only not restart-proof.
-			n.log.Error("cannot keep notification in the state dir", "target", name, "event", ev.Kind, "error", err)
+			n.log.Error("cannot keep notification in the state dir", "target", name, "notify_event", ev.Kind, "error", err)
 		}
 		n.pending[p.file()] = p
 		n.ledger[key] = now
