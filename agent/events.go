@@ -23,6 +23,14 @@ type EventSink interface {
 }
 
 // The event names the agent emits; config.NotifyEvents lists them all.
+//
+// Extension point: revoked and needs_token are in that list already, not
+// emitted yet, so configs may subscribe to them. The feature that adds
+// one calls a.emit(certEvent("revoked", st, now, msg, errText)) where the
+// state is entered, sets Emitted in config.NotifyEvents (so targets
+// without `events` get it too) and updates docs/notifications.md. The
+// notifier needs no change: it applies subscriptions and the daily limit
+// to any kind.
 const (
 	eventRenewalFailed  = "renewal_failed"
 	eventExpiring       = "expiring"

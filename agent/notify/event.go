@@ -36,7 +36,7 @@ type Event struct {
 	Serial   string    `json:"serial,omitempty"`
 	NotAfter time.Time `json:"not_after,omitzero"`
 	// Failures is the count of consecutive failed renewals
-	// (renewal_failed); 0 elsewhere.
+	// (renewal_failed, rolled_back); 0 elsewhere.
 	Failures int `json:"failures,omitempty"`
 	// Error is the last error text, without secrets (it is what the log
 	// says already).
