@@ -119,3 +119,47 @@ func TestFailedRenewalsEmitWithTheirCount(t *testing.T) {
 		t.Errorf("on_failure did not get the error:\n%s", data)
 	}
 }
+
+// TestPreExecRefusalBacksOff: a pre_exec that exits non-zero fails the
+// renewal before any file changes; the failure is recorded and backed
+// off (the next unforced pass does not issue again), and a daemon pass
+// emits renewal_failed for it.
+func TestPreExecRefusalBacksOff(t *testing.T) {
+	ta := newTestAgent(t, threeCertsOneUnit)
+	sink := &fakeSink{}
+	withSink(t, ta, sink)
+	ctx := context.Background()
+	if err := ta.RenewOnce(ctx, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	certPath := filepath.Join(ta.dir, "out/d.pem")
+	before, _ := os.ReadFile(certPath)
+	refuse := filepath.Join(ta.dir, "refuse.sh")
+	if err := os.WriteFile(refuse, []byte("#!/bin/sh\necho no >&2\nexit 7\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ta.cfg.Certs["d"].PreExec = []string{refuse}
+	err := ta.RenewOnce(ctx, []string{"d"}, true)
+	if err == nil || !strings.Contains(err.Error(), "pre_exec refused the new certificate: exit code 7") {
+		t.Fatalf("renew with a refusing pre_exec: %v", err)
+	}
+	after, _ := os.ReadFile(certPath)
+	if string(after) != string(before) {
+		t.Fatal("d.pem changed although pre_exec refused")
+	}
+	issued := ta.iss.count("d")
+	if err := ta.RenewOnce(ctx, []string{"d"}, false); err == nil {
+		t.Fatal("the pre_exec failure was forgotten by the next pass")
+	}
+	if ta.iss.count("d") != issued {
+		t.Errorf("d issued again during its backoff (%d → %d)", issued, ta.iss.count("d"))
+	}
+	for _, r := range ta.Snapshot() {
+		if r.Name == "d" && (r.Failures != 1 || !strings.Contains(r.LastError, "pre_exec refused")) {
+			t.Errorf("status of d: failures %d, last error %q", r.Failures, r.LastError)
+		}
+	}
+	if rf := sink.of("renewal_failed"); len(rf) != 1 || !strings.Contains(rf[0].Error, "exit code 7") {
+		t.Errorf("renewal_failed events: %+v", rf)
+	}
+}
