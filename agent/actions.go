@@ -234,7 +234,9 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 		st.lastErr = fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause)
 		st.inspected = time.Time{}
 		log.Warn("previous certificate restored", "event", "rollback", "error", cause, "retry_at", stamp(st.retryAt))
-		a.afterRollback(ctx, st) // on_failure and rolled_back (stagehooks.go)
+		// on_failure and rolled_back (stagehooks.go), once the unit runs
+		// on the restored files: a hook must not delay that restart.
+		defer a.afterRollback(ctx, st)
 	}
 	if rolled == 0 {
 		return
