@@ -1,12 +1,10 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -236,6 +234,9 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 		st.lastErr = fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause)
 		st.inspected = time.Time{}
 		log.Warn("previous certificate restored", "event", "rollback", "error", cause, "retry_at", stamp(st.retryAt))
+		// on_failure and rolled_back (stagehooks.go), once the unit runs
+		// on the restored files: a hook must not delay that restart.
+		defer a.afterRollback(ctx, st)
 	}
 	if len(rolled) == 0 {
 		return
@@ -307,21 +308,10 @@ func (a *Agent) hookCommand(in store.Intent) ([]string, time.Duration, []string)
 
 // runExec runs argv with env, no shell, bounded by timeout.
 func (a *Agent) runExec(ctx context.Context, name string, argv []string, timeout time.Duration, env []string) {
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
-	hctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(hctx, argv[0], argv[1:]...)
-	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	text, code, err := runHookCommand(ctx, argv, timeout, env)
 	log := a.log.With("cert", name, "event", "hook", "command", argv[0])
-	text := strings.TrimSpace(limit(out.String(), 8192))
 	if err != nil {
-		log.Error("hook failed", "error", err, "exit_code", cmd.ProcessState.ExitCode(), "output", text)
+		log.Error("hook failed", "error", err, "exit_code", code, "output", text)
 		return
 	}
 	log.Info("hook done", "exit_code", 0, "output", text)

@@ -80,10 +80,11 @@ type Options struct {
 	Store   *store.Store
 	// Restarter acts on units; nil leaves units alone and logs it.
 	Restarter Restarter
-	Notifier  Notifier // nil: no sd_notify
-	Metrics   Metrics  // nil: no metrics
-	Watcher   Watcher  // nil: no file watching
-	Clock     Clock    // nil: SystemClock
+	Notifier  Notifier  // nil: no sd_notify
+	Metrics   Metrics   // nil: no metrics
+	Events    EventSink // nil: no notifications
+	Watcher   Watcher   // nil: no file watching
+	Clock     Clock     // nil: SystemClock
 	Logger    hclog.Logger
 	Reload    Reloader // nil: SIGHUP is refused with a log line
 }
@@ -200,6 +201,7 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 	a.watches = watches
 	a.cfg = cfg
 	a.issuers = issuers
+	a.configureEvents(cfg)
 	a.store.SetAllowed(allowedFor(cfg))
 }
 

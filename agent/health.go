@@ -34,6 +34,7 @@ func (a *Agent) warnExpiry(kind, name string, leaf *x509.Certificate, lastWarn *
 		return
 	}
 	*lastWarn = now
+	a.emitExpiring(kind, name, leaf, now)
 	if left <= 0 {
 		a.log.Error("certificate has expired", "event", "expiring", kind, name,
 			"not_after", stamp(leaf.NotAfter), "file", file)

@@ -46,6 +46,7 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	for _, o := range outs {
 		a.applyOutcome(o, roots[o.st.cfg.Issuer], now)
 	}
+	a.afterFailures(ctx, outs) // on_failure and renewal_failed (stagehooks.go)
 }
 
 // setRenewing marks certs as being renewed (or no longer) and shares
@@ -96,6 +97,9 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	}
 	files, err := outputFiles(c, b)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.preExec(ctx, st, dir, b, files); err != nil {
 		return nil, nil, err
 	}
 	// The watcher is not muted here: muting would hide an outside change

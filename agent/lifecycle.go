@@ -64,6 +64,7 @@ func (a *Agent) rejectConfig(err error) {
 		a.log.Error("configuration rejected; keeping the running one", "event", "config_rejected",
 			"error", l, "problem", fmt.Sprintf("%d/%d", i+1, len(lines)))
 	}
+	a.emitConfigRejected(strings.Join(lines, "; "))
 	a.rejected = fmt.Sprintf("config rejected at %s: %s", a.clock.Now().Local().Format("15:04"), lines[0])
 	a.notifier().Status(a.statusLine(a.Snapshot(), a.clock.Now()))
 }

@@ -93,6 +93,7 @@ func ApplyDefaults(c *Config) {
 			}
 		}
 	}
+	notifyDefaults(c)
 	for _, w := range c.Watch {
 		if w == nil {
 			continue

@@ -15,6 +15,8 @@ type Config struct {
 	Issuers map[string]*Issuer `toml:"issuers"`
 	Certs   map[string]*Cert   `toml:"certs"`
 	Watch   map[string]*Watch  `toml:"watch"`
+	// Notify names the targets of notifications (agent/notify).
+	Notify map[string]*Notify `toml:"notify"`
 
 	// Files lists the files the config was loaded from, in merge order.
 	Files []string `toml:"-"`
@@ -114,6 +116,10 @@ type Cert struct {
 	Settle          Duration `toml:"settle"`
 	Exec            []string `toml:"exec"`
 	ExecTimeout     Duration `toml:"exec_timeout"`
+	// PreExec runs before a new pair replaces the files; OnFailure after
+	// a failed renewal or rollback (docs/configuration.md, "Hooks").
+	PreExec   []string `toml:"pre_exec"`
+	OnFailure []string `toml:"on_failure"`
 
 	// Output formats (issue 6; see docs/configuration.md).
 	KeyFormat                string     `toml:"key_format"`      // pkcs8 | pkcs1 | sec1

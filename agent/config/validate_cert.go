@@ -48,6 +48,8 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.ownership(ct, at)
 	v.modes(ct, at)
 	v.actions(ct.Units, ct.Action, ct.Exec, ct.ExecTimeout, at)
+	v.stageHook("pre_exec", ct.PreExec, at)
+	v.stageHook("on_failure", ct.OnFailure, at)
 	v.formats(ct, at)
 	v.stepCert(ct, is, at)
 	v.crl(ct, at)

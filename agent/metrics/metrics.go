@@ -38,6 +38,7 @@ type Metrics struct {
 	unitActions     *prometheus.CounterVec
 	externalChanges *prometheus.CounterVec
 	revocations     *prometheus.CounterVec
+	notifications   *prometheus.CounterVec
 	lastPass        prometheus.Gauge
 	watchDegraded   prometheus.Gauge
 
@@ -77,6 +78,10 @@ func New() *Metrics {
 			Name: "certagent_revocations_total",
 			Help: "Revocations asked of the issuer (certagent revoke), by RFC 5280 reason and result.",
 		}, []string{"cert", "reason", "result"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certagent_notifications_total",
+			Help: "Notification deliveries by target, event and result.",
+		}, []string{"target", "event", "result"}),
 		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "certagent_last_pass_timestamp_seconds",
 			Help: "When the scheduler last completed a pass over the certificates, in seconds since the Unix epoch.",
@@ -91,7 +96,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.notAfter, m.nextRenewal, m.state,
-		m.renewals, m.unitActions, m.externalChanges, m.revocations, m.lastPass, m.watchDegraded,
+		m.renewals, m.unitActions, m.externalChanges, m.revocations, m.notifications, m.lastPass, m.watchDegraded,
 	)
 	return m
 }

@@ -142,6 +142,7 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 	m.UnitAction("u.service", "restart", "success")
 	m.ExternalChange("web", "modified")
 	m.Revocation("web", "keyCompromise", ResultSuccess)
+	m.Notification("ops", "expiring", "delivered")
 	m.PassCompleted(notAfter)
 	fams, err := m.Registry().Gather()
 	if err != nil {
@@ -153,8 +154,8 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 			registered[f.GetName()] = true
 		}
 	}
-	if len(registered) != 9 {
-		t.Errorf("registered certagent families = %d, want the 7 of the issue, revocations and certagent_watch_degraded: %v", len(registered), registered)
+	if len(registered) != 10 {
+		t.Errorf("registered certagent families = %d, want the 7 of the issue, revocations, notifications and certagent_watch_degraded: %v", len(registered), registered)
 	}
 	docs := readFile(t, "../../docs/metrics.md")
 	for name := range registered {
