@@ -24,11 +24,9 @@ type EventSink interface {
 
 // The event names the agent emits; config.NotifyEvents lists them all.
 //
-// Extension point: revoked and needs_token are in that list already, not
-// emitted yet, so configs may subscribe to them. The feature that adds
-// one calls a.emit(certEvent("revoked", st, now, msg, errText)) where the
-// state is entered, sets Emitted in config.NotifyEvents (so targets
-// without `events` get it too) and updates docs/notifications.md. The
+// To add one: emit it where the state is entered with
+// a.emit(certEvent(kind, st, now, msg, errText)), list it in
+// config.NotifyEvents and document it in docs/notifications.md. The
 // notifier needs no change: it applies subscriptions and the daily limit
 // to any kind.
 const (
@@ -36,6 +34,8 @@ const (
 	eventExpiring       = "expiring"
 	eventRolledBack     = "rolled_back"
 	eventConfigRejected = "config_rejected"
+	eventRevoked        = "revoked"     // certagent revoke (revokeonce.go)
+	eventNeedsToken     = "needs_token" // a step issuer needs a new token (token.go)
 )
 
 func (a *Agent) emit(ev notify.Event) {

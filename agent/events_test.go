@@ -163,3 +163,26 @@ func TestPreExecRefusalBacksOff(t *testing.T) {
 		t.Errorf("renewal_failed events: %+v", rf)
 	}
 }
+
+// TestRevokedAndNeedsTokenAreEmitted: a revoke and a step issuer's call
+// for a new token reach the EventSink with the cert's name.
+func TestRevokedAndNeedsTokenAreEmitted(t *testing.T) {
+	ta, _, ctx := issuedWithRevoker(t)
+	sink := &fakeSink{}
+	ta.opts.Events = sink
+	if err := ta.RevokeOnce(ctx, "web", RevokeOptions{Reason: ReasonKeyCompromise}); err != nil {
+		t.Fatal(err)
+	}
+	if evs := sink.of(eventRevoked); len(evs) != 1 || evs[0].Cert != "web" || !strings.Contains(evs[0].Message, "keyCompromise") {
+		t.Fatalf("revoked events: %+v", evs)
+	}
+
+	sa, f := newStepAgent(t)
+	sa.opts.Events = sink
+	tok := filepath.Join(sa.dir, "web.token")
+	f.setErr(&NeedsTokenError{File: tok, Reason: "token file " + tok + " does not exist", Command: "step ca token web.example.com"})
+	sa.pass(context.Background(), passOptions{})
+	if evs := sink.of(eventNeedsToken); len(evs) != 1 || evs[0].Cert != "web" || !strings.Contains(evs[0].Message, tok) {
+		t.Fatalf("needs_token events: %+v", evs)
+	}
+}

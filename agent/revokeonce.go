@@ -92,6 +92,7 @@ func (a *Agent) revoke(ctx context.Context, st *certState, opts RevokeOptions) e
 	st.revoked = &rec
 	log.Info("certificate revoked", "event", "revoked", "serial", serial, "reissue", !opts.NoReissue)
 	a.countRevocation(st.name, opts.Reason, "success")
+	a.emit(certEvent(eventRevoked, st, now, "certificate revoked ("+opts.Reason.String()+")", ""))
 	return nil
 }
 

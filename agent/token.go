@@ -85,6 +85,7 @@ func (a *Agent) noteNeedsToken(st *certState, err error) bool {
 	st.retryAt, st.caRetryAt = time.Time{}, time.Time{}
 	a.log.Error("waiting for a new enrollment token; old files left in place", "event", "needs_token", "cert", st.name,
 		"issuer", st.cfg.Issuer, "token_file", nt.File, "error", err)
+	a.emit(certEvent(eventNeedsToken, st, a.clock.Now(), "waiting for a new enrollment token in "+nt.File, err.Error()))
 	return true
 }
 

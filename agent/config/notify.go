@@ -49,8 +49,8 @@ var NotifyEvents = []NotifyEvent{
 	{"expiring", true},
 	{"rolled_back", true},
 	{"config_rejected", true},
-	{"revoked", false},
-	{"needs_token", false},
+	{"revoked", true},
+	{"needs_token", true},
 }
 
 // Notification defaults, documented in docs/configuration.md.

@@ -9,7 +9,7 @@ import (
 const notifyBase = mainTOML
 
 // TestNotifyDefaults: a target without events gets every emitted event
-// (not the ones of features to come), failure_threshold 3 and a 30s
+// failure_threshold 3 and a 30s
 // timeout.
 func TestNotifyDefaults(t *testing.T) {
 	c, err := Parse("n.toml", []byte(notifyBase+"[notify.ops]\ntype = \"webhook\"\nurl = \"https://hooks.example.com/x\"\n"),
@@ -18,7 +18,7 @@ func TestNotifyDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := c.Notify["ops"]
-	if got := strings.Join(n.Events, ","); got != "renewal_failed,expiring,rolled_back,config_rejected" {
+	if got := strings.Join(n.Events, ","); got != "renewal_failed,expiring,rolled_back,config_rejected,revoked,needs_token" {
 		t.Errorf("default events = %s", got)
 	}
 	if n.FailureThreshold != 3 || n.Timeout.Duration.String() != "30s" || n.Name != "ops" {
