@@ -171,8 +171,8 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 		next[name] = st
 	}
 	for name := range a.certs {
-		if next[name] == nil && a.opts.Metrics != nil {
-			a.opts.Metrics.DeleteCert(name)
+		if next[name] == nil {
+			a.metrics().DeleteCert(name)
 		}
 	}
 	a.certs = next

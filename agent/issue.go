@@ -167,9 +167,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 }
 
 func (a *Agent) countRenewal(cert, result string) {
-	if m := a.opts.Metrics; m != nil {
-		m.Renewal(cert, result)
-	}
+	a.metrics().Renewal(cert, result)
 }
 
 func serialHex(c *x509.Certificate) string {

@@ -67,9 +67,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	a.issueAll(ctx, due, roots)
 	a.deliver(ctx)
 	a.publish()
-	if m := a.opts.Metrics; m != nil {
-		m.PassCompleted(a.clock.Now())
-	}
+	a.metrics().PassCompleted(a.clock.Now())
 	return a.nextWake()
 }
 
@@ -192,9 +190,7 @@ func (a *Agent) reportDamage(st *certState) {
 	p := st.problems[0]
 	a.log.Warn("modified outside certagent", "event", "external_change", "cert", st.name,
 		"problem", p.Detail, "kind", string(p.Kind), "file", p.File, "problems", len(st.problems))
-	if m := a.opts.Metrics; m != nil {
-		m.ExternalChange(st.name, changeKind(p.Kind))
-	}
+	a.metrics().ExternalChange(st.name, changeKind(p.Kind))
 }
 
 // changeKind maps an inspection problem to the few documented values of

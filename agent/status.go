@@ -135,10 +135,8 @@ func (a *Agent) publish() {
 		a.log.Error("cannot write status file", "error", err)
 	}
 	a.notifier().Status(Summary(rows, now))
-	if m := a.opts.Metrics; m != nil {
-		for _, r := range rows {
-			m.SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
-		}
+	for _, r := range rows {
+		a.metrics().SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
 	}
 }
 

@@ -116,9 +116,7 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 		return
 	}
 	log.Info("watched pair changed", "event", "watch_changed", "serial", serialHex(ws.leaf), "not_after", stamp(ws.leaf.NotAfter))
-	if a.opts.Metrics != nil {
-		a.opts.Metrics.ExternalChange(watchKeyPrefix+ws.name, ChangeReplaced)
-	}
+	a.metrics().ExternalChange(watchKeyPrefix+ws.name, ChangeReplaced)
 	// Recorded like a managed cert's actions, so the pass's deliver step
 	// does them (one action per unit, shared with managed certs), keeps
 	// them pending while the service manager is unreachable, and a
