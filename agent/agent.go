@@ -252,7 +252,7 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 	ready := false
 	dirty := map[string]bool{}
 	for {
-		next := a.pass(ctx, passOptions{only: dirty})
+		next := a.pass(ctx, passOptions{dirty: dirty})
 		dirty = map[string]bool{}
 		if ctx.Err() != nil {
 			return nil

@@ -56,8 +56,11 @@ func (a *Agent) setRenewing(sts []*certState, on bool) {
 	}
 }
 
+// issuerLimit is how many orders st's issuer may run at once: its
+// max_concurrent (ACME; agent/config fills the default), or for a local
+// CA, which has no such key, the same default bound.
 func (a *Agent) issuerLimit(st *certState) (string, int) {
-	n := 4
+	n := config.DefaultMaxConcurrent
 	if ic := a.cfg.Issuers[st.cfg.Issuer]; ic != nil && ic.MaxConcurrent > 0 {
 		n = ic.MaxConcurrent
 	}

@@ -101,7 +101,7 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 	switch {
 	case s.renewing:
 		return StateRenewing
-	case s.leaf == nil && hasKind(s.problems, "missing"):
+	case s.leaf == nil && hasKind(s.problems, pki.ProblemMissing):
 		return StateMissing
 	case s.leaf != nil && !now.Before(s.leaf.NotAfter):
 		return StateExpired

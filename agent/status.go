@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/pki"
 )
 
 // CertStatus is one row of `certagent status`. Its JSON form is a stable,
@@ -94,7 +95,7 @@ func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
 		row.Problems = append(row.Problems, p.Detail)
 	}
 	switch {
-	case ws.leaf == nil && hasKind(ws.problems, "missing"):
+	case ws.leaf == nil && hasKind(ws.problems, pki.ProblemMissing):
 		row.State = StateMissing
 	case ws.leaf != nil && !now.Before(ws.leaf.NotAfter):
 		row.State = StateExpired

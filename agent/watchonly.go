@@ -80,8 +80,8 @@ func (a *Agent) passWatches(ctx context.Context, po passOptions, now time.Time) 
 		ws := a.watches[n]
 		iv := a.cfg.Agent.CheckInterval.Duration
 		settled := !ws.settleUntil.IsZero() && !now.Before(ws.settleUntil)
-		if ws.inspected.IsZero() || po.only[watchKeyPrefix+n] || settled || (iv > 0 && !now.Before(ws.inspected.Add(iv))) {
-			a.inspectWatch(ctx, ws, po.only[watchKeyPrefix+n], now)
+		if ws.inspected.IsZero() || po.dirty[watchKeyPrefix+n] || settled || (iv > 0 && !now.Before(ws.inspected.Add(iv))) {
+			a.inspectWatch(ctx, ws, po.dirty[watchKeyPrefix+n], now)
 		}
 		if ws.leaf != nil {
 			a.warnExpiry("watch", n, ws.leaf, &ws.lastWarn, ws.cfg.CertFile, now)
