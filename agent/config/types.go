@@ -1,6 +1,11 @@
 // Package config is certagent's configuration model and its pipeline:
 // Decode (strict TOML) → Defaults → Validate. The types here are the user
 // contract documented in docs/configuration.md.
+//
+// It is the only place that applies defaults and validates: the issuers
+// (acme, localca), units and the agent receive a Config that went through
+// Load or Parse and check none of it again, and every default value is a
+// Default* constant of this package.
 package config
 
 import (
