@@ -4,8 +4,8 @@
 //
 // It is the only place that applies defaults and validates: the issuers
 // (acme, localca), units and the agent receive a Config that went through
-// Load or Parse and check none of it again, and every default value is a
-// Default* constant of this package.
+// Load or Parse and check none of it again; the defaults of config keys
+// are defined here (the Default* constants).
 package config
 
 import (
