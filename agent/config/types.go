@@ -3,7 +3,7 @@
 // contract documented in docs/configuration.md.
 //
 // It is the only place that applies defaults and validates: the issuers
-// (acme, localca), units and the agent receive a Config that went through
+// (acme, localca) and the agent receive a Config that went through
 // Load or Parse and check none of it again; the defaults of config keys
 // are defined here (the Default* constants).
 package config
