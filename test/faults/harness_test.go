@@ -112,7 +112,6 @@ func certagent(t *testing.T, args ...string) result {
 // tests use: the fields are the Host's, the methods forward to it.
 type env struct {
 	dir, config, state, out string
-	host                    *testbin.Host
 }
 
 func newEnv(t *testing.T) *env {
@@ -121,18 +120,22 @@ func newEnv(t *testing.T) *env {
 	// Harvest the keys this test produced before TempDir removes them,
 	// so the secret scan knows what must never appear in a log.
 	t.Cleanup(func() { harvestKeys(h.Dir) })
-	return &env{dir: h.Dir, config: h.Config, state: h.State, out: h.Out, host: h}
+	return &env{dir: h.Dir, config: h.Config, state: h.State, out: h.Out}
+}
+
+func (e *env) host() *testbin.Host {
+	return &testbin.Host{Dir: e.dir, Config: e.config, State: e.state, Out: e.out}
 }
 
 // expand replaces {{state}}, {{out}} and {{dir}} in a config template.
-func (e *env) expand(tmpl string) string { return e.host.Expand(tmpl) }
+func (e *env) expand(tmpl string) string { return e.host().Expand(tmpl) }
 
 func (e *env) write(t *testing.T, tmpl string) {
 	t.Helper()
-	e.host.WriteConfig(t, tmpl)
+	e.host().WriteConfig(t, tmpl)
 }
 
-func (e *env) path(name string) string { return e.host.Path(name) }
+func (e *env) path(name string) string { return e.host().Path(name) }
 
 // daemon is testbin's Daemon (no D-Bus, killed at test end, its log
 // captured whole). The lower-case methods below only forward, under the
