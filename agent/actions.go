@@ -264,9 +264,7 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 }
 
 func (a *Agent) countUnit(w *unitWork, result string) {
-	if m := a.opts.Metrics; m != nil {
-		m.UnitAction(w.unit, w.action, result)
-	}
+	a.metrics().UnitAction(w.unit, w.action, result)
 }
 
 // runHook executes a cert's exec hook without a shell, with a timeout,

@@ -184,8 +184,8 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 		next[name] = st
 	}
 	for name := range a.certs {
-		if next[name] == nil && a.opts.Metrics != nil {
-			a.opts.Metrics.DeleteCert(name)
+		if next[name] == nil {
+			a.metrics().DeleteCert(name)
 		}
 	}
 	a.certs = next
@@ -269,7 +269,7 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 	ready := false
 	dirty := map[string]bool{}
 	for {
-		next := a.pass(ctx, passOptions{only: dirty})
+		next := a.pass(ctx, passOptions{dirty: dirty})
 		dirty = map[string]bool{}
 		if ctx.Err() != nil {
 			return nil

@@ -64,9 +64,7 @@ func (a *Agent) fixPerms(st *certState) {
 		}
 		a.log.Warn("permissions changed outside certagent; restored", "event", "permissions_restored",
 			"cert", c.Name, "file", f.Path, "found_mode", fi.Mode().Perm().String(), "mode", f.Mode.String())
-		if m := a.opts.Metrics; m != nil {
-			m.ExternalChange(c.Name, ChangePermissions)
-		}
+		a.metrics().ExternalChange(c.Name, ChangePermissions)
 	}
 }
 

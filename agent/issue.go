@@ -58,8 +58,11 @@ func (a *Agent) setRenewing(sts []*certState, on bool) {
 	a.share(a.rows(a.clock.Now()))
 }
 
+// issuerLimit is how many orders st's issuer may run at once: its
+// max_concurrent (ACME; agent/config fills the default), or for a local
+// CA, which has no such key, the same default bound.
 func (a *Agent) issuerLimit(st *certState) (string, int) {
-	n := 4
+	n := config.DefaultMaxConcurrent
 	if ic := a.cfg.Issuers[st.cfg.Issuer]; ic != nil && ic.MaxConcurrent > 0 {
 		n = ic.MaxConcurrent
 	}
@@ -180,9 +183,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 }
 
 func (a *Agent) countRenewal(cert, result string) {
-	if m := a.opts.Metrics; m != nil {
-		m.Renewal(cert, result)
-	}
+	a.metrics().Renewal(cert, result)
 }
 
 func serialHex(c *x509.Certificate) string {

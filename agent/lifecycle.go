@@ -76,6 +76,25 @@ func (a *Agent) notifier() Notifier {
 	return a.opts.Notifier
 }
 
+// metrics returns the configured Metrics, or one that records nothing,
+// so callers never check for nil.
+func (a *Agent) metrics() Metrics {
+	if a.opts.Metrics == nil {
+		return nopMetrics{}
+	}
+	return a.opts.Metrics
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) SetCert(string, time.Time, time.Time, string) {}
+func (nopMetrics) DeleteCert(string)                            {}
+func (nopMetrics) Renewal(string, string)                       {}
+func (nopMetrics) UnitAction(string, string, string)            {}
+func (nopMetrics) ExternalChange(string, string)                {}
+func (nopMetrics) PassCompleted(time.Time)                      {}
+func (nopMetrics) WatchDegraded(bool)                           {}
+
 type nopNotifier struct{}
 
 func (nopNotifier) Ready() error                            { return nil }

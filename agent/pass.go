@@ -12,8 +12,10 @@ import (
 
 // passOptions select what one pass does beyond the schedule.
 type passOptions struct {
-	// only names certs to re-inspect now (a watched file changed).
-	only map[string]bool
+	// dirty names the certs (and watch-only pairs, by watch key) whose
+	// files the watcher saw change since the last pass: they are
+	// re-inspected now, whatever their inspection schedule.
+	dirty map[string]bool
 	// force renews these certs even when they are not due.
 	force map[string]bool
 	// forceAll renews every cert.
@@ -49,10 +51,10 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 		if len(po.names) > 0 && !po.names[st.name] {
 			continue
 		}
-		if po.forceAll || po.force[st.name] || po.only[st.name] || a.needsInspect(st, now) {
+		if po.forceAll || po.force[st.name] || po.dirty[st.name] || a.needsInspect(st, now) {
 			healthy := !st.inspected.IsZero() && st.leaf != nil && len(st.problems) == 0
 			a.inspect(st, roots[st.cfg.Issuer], now)
-			a.judgeDamage(st, po.only[st.name], healthy, now)
+			a.judgeDamage(st, po.dirty[st.name], healthy, now)
 		}
 		a.checkToken(st)
 		a.pollARI(ctx, st, now)
@@ -84,9 +86,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	a.syncCRLs(ctx, po.crlIssuers, roots)
 	a.deliver(ctx)
 	a.publish()
-	if m := a.opts.Metrics; m != nil {
-		m.PassCompleted(a.clock.Now())
-	}
+	a.metrics().PassCompleted(a.clock.Now())
 	return a.nextWake()
 }
 
@@ -210,9 +210,7 @@ func (a *Agent) reportDamage(st *certState) {
 	p := st.problems[0]
 	a.log.Warn("modified outside certagent", "event", "external_change", "cert", st.name,
 		"problem", p.Detail, "kind", string(p.Kind), "file", p.File, "problems", len(st.problems))
-	if m := a.opts.Metrics; m != nil {
-		m.ExternalChange(st.name, changeKind(p.Kind))
-	}
+	a.metrics().ExternalChange(st.name, changeKind(p.Kind))
 }
 
 // changeKind maps an inspection problem to the few documented values of

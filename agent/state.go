@@ -133,7 +133,7 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 		return StateRenewing
 	case s.needsToken:
 		return StateNeedsToken
-	case s.leaf == nil && hasKind(s.problems, "missing"):
+	case s.leaf == nil && hasKind(s.problems, pki.ProblemMissing):
 		return StateMissing
 	case s.leaf != nil && !now.Before(s.leaf.NotAfter):
 		return StateExpired

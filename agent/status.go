@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/pki"
 )
 
 // CertStatus is one row of `certagent status`. Its JSON form is a stable,
@@ -92,7 +93,7 @@ func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
 		row.Problems = append(row.Problems, p.Detail)
 	}
 	switch {
-	case ws.leaf == nil && hasKind(ws.problems, "missing"):
+	case ws.leaf == nil && hasKind(ws.problems, pki.ProblemMissing):
 		row.State = StateMissing
 	case ws.leaf != nil && !now.Before(ws.leaf.NotAfter):
 		row.State = StateExpired
@@ -135,12 +136,10 @@ func (a *Agent) publish() {
 		a.log.Error("cannot write status file", "error", err)
 	}
 	a.notifier().Status(a.statusLine(rows, now))
-	if m := a.opts.Metrics; m != nil {
-		for _, r := range rows {
-			m.SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
-		}
-		m.WatchDegraded(a.watchDegraded() != "")
+	for _, r := range rows {
+		a.metrics().SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
 	}
+	a.metrics().WatchDegraded(a.watchDegraded() != "")
 }
 
 // statusLine is Summary, after a rejected reload's notice: the operator

@@ -82,7 +82,7 @@ func TestNeedsTokenWaitsForTheFile(t *testing.T) {
 		t.Errorf("next pass at %s: a cert waiting for a token must not be polled", next)
 	}
 	ta.pass(ctx, passOptions{})
-	ta.pass(ctx, passOptions{only: map[string]bool{"web": true}})
+	ta.pass(ctx, passOptions{dirty: map[string]bool{"web": true}})
 	if f.attempts != 1 {
 		t.Fatalf("%d attempts without a new token, want 1", f.attempts)
 	}

@@ -44,16 +44,6 @@ type degradedMetrics struct {
 
 func (m *degradedMetrics) WatchDegraded(d bool) { m.mu.Lock(); m.degraded = d; m.mu.Unlock() }
 
-type nopMetrics struct{}
-
-func (nopMetrics) SetCert(string, time.Time, time.Time, string) {}
-func (nopMetrics) DeleteCert(string)                            {}
-func (nopMetrics) Renewal(string, string)                       {}
-func (nopMetrics) UnitAction(string, string, string)            {}
-func (nopMetrics) ExternalChange(string, string)                {}
-func (nopMetrics) PassCompleted(time.Time)                      {}
-func (nopMetrics) WatchDegraded(bool)                           {}
-
 // TestWatchDegradedIsPublished: when the watcher turns degraded after the
 // first pass, the daemon publishes it at once (not at its next scheduled
 // pass, up to an hour later): status line, status.json and the metric.

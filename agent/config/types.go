@@ -1,6 +1,11 @@
 // Package config is certagent's configuration model and its pipeline:
 // Decode (strict TOML) → Defaults → Validate. The types here are the user
 // contract documented in docs/configuration.md.
+//
+// It is the only place that applies defaults and validates: the issuers
+// (acme, localca) and the agent receive a Config that went through
+// Load or Parse and check none of it again; the defaults of config keys
+// are defined here (the Default* constants).
 package config
 
 import (

@@ -13,6 +13,8 @@ import (
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 func crlOf(t *testing.T, ca *CA) *x509.RevocationList {
@@ -38,7 +40,7 @@ func revoke(t *testing.T, ca *CA, b *agent.Bundle, r agent.RevocationReason) {
 // openssl verify -crl_check with the CA's CRL file rejects the revoked
 // leaf and accepts the other one; before the revocation it accepts both.
 func TestOpenSSLVerifyCRL(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testbin.OpenSSL(t)
 	ca, dir := newCA(t, issuerCfg("ec256", 24*time.Hour))
 	good, bad := issue(t, ca, webRequest()), issue(t, ca, webRequest())
 	out := t.TempDir()

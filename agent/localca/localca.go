@@ -23,13 +23,13 @@ import (
 	"github.com/certagent/certagent/agent/pki"
 )
 
-// Defaults used when the issuer config leaves a field empty (config
-// Defaults normally fills them) and when a request does.
+// Defaults for a request that leaves its key type or lifetime to the
+// issuer (see agent.Request). They are agent/config's, the one owner of
+// defaults; the CA's own settings come validated and defaulted from
+// there, so New and the CA re-check none of them.
 const (
-	DefaultCAKeyType    = pki.KeyEC256
-	DefaultCAValidity   = 3650 * 24 * time.Hour
-	DefaultLeafKeyType  = pki.KeyEC256
-	DefaultLeafValidity = 90 * 24 * time.Hour
+	DefaultLeafKeyType  = pki.KeyType(config.DefaultKeyType)
+	DefaultLeafValidity = config.DefaultLocalCertValidity
 	// Backdate is how far NotBefore is set in the past (at most a tenth of
 	// the validity), for peers whose
 	// clocks run a little behind.

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,11 +10,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 var (
@@ -239,28 +239,10 @@ func TestServeRefusesRemoteWithoutFlag(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestServeOnLoopbackAndStopOnCancel(t *testing.T) {
 	m := New()
 	m.SetCert("web", notAfter, renewAt, "ok")
-	var logs syncBuffer
+	var logs testbin.SyncBuffer
 	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, JSONFormat: true, Level: hclog.Debug})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

@@ -20,9 +20,9 @@ func TestRevokeBinaryPebble(t *testing.T) {
 	srv := pebbletest.Start(t, pebbletest.Options{})
 	e := newEnv(t)
 	e.write(t, srv, issuerOpts{}, certOpts{name: "web", dnsNames: []string{"web.example.com"}})
-	mustRun(t, "renew", "--config", e.config)
+	mustRun(t, "renew", "--config", e.Config)
 	old := e.leaf(t, "web")
-	r := mustRun(t, "revoke", "--config", e.config, "web", "--reason", "superseded")
+	r := mustRun(t, "revoke", "--config", e.Config, "web", "--reason", "superseded")
 	entries, _ := parseLog(r.stderr)
 	if got := withField(entries, "event", "revoked"); len(got) != 1 || got[0].str("reason") != "superseded" {
 		t.Fatalf("event=revoked entries %v\n%s", got, r.stderr)
@@ -41,12 +41,12 @@ func TestRevokeBinaryPebble(t *testing.T) {
 	if st, _, err := srv.CertStatus(ctx, fresh.SerialNumber); err != nil || st != "Valid" {
 		t.Fatalf("replacement: %q %v", st, err)
 	}
-	cfg, _ := os.ReadFile(e.config)
-	cfg = append(cfg, []byte("crl_file = \""+e.path("web", "ca.crl")+"\"\n")...)
-	if err := os.WriteFile(e.config, cfg, 0o600); err != nil {
+	cfg, _ := os.ReadFile(e.Config)
+	cfg = append(cfg, []byte("crl_file = \""+e.Path("web", "ca.crl")+"\"\n")...)
+	if err := os.WriteFile(e.Config, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = mustRun(t, "renew", "--config", e.config)
+	r = mustRun(t, "renew", "--config", e.Config)
 	entries, _ = parseLog(r.stderr)
 	if got := withField(entries, "event", "crl_failed"); len(got) != 1 {
 		t.Fatalf("no crl_failed entry:\n%s", r.stderr)
@@ -58,7 +58,7 @@ func TestRevokeBinaryPebble(t *testing.T) {
 
 	srv.Stop()
 	before := e.snapshot(t, "web")
-	r = certagent(t, "revoke", "--config", e.config, "web")
+	r = certagent(t, "revoke", "--config", e.Config, "web")
 	if r.code != 1 || !strings.Contains(r.stderr, "revoke web (serial "+fresh.SerialNumber.Text(16)+")") {
 		t.Fatalf("revoke with the CA down: exit %d\n%s", r.code, r.stderr)
 	}

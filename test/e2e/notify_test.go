@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/certagent/certagent/internal/testbin"
 	"io"
 	"math/big"
 	"net/http"
@@ -118,27 +119,27 @@ func TestNotifyWebhookRetriesAndRedeliversAfterRestart(t *testing.T) {
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
 	e := newEnv(t)
-	if err := os.MkdirAll(e.path("legacy"), 0o755); err != nil {
+	if err := os.MkdirAll(e.Path("legacy"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	leaf := expiringCert(t, e.path("legacy/cert.pem"))
-	headers := filepath.Join(e.dir, "hook.headers")
+	leaf := expiringCert(t, e.Path("legacy/cert.pem"))
+	headers := filepath.Join(e.Dir, "hook.headers")
 	if err := os.WriteFile(headers, []byte("Authorization: Bearer e2e-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pageOut := filepath.Join(e.dir, "page.out")
-	page := filepath.Join(e.dir, "page.sh")
+	pageOut := filepath.Join(e.Dir, "page.out")
+	page := filepath.Join(e.Dir, "page.sh")
 	writeScript(t, page, `echo "$CERTAGENT_EVENT $CERTAGENT_CERT_NAME $CERTAGENT_SOURCE $CERTAGENT_SERIAL $1 $2" >> `+pageOut+"\n")
 	cfg := fmt.Sprintf(notifyConfig, srv.URL+"/certagent", headers, page)
-	e.write(t, cfg)
-	if r := certagent(t, "check", "--config", e.config); r.code != 0 {
+	e.WriteConfig(t, cfg)
+	if r := certagent(t, "check", "--config", e.Config); r.code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
 	d := startDaemon(t, e)
-	d.await("notification not delivered; will retry", 1, time.Minute)
-	d.await(`notification delivered`, 1, time.Minute) // the command target
-	if err, _ := d.stop(); err != nil {
+	d.Await(1, time.Minute, "notification not delivered; will retry")
+	d.Await(1, time.Minute, `notification delivered`) // the command target
+	if _, err := d.Stop(); err != nil {
 		t.Fatalf("daemon stop: %v", err)
 	}
 	first, status := rec.got("expiring")
@@ -150,7 +151,7 @@ func TestNotifyWebhookRetriesAndRedeliversAfterRestart(t *testing.T) {
 	if b["cert"] != "legacy" || b["source"] != "watch" || b["serial"] != serial || b["version"] != 1.0 {
 		t.Errorf("body %v: want cert legacy, source watch, serial %s, version 1", b, serial)
 	}
-	queued, _ := filepath.Glob(filepath.Join(e.state, "notify", "hook.*.json"))
+	queued, _ := filepath.Glob(filepath.Join(e.State, "notify", "hook.*.json"))
 	if len(queued) != 1 {
 		t.Fatalf("pending deliveries in the state dir after stop: %v, want 1", queued)
 	}
@@ -161,28 +162,26 @@ func TestNotifyWebhookRetriesAndRedeliversAfterRestart(t *testing.T) {
 	// The receiver is fixed; the restarted daemon delivers the kept event.
 	rec.setFailing(false)
 	d = startDaemon(t, e)
-	d.await("notifications pending from an earlier run", 1, time.Minute)
-	eventually(t, time.Minute, "redelivery", func() bool { _, s := rec.got("expiring"); return len(s) == 2 })
+	d.Await(1, time.Minute, "notifications pending from an earlier run")
+	testbin.Eventually(t, time.Minute, "redelivery", func() bool { _, s := rec.got("expiring"); return len(s) == 2 })
 	all, status := rec.got("expiring")
 	if status[1] != http.StatusNoContent || all[1]["id"] != b["id"] {
 		t.Errorf("redelivered id %v (status %d), first attempt id %v", all[1]["id"], status[1], b["id"])
 	}
-	eventually(t, time.Minute, "queue emptied", func() bool {
-		left, _ := filepath.Glob(filepath.Join(e.state, "notify", "hook.*.json"))
+	testbin.Eventually(t, time.Minute, "queue emptied", func() bool {
+		left, _ := filepath.Glob(filepath.Join(e.State, "notify", "hook.*.json"))
 		return len(left) == 0
 	})
 
 	// A rejected reload is reported; the running config stays.
-	e.write(t, cfg+"\n[certs.broken]\nissuer = \"nope\"\n")
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, time.Minute, "config_rejected notification", func() bool { _, s := rec.got("config_rejected"); return len(s) == 1 })
+	e.WriteConfig(t, cfg+"\n[certs.broken]\nissuer = \"nope\"\n")
+	d.Signal(syscall.SIGHUP)
+	testbin.Eventually(t, time.Minute, "config_rejected notification", func() bool { _, s := rec.got("config_rejected"); return len(s) == 1 })
 	rej, _ := rec.got("config_rejected")
 	if e, _ := rej[0]["error"].(string); !strings.Contains(e, "nope") {
 		t.Errorf("config_rejected error %q does not say what was wrong", e)
 	}
-	if err, _ := d.stop(); err != nil {
+	if _, err := d.Stop(); err != nil {
 		t.Fatalf("daemon stop: %v", err)
 	}
 	// Once a day: the second run saw the cert expiring too, and sent nothing new.

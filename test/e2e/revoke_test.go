@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"github.com/certagent/certagent/internal/testbin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,17 +83,17 @@ print(result[0])
 
 func mtls(t *testing.T, py string, e *env, clientCert, clientKey string) string {
 	t.Helper()
-	script := filepath.Join(e.dir, "probe.py")
+	script := filepath.Join(e.Dir, "probe.py")
 	if err := os.WriteFile(script, []byte(mtlsProbe), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(run(t, py, script, e.path("server/ca.pem"), e.path("crl/fl.crl"),
-		e.path("server/cert.pem"), e.path("server/key.pem"), clientCert, clientKey))
+	return strings.TrimSpace(testbin.Run(t, py, script, e.Path("server/ca.pem"), e.Path("crl/fl.crl"),
+		e.Path("server/cert.pem"), e.Path("server/key.pem"), clientCert, clientKey))
 }
 
 func statusRows(t *testing.T, e *env) map[string]map[string]any {
 	t.Helper()
-	r := certagent(t, "status", "--json", "--config", e.config)
+	r := certagent(t, "status", "--json", "--config", e.Config)
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, r.stdout)
@@ -110,30 +111,30 @@ func statusRows(t *testing.T, e *env) map[string]map[string]any {
 // the old client cert and accept its replacement. --no-reissue leaves
 // the server cert in place with state revoked.
 func TestRevokeWithRealPeers(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testbin.NeedTool(t, "openssl")
 	py := "/usr/bin/python3"
 	if _, err := os.Stat(py); err != nil {
-		py = needTool(t, "python3")
+		py = testbin.NeedTool(t, "python3")
 	}
 	e := newEnv(t)
-	e.write(t, revokeFederation)
-	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+	e.WriteConfig(t, revokeFederation)
+	if r := certagent(t, "renew", "--config", e.Config); r.code != 0 {
 		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
 	}
-	crl, ca := e.path("crl/fl.crl"), e.path("server/ca.pem")
+	crl, ca := e.Path("crl/fl.crl"), e.Path("server/ca.pem")
 	verify := func(cert string) (string, error) {
 		out, err := exec.Command(openssl, "verify", "-crl_check", "-CRLfile", crl, "-CAfile", ca, cert).CombinedOutput()
 		return string(out), err
 	}
-	if out, err := verify(e.path("client/cert.pem")); err != nil {
+	if out, err := verify(e.Path("client/cert.pem")); err != nil {
 		t.Fatalf("before revoke openssl refused the client: %v\n%s", err, out)
 	}
-	if got := mtls(t, py, e, e.path("client/cert.pem"), e.path("client/key.pem")); got != "accepted" {
+	if got := mtls(t, py, e, e.Path("client/cert.pem"), e.Path("client/key.pem")); got != "accepted" {
 		t.Fatalf("before revoke the python server said %q", got)
 	}
 	// Keep the pair being revoked, as a leaked copy would be.
-	oldCert, oldKey := filepath.Join(e.dir, "old.pem"), filepath.Join(e.dir, "old.key")
-	for from, to := range map[string]string{e.path("client/cert.pem"): oldCert, e.path("client/key.pem"): oldKey} {
+	oldCert, oldKey := filepath.Join(e.Dir, "old.pem"), filepath.Join(e.Dir, "old.key")
+	for from, to := range map[string]string{e.Path("client/cert.pem"): oldCert, e.Path("client/key.pem"): oldKey} {
 		b, err := os.ReadFile(from)
 		if err != nil {
 			t.Fatal(err)
@@ -142,20 +143,20 @@ func TestRevokeWithRealPeers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := certagent(t, "revoke", "--config", e.config, "client", "--reason", "keyCompromise")
+	r := certagent(t, "revoke", "--config", e.Config, "client", "--reason", "keyCompromise")
 	if r.code != 0 || !strings.Contains(r.stderr, "event=revoked") || !strings.Contains(r.stderr, "reason=keyCompromise") {
 		t.Fatalf("revoke: exit %d\n%s", r.code, r.stderr)
 	}
 	if out, err := verify(oldCert); err == nil || !strings.Contains(out, "certificate revoked") {
 		t.Fatalf("openssl accepted the revoked client cert (%v):\n%s", err, out)
 	}
-	if out, err := verify(e.path("client/cert.pem")); err != nil {
+	if out, err := verify(e.Path("client/cert.pem")); err != nil {
 		t.Fatalf("openssl refused the replacement: %v\n%s", err, out)
 	}
 	if got := mtls(t, py, e, oldCert, oldKey); !strings.HasPrefix(got, "refused") || !strings.Contains(got, "revoked") {
 		t.Fatalf("the python server let the revoked client in: %q", got)
 	}
-	if got := mtls(t, py, e, e.path("client/cert.pem"), e.path("client/key.pem")); got != "accepted" {
+	if got := mtls(t, py, e, e.Path("client/cert.pem"), e.Path("client/key.pem")); got != "accepted" {
 		t.Fatalf("the python server refused the replacement: %q", got)
 	}
 	rows := statusRows(t, e)
@@ -166,9 +167,9 @@ func TestRevokeWithRealPeers(t *testing.T) {
 		t.Errorf("crl_file mode %04o, want cert_mode 0600", mode(t, crl))
 	}
 
-	server := e.path("server/cert.pem")
+	server := e.Path("server/cert.pem")
 	before, _ := os.ReadFile(server)
-	if r := certagent(t, "revoke", "--no-reissue", "--reason", "cessationOfOperation", "--config", e.config, "server"); r.code != 0 {
+	if r := certagent(t, "revoke", "--no-reissue", "--reason", "cessationOfOperation", "--config", e.Config, "server"); r.code != 0 {
 		t.Fatalf("revoke --no-reissue: exit %d\n%s", r.code, r.stderr)
 	}
 	if after, _ := os.ReadFile(server); string(after) != string(before) {
@@ -186,18 +187,18 @@ func TestRevokeWithRealPeers(t *testing.T) {
 // nothing on disk exits 1 and issues nothing.
 func TestRevokeRefusals(t *testing.T) {
 	e := newEnv(t)
-	e.write(t, revokeFederation)
-	if r := certagent(t, "revoke", "--config", e.config, "client", "--reason", "keyStolen"); r.code != 2 || !strings.Contains(r.stderr, `unknown revocation reason "keyStolen"`) {
+	e.WriteConfig(t, revokeFederation)
+	if r := certagent(t, "revoke", "--config", e.Config, "client", "--reason", "keyStolen"); r.code != 2 || !strings.Contains(r.stderr, `unknown revocation reason "keyStolen"`) {
 		t.Fatalf("bad reason: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := certagent(t, "revoke", "--config", e.config, "nosuch"); r.code != 2 || !strings.Contains(r.stderr, `no cert named "nosuch"`) {
+	if r := certagent(t, "revoke", "--config", e.Config, "nosuch"); r.code != 2 || !strings.Contains(r.stderr, `no cert named "nosuch"`) {
 		t.Fatalf("unknown cert: exit %d\n%s", r.code, r.stderr)
 	}
-	r := certagent(t, "revoke", "--config", e.config, "client")
+	r := certagent(t, "revoke", "--config", e.Config, "client")
 	if r.code != 1 || !strings.Contains(r.stderr, "no certificate on disk to revoke") {
 		t.Fatalf("nothing on disk: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := os.Stat(e.path("client/cert.pem")); !os.IsNotExist(err) {
+	if _, err := os.Stat(e.Path("client/cert.pem")); !os.IsNotExist(err) {
 		t.Fatalf("a failed revoke issued a cert: %v", err)
 	}
 }
@@ -206,11 +207,11 @@ func TestRevokeRefusals(t *testing.T) {
 // crl_error), and the next run writes the CA's CRL back.
 func TestDamagedCRLFileInStatus(t *testing.T) {
 	e := newEnv(t)
-	e.write(t, revokeFederation)
-	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+	e.WriteConfig(t, revokeFederation)
+	if r := certagent(t, "renew", "--config", e.Config); r.code != 0 {
 		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
 	}
-	crl := e.path("crl/fl.crl")
+	crl := e.Path("crl/fl.crl")
 	good, err := os.ReadFile(crl)
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +223,7 @@ func TestDamagedCRLFileInStatus(t *testing.T) {
 	if row["state"] != "failed" || !strings.Contains(row["crl_error"].(string), crl) {
 		t.Fatalf("status with a truncated crl_file: %v", row)
 	}
-	if r := certagent(t, "renew", "--config", e.config); r.code != 0 || !strings.Contains(r.stderr, "event=crl_updated") {
+	if r := certagent(t, "renew", "--config", e.Config); r.code != 0 || !strings.Contains(r.stderr, "event=crl_updated") {
 		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
 	}
 	if row := statusRows(t, e)["client"]; row["state"] != "ok" || row["crl_error"] != nil {

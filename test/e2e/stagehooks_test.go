@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"github.com/certagent/certagent/internal/testbin"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,9 +50,9 @@ func readEnv(t *testing.T, path string) map[string]string {
 // the deploy is aborted, the old files stay byte-identical, the renewal
 // counts as failed, and on_failure runs with the reason.
 func TestPreExecRefusalKeepsOldFilesByteIdentical(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testbin.NeedTool(t, "openssl")
 	e := newEnv(t)
-	hooks := filepath.Join(e.dir, "hooks")
+	hooks := filepath.Join(e.Dir, "hooks")
 	if err := os.Mkdir(hooks, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -65,17 +66,17 @@ if [ -e %[1]s/refuse ]; then echo "service config test failed"; exit 3; fi
 exit 0
 `, hooks))
 	writeScript(t, filepath.Join(hooks, "fail.sh"), fmt.Sprintf("env > %s/fail.env\n", hooks))
-	e.write(t, fmt.Sprintf(stageHooksConfig, hooks))
-	if r := certagent(t, "check", "--config", e.config); r.code != 0 {
+	e.WriteConfig(t, fmt.Sprintf(stageHooksConfig, hooks))
+	if r := certagent(t, "check", "--config", e.Config); r.code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
 	// First issue: pre_exec accepts, and saw the very pair deployed.
-	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+	if r := certagent(t, "renew", "--config", e.Config); r.code != 0 {
 		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
 	}
 	env := readEnv(t, filepath.Join(hooks, "pre.env"))
-	deployed, err := os.ReadFile(e.path("web/cert.pem"))
+	deployed, err := os.ReadFile(e.Path("web/cert.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +84,10 @@ exit 0
 	if !bytes.Equal(staged, deployed) {
 		t.Errorf("pre_exec's CERTAGENT_NEW_CERT_FILE differs from the cert deployed afterwards")
 	}
-	serial := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(run(t, openssl, "x509", "-noout", "-serial", "-in", e.path("web/cert.pem"))), "serial="))
+	serial := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(testbin.Run(t, openssl, "x509", "-noout", "-serial", "-in", e.Path("web/cert.pem"))), "serial="))
 	for k, want := range map[string]string{
 		"CERTAGENT_STAGE": "pre_exec", "CERTAGENT_REASON": "issue", "CERTAGENT_CERT_NAME": "web",
-		"CERTAGENT_CERT_FILE": e.path("web/cert.pem"), "CERTAGENT_KEY_FILE": e.path("web/key.pem"),
+		"CERTAGENT_CERT_FILE": e.Path("web/cert.pem"), "CERTAGENT_KEY_FILE": e.Path("web/key.pem"),
 		"CERTAGENT_SERIAL": "", "ARG1": "check", "KEY_STAGED": "yes", "CERTAGENT_DOMAINS": "web.example.com",
 	} {
 		if env[k] != want {
@@ -104,12 +105,12 @@ exit 0
 	names := []string{"web/cert.pem", "web/key.pem", "web/fullchain.pem", "web/ca.pem"}
 	before := map[string][]byte{}
 	for _, n := range names {
-		before[n], _ = os.ReadFile(e.path(n))
+		before[n], _ = os.ReadFile(e.Path(n))
 	}
 	if err := os.WriteFile(filepath.Join(hooks, "refuse"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := certagent(t, "renew", "--force", "--config", e.config)
+	r := certagent(t, "renew", "--force", "--config", e.Config)
 	if r.code == 0 {
 		t.Fatalf("renew with a refusing pre_exec exited 0\n%s", r.stderr)
 	}
@@ -117,7 +118,7 @@ exit 0
 		t.Errorf("stderr does not say pre_exec refused, with its output:\n%s", r.stderr)
 	}
 	for _, n := range names {
-		after, err := os.ReadFile(e.path(n))
+		after, err := os.ReadFile(e.Path(n))
 		if err != nil || !bytes.Equal(after, before[n]) {
 			t.Errorf("%s changed although pre_exec refused (%v)", n, err)
 		}
@@ -134,7 +135,7 @@ exit 0
 			fail["CERTAGENT_REASON"], fail["CERTAGENT_ERROR"], fail["CERTAGENT_FAILURES"], fail["CERTAGENT_SERIAL"])
 	}
 	// The failure is recorded like a failed renewal: status shows it.
-	st := certagent(t, "status", "--config", e.config)
+	st := certagent(t, "status", "--config", e.Config)
 	if !strings.Contains(st.stdout, "pre_exec refused") {
 		t.Errorf("status does not show the failure:\n%s%s", st.stdout, st.stderr)
 	}

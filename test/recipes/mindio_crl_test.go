@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/agent/formats"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // mindioExample is examples/mindio.toml moved under h.dir, without the
@@ -30,7 +31,7 @@ func mindioExample(t *testing.T, h *host) string {
 // fresh, signed by the CA of tlsCaPath+tlsCaFile, and that openssl
 // verify -crl_check accepts the cert with.
 func TestMindIOExampleCRL(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testbin.OpenSSL(t)
 	h := newHost(t)
 	h.credential(t, "mindio-key-password", "Mind10-Key!pw")
 	h.write(t, mindioExample(t, h))
@@ -66,7 +67,7 @@ func TestMindIOExampleCRL(t *testing.T) {
 	if now := time.Now(); now.Before(crl.ThisUpdate) || !now.Before(crl.NextUpdate) || crl.NextUpdate.Sub(crl.ThisUpdate) < 6*24*time.Hour {
 		t.Fatalf("CRL not fresh: thisUpdate %s nextUpdate %s", crl.ThisUpdate, crl.NextUpdate)
 	}
-	run(t, openssl, "verify", "-crl_check", "-CRLfile", crlFile, "-CAfile", caFile, ti.Cert)
+	testbin.Run(t, openssl, "verify", "-crl_check", "-CRLfile", crlFile, "-CAfile", caFile, ti.Cert)
 }
 
 // An explicit tls_info_crl_files wins over crl_file.
