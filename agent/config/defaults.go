@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 )
 
@@ -44,13 +45,30 @@ const (
 	ChainFullWithRoot = "full_with_root" // leaf, intermediates, then the issuer's root
 )
 
+// defaultControlSocket is DefaultControlSocket for the default state_dir
+// and control.sock inside any other: a second daemon on the host (its own
+// config and state_dir, or a test's) then never meets the first one's
+// socket, and its one-shot commands find it through the same config. A
+// path too long for a Unix socket falls back to DefaultControlSocket.
+func defaultControlSocket(stateDir string) string {
+	if !filepath.IsAbs(stateDir) || filepath.Clean(stateDir) == DefaultStateDir {
+		return DefaultControlSocket
+	}
+	if p := filepath.Join(stateDir, "control.sock"); len(p) <= maxSocketPath {
+		return p
+	}
+	return DefaultControlSocket
+}
+
 // ApplyDefaults fills every unset key with its documented default. It
 // only fills absent values; anything set in the file is left for Validate
 // to judge. It is idempotent.
 func ApplyDefaults(c *Config) {
 	a := &c.Agent
 	defStr(&a.StateDir, DefaultStateDir)
-	defStr(&a.ControlSocket, DefaultControlSocket)
+	if a.ControlSocket == "" {
+		a.ControlSocket = defaultControlSocket(a.StateDir)
+	}
 	defDur(&a.CheckInterval, DefaultCheckInterval)
 	defDur(&a.WarnBefore, DefaultWarnBefore)
 	defStr(&a.LogLevel, DefaultLogLevel)

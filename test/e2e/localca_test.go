@@ -217,8 +217,8 @@ func TestDaemonRenewsOnScheduleAndStopsCleanly(t *testing.T) {
 
 // TestRenewWhileDaemonRuns: an in-process `renew --force --local` and the
 // daemon share the state dir lock; neither sees or leaves a half-written
-// pair. (Without --local the renew would be the daemon's own, whenever
-// this daemon holds the default control socket.)
+// pair. (Without --local the renew would be the daemon's own, through
+// the control socket in its state dir.)
 func TestRenewWhileDaemonRuns(t *testing.T) {
 	e := newEnv(t)
 	e.WriteConfig(t, strings.Replace(crashConfig(5), `log_level = "warn"`, `log_level = "info"`, 1))
