@@ -217,28 +217,3 @@ func crlStoreName(c *config.Cert) string {
 	sum := sha256.Sum256([]byte(filepath.Clean(c.CRLFile)))
 	return "crl+" + c.Issuer + "+" + hex.EncodeToString(sum[:6])
 }
-
-// crlFileProblem is what `certagent status` (without the daemon) finds
-// wrong with a crl_file on disk: missing, unreadable, not a CRL, or past
-// its nextUpdate. Empty when fine or when the cert has none.
-func crlFileProblem(c *config.Cert, now time.Time) string {
-	if c.CRLFile == "" {
-		return ""
-	}
-	b, err := pki.ReadFileLimited(c.CRLFile, pki.MaxFileSize)
-	if err != nil {
-		return fmt.Sprintf("crl_file %s: %v", c.CRLFile, err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "X509 CRL" {
-		return fmt.Sprintf("crl_file %s holds no PEM X509 CRL", c.CRLFile)
-	}
-	crl, err := x509.ParseRevocationList(block.Bytes)
-	if err != nil {
-		return fmt.Sprintf("crl_file %s: not a valid X.509 CRL: %v", c.CRLFile, err)
-	}
-	if !crl.NextUpdate.IsZero() && !now.Before(crl.NextUpdate) {
-		return fmt.Sprintf("crl_file %s expired at %s", c.CRLFile, stamp(crl.NextUpdate))
-	}
-	return ""
-}

@@ -181,3 +181,17 @@ func hasKind(ps []pki.Problem, kind pki.ProblemKind) bool {
 	}
 	return false
 }
+
+// horizonOf is warnBefore (the config's warn_before), shortened to a third
+// of leaf's lifetime: a 6-day ACME "shortlived" cert would otherwise be
+// "expiring" from the moment it is issued, although the policy renews it
+// with half its life left. A warning then means the renewal is overdue.
+func horizonOf(warnBefore time.Duration, leaf *x509.Certificate) time.Duration {
+	if leaf == nil {
+		return warnBefore
+	}
+	if third := leaf.NotAfter.Sub(leaf.NotBefore) / 3; third < warnBefore {
+		return third
+	}
+	return warnBefore
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -172,7 +171,7 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) int {
 		return code
 	}
 	if !asked {
-		prev, err := readStatusFile(cfg.Agent.StateDir)
+		prev, err := agent.ReadStatusFile(cfg.Agent.StateDir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(env.stderr, "certagent: warning: %v\n", err)
 		}
@@ -212,18 +211,6 @@ func daemonStatus(ctx context.Context, env *cmdEnv, cfg *config.Config, local bo
 		return nil, exchangeFailed(env, "status", fmt.Errorf("bad status from the daemon: %w", err)), true
 	}
 	return rows, exitOK, true
-}
-
-func readStatusFile(stateDir string) (*agent.StatusFile, error) {
-	b, err := os.ReadFile(filepath.Join(stateDir, "status.json"))
-	if err != nil {
-		return nil, err
-	}
-	var sf agent.StatusFile
-	if err := json.Unmarshal(b, &sf); err != nil {
-		return nil, fmt.Errorf("status file %s is unreadable: %w", filepath.Join(stateDir, "status.json"), err)
-	}
-	return &sf, nil
 }
 
 func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
