@@ -11,12 +11,6 @@ import (
 	"github.com/certagent/certagent/internal/safefile"
 )
 
-// removedKeysDir holds one marker per cert whose key certagent deleted
-// on purpose (remove_key_after_start): state_dir/removed-keys/NAME holds
-// the serial of the certificate whose key was removed. A missing key is
-// damage unless the marker names the certificate on disk.
-const removedKeysDir = "removed-keys"
-
 // removeKeysAfterStart deletes the key file of each cert of w that asks
 // for it, once the unit is active after its action, and only when no
 // other unit of the same cert still waits for its action (that unit has

@@ -61,6 +61,13 @@ func serialHex(c *x509.Certificate) string {
 	return fmt.Sprintf("%x", c.SerialNumber)
 }
 
+// removedKeysDir holds one marker per cert whose key certagent deleted
+// on purpose (remove_key_after_start): state_dir/removed-keys/NAME holds
+// the serial of the certificate whose key was removed. A missing key is
+// damage unless the marker names the certificate on disk. removeKey
+// (removekey.go) writes the marker; inspection reads it.
+const removedKeysDir = "removed-keys"
+
 // KeyRemovedOnPurpose reports whether certagent deleted cert's key after
 // start-up for exactly the certificate leaf (so a key lost otherwise, or
 // the key of a newer certificate, is still damage).
