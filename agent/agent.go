@@ -94,9 +94,11 @@ type Agent struct {
 	opts    Options
 	cfg     *config.Config
 	issuers map[string]Issuer
-	store   *store.Store
-	clock   Clock
-	log     hclog.Logger
+	// rotations is what the last pass saw of each local CA rotation.
+	rotations map[string]*rotationState
+	store     *store.Store
+	clock     Clock
+	log       hclog.Logger
 
 	certs   map[string]*certState
 	watches map[string]*watchState

@@ -19,6 +19,10 @@ func allowedFor(cfg *config.Config) store.Allowed {
 			ac.Outputs = append(ac.Outputs, store.Output{Path: p, FollowSymlinks: c.FollowSymlinks})
 		}
 		allow[name] = ac
+		if c.CAFile != "" { // a ca rotation's bundle commits (rotation.go)
+			allow[caStoreName(name)] = store.AllowedCert{Intents: caIntents(c),
+				Outputs: []store.Output{{Path: c.CAFile, FollowSymlinks: c.FollowSymlinks}}}
+		}
 	}
 	return allow
 }

@@ -42,6 +42,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	a.adoptForeignStatus()
 
 	now := a.clock.Now()
+	a.driveRotations(ctx, now)
 	roots := a.issuerRoots(ctx)
 	var due []*certState
 	for _, st := range a.sortedCerts() {
@@ -148,6 +149,7 @@ func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time)
 	if st.leaf != nil {
 		st.renewAt, st.reason = RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari)
 		st.floorRenewal()
+		a.rotationRenewAt(st)
 	}
 }
 
@@ -254,6 +256,7 @@ func (a *Agent) nextWake() time.Time {
 		}
 	}
 	earlier(a.pendingRetry)
+	earlier(a.rotationWake())
 	for _, ws := range a.watches {
 		earlier(ws.settleUntil)
 		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {

@@ -40,6 +40,8 @@ type CertStatus struct {
 	// WatchDegraded: the daemon finds changes to the files by polling,
 	// not inotify, and this says why (docs/watch.md).
 	WatchDegraded string `json:"watch_degraded,omitempty"`
+	// CARotation is set while the cert's local CA is being rotated.
+	CARotation *CARotationStatus `json:"ca_rotation,omitempty"`
 }
 
 // StatusFile is the content of state_dir/status.json.
@@ -77,6 +79,7 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC()}
 	}
 	row.CRLError = st.crlErr
+	row.CARotation = a.rotationRow(st)
 	if row.LastError == "" {
 		row.LastError = st.crlErr
 	}
@@ -292,6 +295,7 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 		}
 	}
 	a := &Agent{cfg: cfg, clock: fixedClock(now), certs: map[string]*certState{}}
+	a.loadRotationsFromDisk()
 	out := make([]CertStatus, 0, len(cfg.Certs)+len(cfg.Watch))
 	for _, name := range cfg.CertNames() {
 		st := &certState{name: name, cfg: cfg.Certs[name]}

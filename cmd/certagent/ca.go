@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/certagent/certagent/agent"
+)
+
+// cmdCA is `certagent ca rotate [--config FILE] ISSUER`: it starts the
+// rotation of a local CA (docs/local-ca.md) and publishes both roots in
+// every ca_file of the issuer; 1 when that failed.
+func cmdCA(ctx context.Context, env *cmdEnv, args []string) int {
+	if len(args) == 0 || args[0] != "rotate" {
+		fmt.Fprintln(env.stderr, "certagent: usage: certagent ca rotate [--config FILE] ISSUER")
+		return exitUsage
+	}
+	var cfgPath string
+	fl := newFlags(env, "ca rotate", &cfgPath)
+	if code, ok := parse(fl, args[1:], env); !ok {
+		return code
+	}
+	rest := fl.Args()
+	if len(rest) > 1 { // ISSUER may come before the options
+		if code, ok := parse(fl, rest[1:], env); !ok {
+			return code
+		}
+		rest = append([]string{rest[0]}, fl.Args()...)
+	}
+	if len(rest) != 1 {
+		fmt.Fprintln(env.stderr, "certagent: ca rotate takes exactly one ISSUER")
+		return exitUsage
+	}
+	cfg, ok := env.load(cfgPath)
+	if !ok {
+		return exitUsage
+	}
+	issuer := rest[0]
+	if ic := cfg.Issuers[issuer]; ic == nil || ic.Type != "local" {
+		fmt.Fprintf(env.stderr, "certagent: %q is not a local issuer in %s; only a local CA can be rotated\n", issuer, cfgPath)
+		return exitUsage
+	}
+	a, done, code := oneShotAgent(ctx, cfg, env)
+	if a == nil {
+		return code
+	}
+	defer done()
+	rec, started, err := a.RotateCA(ctx, issuer)
+	if rec != nil {
+		verb := "started"
+		if !started {
+			verb = "already under way"
+		}
+		fmt.Fprintf(env.stdout, "ca rotation of %s %s: phase %s, old ca serial %s, new ca serial %s, overlap %s\n",
+			issuer, verb, rec.Phase, rec.OldSerial, rec.NewSerial, agent.HumanDuration(rec.Overlap.Duration().Round(time.Second)))
+	}
+	if err != nil {
+		fmt.Fprintf(env.stderr, "certagent: ca rotate: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
