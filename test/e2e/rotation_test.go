@@ -1,0 +1,238 @@
+package e2e
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certagent/certagent/agent/pki"
+)
+
+// rotationConfig manages n server certs of the local CA "ca", each with
+// its own ca_file, and a shared crl_file.
+func rotationConfig(n int, overlap string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[agent]\nstate_dir = \"{{state}}\"\nlog_level = \"warn\"\n\n[issuers.ca]\ntype = \"local\"\nkey_type = \"ec256\"\noverlap = %q\n", overlap)
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "\n[certs.c%d]\nissuer = \"ca\"\ndns_names = [\"c%d.example.com\"]\nusage = [\"server\", \"client\"]\nvalidity = \"1h\"\n", i, i)
+		fmt.Fprintf(&b, "cert_file = \"{{out}}/c%d/cert.pem\"\nkey_file = \"{{out}}/c%d/key.pem\"\nca_file = \"{{out}}/c%d/ca.pem\"\ncrl_file = \"{{out}}/crl.pem\"\n", i, i, i)
+	}
+	return b.String()
+}
+
+// pyHandshake is a TLS server (cert, key) and a client trusting cafile,
+// over a socket pair, with Python's ssl (OpenSSL underneath): the
+// mutual-TLS shape of OpenFL and MindIO. Exit 0 when the client verified
+// the server's chain and name.
+const pyHandshake = `
+import socket, ssl, sys, threading
+cert, key, cafile, name = sys.argv[1:5]
+srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+srv.load_cert_chain(cert, key)
+cli = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+cli.load_verify_locations(cafile)
+a, b = socket.socketpair()
+def serve():
+    try:
+        s = srv.wrap_socket(a, server_side=True)
+        s.recv(1)
+        s.close()
+    except Exception:
+        a.close()
+t = threading.Thread(target=serve)
+t.start()
+try:
+    c = cli.wrap_socket(b, server_hostname=name)
+    c.send(b"x")
+    c.close()
+except ssl.SSLError as e:
+    print("refused:", e)
+    b.close()
+    t.join()
+    sys.exit(1)
+t.join()
+print("ok")
+`
+
+// tlsAccepts reports whether a Python ssl client trusting cafile accepts
+// the server cert/key for host, and openssl verify agrees.
+func tlsAccepts(t *testing.T, py, openssl, script, cert, key, cafile, host string) bool {
+	t.Helper()
+	out, err := exec.Command(py, script, cert, key, cafile, host).CombinedOutput()
+	tlsOK := err == nil && strings.Contains(string(out), "ok")
+	vout, verr := exec.Command(openssl, "verify", "-CAfile", cafile, cert).CombinedOutput()
+	if tlsOK != (verr == nil) {
+		t.Fatalf("python ssl (%v: %s) and openssl verify (%v: %s) disagree on %s with %s", err, out, verr, vout, cert, cafile)
+	}
+	return tlsOK
+}
+
+// rotationPhase is the phase in the CA's rotation record, "" when none.
+func rotationPhase(t *testing.T, e *env) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.state, "ca", "ca", "rotation.json"))
+	if os.IsNotExist(err) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct{ Phase string }
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("rotation.json: %v", err)
+	}
+	return r.Phase
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func leafOf(t *testing.T, p string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := pki.ParseCertsPEM(b)
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return cs[0]
+}
+
+// TestCARotationWithRealClients rotates the local CA with
+// `certagent ca rotate` and `certagent renew` passes: through the whole
+// overlap, clients holding any cert's ca_file accept the old leaves (a
+// copy kept aside, as a peer that has not restarted still serves) and
+// the new ones, over TLS and with openssl verify; once the rotation is
+// over they refuse an old-CA leaf and accept the new ones, and the old
+// CA key is gone.
+func TestCARotationWithRealClients(t *testing.T) {
+	openssl := needTool(t, "openssl")
+	py := needTool(t, "python3")
+	const n = 3
+	e := newEnv(t)
+	e.write(t, rotationConfig(n, "8s"))
+	script := filepath.Join(e.dir, "handshake.py")
+	if err := os.WriteFile(script, []byte(pyHandshake), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+		t.Fatalf("first renew: exit %d\n%s", r.code, r.stderr)
+	}
+	oldKey, _ := os.ReadFile(filepath.Join(e.state, "ca", "ca", "ca.key"))
+	keep := filepath.Join(e.dir, "kept")
+	if err := os.Mkdir(keep, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ { // what a peer still serves until it restarts
+		copyFile(t, e.path(fmt.Sprintf("c%d/cert.pem", i)), filepath.Join(keep, fmt.Sprintf("c%d.pem", i)))
+		copyFile(t, e.path(fmt.Sprintf("c%d/key.pem", i)), filepath.Join(keep, fmt.Sprintf("c%d.key", i)))
+	}
+	oldCA := leafOf(t, e.path("c0/ca.pem"))
+
+	r := certagent(t, "ca", "rotate", "--config", e.config, "ca")
+	if r.code != 0 || !strings.Contains(r.stdout, "ca rotation of ca started") {
+		t.Fatalf("ca rotate: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	var st []struct {
+		Name       string
+		CARotation *struct {
+			Phase string `json:"phase"`
+		} `json:"ca_rotation"`
+	}
+	sr := certagent(t, "status", "--json", "--config", e.config)
+	if err := json.Unmarshal([]byte(sr.stdout), &st); err != nil || len(st) != n || st[0].CARotation == nil || st[0].CARotation.Phase == "" {
+		t.Fatalf("status --json during the rotation shows no ca_rotation: %v\n%s", err, sr.stdout)
+	}
+
+	mixed, overlapChecks := false, 0
+	deadline := time.Now().Add(2 * time.Minute)
+	for phase := rotationPhase(t, e); phase != ""; phase = rotationPhase(t, e) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the rotation did not end; phase %s", phase)
+		}
+		if phase == "publish" || phase == "reissue" {
+			overlapChecks++
+			fromOld := 0
+			for i := 0; i < n; i++ {
+				host := fmt.Sprintf("c%d.example.com", i)
+				bundle := e.path(fmt.Sprintf("c%d/ca.pem", (i+1)%n)) // another peer's bundle
+				if !tlsAccepts(t, py, openssl, script, filepath.Join(keep, fmt.Sprintf("c%d.pem", i)), filepath.Join(keep, fmt.Sprintf("c%d.key", i)), bundle, host) {
+					t.Fatalf("phase %s: a client holding %s refused the old leaf of c%d", phase, bundle, i)
+				}
+				cert := e.path(fmt.Sprintf("c%d/cert.pem", i))
+				if !tlsAccepts(t, py, openssl, script, cert, e.path(fmt.Sprintf("c%d/key.pem", i)), bundle, host) {
+					t.Fatalf("phase %s: a client holding %s refused the current leaf of c%d", phase, bundle, i)
+				}
+				for _, leaf := range []string{filepath.Join(keep, fmt.Sprintf("c%d.pem", i)), cert} {
+					// crl_file carries both CAs' CRLs during the overlap.
+					if out, err := exec.Command(openssl, "verify", "-crl_check", "-CRLfile", e.path("crl.pem"), "-CAfile", bundle, leaf).CombinedOutput(); err != nil {
+						t.Fatalf("phase %s: openssl verify -crl_check with crl_file refused %s: %v\n%s", phase, leaf, err, out)
+					}
+				}
+				if leafOf(t, cert).CheckSignatureFrom(oldCA) == nil {
+					fromOld++
+				}
+			}
+			mixed = mixed || (fromOld > 0 && fromOld < n)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+			t.Fatalf("renew during the rotation: exit %d\n%s", r.code, r.stderr)
+		}
+	}
+	if overlapChecks == 0 || !mixed {
+		t.Errorf("the overlap was not observed with leaves of both CAs in use (checks %d, mixed %v)", overlapChecks, mixed)
+	}
+	for i := 0; i < n; i++ {
+		host := fmt.Sprintf("c%d.example.com", i)
+		bundle := e.path(fmt.Sprintf("c%d/ca.pem", i))
+		if got := strings.Count(readFile(t, bundle), "BEGIN CERTIFICATE"); got != 1 {
+			t.Errorf("after the rotation %s holds %d roots, want 1", bundle, got)
+		}
+		if tlsAccepts(t, py, openssl, script, filepath.Join(keep, fmt.Sprintf("c%d.pem", i)), filepath.Join(keep, fmt.Sprintf("c%d.key", i)), bundle, host) {
+			t.Errorf("after the rotation a client holding %s still accepts the old-CA leaf of c%d", bundle, i)
+		}
+		if !tlsAccepts(t, py, openssl, script, e.path(fmt.Sprintf("c%d/cert.pem", i)), e.path(fmt.Sprintf("c%d/key.pem", i)), bundle, host) {
+			t.Errorf("after the rotation a client holding %s refuses the new leaf of c%d", bundle, i)
+		}
+	}
+	crl := e.path("crl.pem")
+	if got := strings.Count(readFile(t, crl), "BEGIN X509 CRL"); got != 1 {
+		t.Errorf("after the rotation crl_file holds %d CRLs, want the new CA's only", got)
+	}
+	if out, err := exec.Command(openssl, "verify", "-crl_check", "-CRLfile", crl, "-CAfile", e.path("c0/ca.pem"), e.path("c0/cert.pem")).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify -crl_check with crl_file after the rotation: %v\n%s", err, out)
+	}
+	entries, _ := os.ReadDir(filepath.Join(e.state, "ca", "ca"))
+	for _, en := range entries {
+		b, _ := os.ReadFile(filepath.Join(e.state, "ca", "ca", en.Name()))
+		if strings.Contains(string(b), strings.TrimSpace(string(oldKey))) {
+			t.Errorf("the old CA key is still in %s", en.Name())
+		}
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
