@@ -182,6 +182,9 @@ func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time
 	if err != nil || disk.Number == nil || ours.Number == nil || disk.Number.Cmp(ours.Number) < 0 {
 		return false
 	}
+	if crlCount(cur) > 1 && !otherCRLsNotOlder(cur, st.crlData, issuerCandidates(st, roots)) {
+		return false
+	}
 	st.crlData = cur
 	return true
 }

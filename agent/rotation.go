@@ -334,3 +334,39 @@ func crlSignedByOne(crl *x509.RevocationList, certs []*x509.Certificate) bool {
 
 // crlCount is the number of PEM CRL blocks in b.
 func crlCount(b []byte) int { return bytes.Count(b, []byte("-----BEGIN X509 CRL-----")) }
+
+// otherCRLsNotOlder: every CRL block of ours has a counterpart in disk
+// from the same CA (authority key id), signed by one of candidates, with
+// a number at least as high; a file carrying two CAs' CRLs is adopted
+// only then, or a revocation by the CA of the second block is lost.
+func otherCRLsNotOlder(disk, ours []byte, candidates []*x509.Certificate) bool {
+	d, o := parseCRLBlocks(disk), parseCRLBlocks(ours)
+	for _, oc := range o {
+		found := false
+		for _, dc := range d {
+			if bytes.Equal(dc.AuthorityKeyId, oc.AuthorityKeyId) && dc.Number != nil && oc.Number != nil &&
+				dc.Number.Cmp(oc.Number) >= 0 && crlSignedByOne(dc, candidates) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func parseCRLBlocks(b []byte) []*x509.RevocationList {
+	var out []*x509.RevocationList
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return out
+		}
+		if crl, err := x509.ParseRevocationList(blk.Bytes); err == nil {
+			out = append(out, crl)
+		}
+	}
+}

@@ -61,3 +61,42 @@ func cmdCA(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	return exitOK
 }
+
+// printRotations adds one line per local CA being rotated below the
+// status table: its phase, when the overlap ends and how many of its
+// certs still have a leaf from the old CA.
+func printRotations(env *cmdEnv, rows []agent.CertStatus) {
+	type sum struct {
+		r         *agent.CARotationStatus
+		oldLeaves int
+	}
+	byIssuer := map[string]*sum{}
+	var order []string
+	for _, row := range rows {
+		if row.CARotation == nil {
+			continue
+		}
+		s := byIssuer[row.Issuer]
+		if s == nil {
+			s = &sum{r: row.CARotation}
+			byIssuer[row.Issuer] = s
+			order = append(order, row.Issuer)
+		}
+		if row.CARotation.LeafFrom == "old" {
+			s.oldLeaves++
+		}
+	}
+	for _, iss := range order {
+		s := byIssuer[iss]
+		if s.r.Error != "" {
+			fmt.Fprintf(env.stdout, "ca rotation of %s: phase %s, cannot go on: %s\n", iss, s.r.Phase, s.r.Error)
+			continue
+		}
+		ends := "once every ca_file has both roots"
+		if !s.r.OverlapEnds.IsZero() {
+			ends = s.r.OverlapEnds.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(env.stdout, "ca rotation of %s: phase %s, new ca serial %s, %d cert(s) still from the old ca, overlap ends %s\n",
+			iss, s.r.Phase, s.r.NewSerial, s.oldLeaves, ends)
+	}
+}
