@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -76,6 +77,7 @@ func TestCARotationSurvivesKills(t *testing.T) {
 		rec.Env = append(os.Environ(), "CERTAGENT_FAILPOINT=agent-after-recover")
 		_ = rec.Run()
 		checkRotationInvariants(t, e, n, fmt.Sprintf("run %d (%v, phase before %q)", i, args[0], phase))
+		assertNoTemps(t, filepath.Join(e.state, "ca")) // a CA key's temp copy must not outlive a kill
 		if t.Failed() {
 			t.FailNow()
 		}
