@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/control"
 )
 
 // cmdCA is `certagent ca rotate [--config FILE] ISSUER`: it starts the
@@ -58,6 +60,13 @@ func cmdCA(ctx context.Context, env *cmdEnv, args []string) int {
 	if err != nil {
 		fmt.Fprintf(env.stderr, "certagent: ca rotate: %v\n", err)
 		return exitFailure
+	}
+	// A running daemon carries the rotation on: a pass now makes it see
+	// the phase (and plan the re-issues and the end of the overlap)
+	// instead of at its next wake-up, up to an hour away.
+	req := control.Request{Op: control.OpRenew, StateDir: cfg.Agent.StateDir}
+	if _, err := askDaemon(ctx, env, cfg.Agent.ControlSocket, req, false); err != nil && !errors.Is(err, errNoDaemon) {
+		fmt.Fprintf(env.stderr, "certagent: ca rotate: the rotation is under way, but the daemon did not take it up now (%v); it will at its next pass\n", err)
 	}
 	return exitOK
 }

@@ -236,3 +236,28 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestCARotationByDaemon: `certagent ca rotate` beside a running daemon;
+// the daemon carries the rotation to its end by itself (re-issues over
+// the overlap, retires the old root) without any further command.
+func TestCARotationByDaemon(t *testing.T) {
+	e := newEnv(t)
+	e.write(t, strings.Replace(rotationConfig(2, "3s"), `log_level = "warn"`, `log_level = "info"`, 1))
+	d := startDaemon(t, e)
+	d.await("event=issued", 2, time.Minute)
+	oldCA := leafOf(t, e.path("c0/ca.pem"))
+	if r := certagent(t, "ca", "rotate", "--config", e.config, "ca"); r.code != 0 {
+		t.Fatalf("ca rotate: exit %d\n%s", r.code, r.stderr)
+	}
+	d.await("phase=done", 1, time.Minute)
+	if rotationPhase(t, e) != "" {
+		t.Fatal("the daemon logged the end of the rotation, but the record is still there")
+	}
+	for i := 0; i < 2; i++ {
+		roots := readFile(t, e.path(fmt.Sprintf("c%d/ca.pem", i)))
+		leaf := leafOf(t, e.path(fmt.Sprintf("c%d/cert.pem", i)))
+		if strings.Count(roots, "BEGIN CERTIFICATE") != 1 || leaf.CheckSignatureFrom(oldCA) == nil || leafOf(t, e.path(fmt.Sprintf("c%d/ca.pem", i))).Equal(oldCA) {
+			t.Errorf("c%d after the daemon's rotation: leaf or ca_file still from the old CA", i)
+		}
+	}
+}
