@@ -40,6 +40,7 @@ key_file = "/srv/web/key.pem"
 		{`rotate_at = "0"`, "rotate_at 0 is not between 0 and 1"},
 		{`rotate_at = "soon"`, `write a share such as "2/3"`},
 		{`overlap = "0s"`, "overlap 0s is shorter than 1s"},
+		{`overlap = "3650d"`, "overlap 87600h0m0s is not shorter than the CA's validity 87600h0m0s"},
 		{`ca_key_after_rotation = "shred"`, `unknown ca_key_after_rotation "shred"`},
 	}
 	for _, b := range bad {

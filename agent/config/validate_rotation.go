@@ -72,8 +72,11 @@ func rotationIssuer(is *Issuer, at func(string, *valueError)) {
 	if r := is.RotateAt.Value; r <= 0 || r >= 1 {
 		at("rotate_at", badValue(`use a share of the CA's life between 0 and 1, e.g. "2/3" (the default) or "80%"`, "rotate_at %g is not between 0 and 1", r))
 	}
-	if is.Overlap.Set && is.Overlap.Duration < minOverlap {
+	switch {
+	case is.Overlap.Set && is.Overlap.Duration < minOverlap:
 		at("overlap", badValue(`use a duration such as "90d" (the default is the longest leaf validity)`, "overlap %s is shorter than 1s", is.Overlap.Duration))
+	case is.Overlap.Set && is.Overlap.Duration >= is.Validity.Duration:
+		at("overlap", badValue("use an overlap well inside the CA's validity", "overlap %s is not shorter than the CA's validity %s", is.Overlap.Duration, is.Validity.Duration))
 	}
 	at("ca_key_after_rotation", oneOf(is.CAKeyAfterRotation, "ca_key_after_rotation", []string{CAKeyDelete, CAKeyKeep}))
 }
