@@ -44,6 +44,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	a.adoptForeignStatus()
 
 	now := a.clock.Now()
+	a.driveRotations(ctx, now)
 	roots := a.issuerRoots(ctx)
 	var due []*certState
 	for _, st := range a.sortedCerts() {
@@ -136,6 +137,9 @@ func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time)
 	a.applySeed(st, now)
 	a.clearMootFailure(st)
 	st.plan(a.policy(st))
+	if st.leaf != nil {
+		a.rotationRenewAt(st)
+	}
 }
 
 // SettleTime is how long files broken by an outside writer are given to
@@ -224,6 +228,7 @@ func (a *Agent) nextWake() time.Time {
 		}
 	}
 	earlier(a.pendingRetry)
+	earlier(a.rotationWake())
 	for _, ws := range a.watches {
 		earlier(ws.settleUntil)
 		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {

@@ -54,6 +54,10 @@ func copyRows(rows []CertStatus) []CertStatus {
 			rv := *r.Revocation
 			r.Revocation = &rv
 		}
+		if r.CARotation != nil {
+			cr := *r.CARotation
+			r.CARotation = &cr
+		}
 		out[i] = r
 	}
 	return out

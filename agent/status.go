@@ -38,6 +38,8 @@ type CertStatus struct {
 	// WatchDegraded: the daemon finds changes to the files by polling,
 	// not inotify, and this says why (docs/watch.md).
 	WatchDegraded string `json:"watch_degraded,omitempty"`
+	// CARotation is set while the cert's local CA is being rotated.
+	CARotation *CARotationStatus `json:"ca_rotation,omitempty"`
 }
 
 // StatusFile is the content of state_dir/status.json.
@@ -49,7 +51,9 @@ type StatusFile struct {
 
 // rowOf is st's status row under the agent's config.
 func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
-	return st.row(now, a.cfg.Agent.WarnBefore.Duration)
+	row := st.row(now, a.cfg.Agent.WarnBefore.Duration)
+	row.CARotation = a.rotationRow(st)
+	return row
 }
 
 // row is the cert's status row at now; warnBefore is the config's

@@ -15,6 +15,7 @@ import (
 func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertStatus {
 	recorded := prev.byName()
 	warnBefore := cfg.Agent.WarnBefore.Duration
+	rotations := rotationsFromDisk(cfg)
 	out := make([]CertStatus, 0, len(cfg.Certs)+len(cfg.Watch))
 	for _, name := range cfg.CertNames() {
 		c := cfg.Certs[name]
@@ -28,6 +29,7 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 			st.showRecorded(r)
 		}
 		row := st.row(now, warnBefore)
+		row.CARotation = rotationRow(rotations, st)
 		row.WatchDegraded = recorded[name].WatchDegraded // the daemon's, whatever the serial
 		out = append(out, row)
 	}

@@ -240,6 +240,7 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 			na, left, next, r.State, dash(lastErr))
 	}
 	_ = tw.Flush()
+	printRotations(env, rows)
 	for _, r := range rows {
 		if r.WatchDegraded != "" { // the daemon's watcher, the same for every row
 			fmt.Fprintf(env.stdout, "watch degraded: %s\n", r.WatchDegraded)
