@@ -74,7 +74,13 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 		row.Problems = append(row.Problems, p.Detail)
 	}
 	if r := st.revoked; r != nil {
-		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC()}
+		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC(), Pending: r.Pending}
+		if r.Pending {
+			row.Revocation.Error = st.revokeErr
+			if !st.revokeRetryAt.IsZero() {
+				row.Revocation.RetryAt = st.revokeRetryAt.UTC()
+			}
+		}
 	}
 	row.CRLError = st.crlErr
 	if row.LastError == "" {
@@ -308,6 +314,9 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 			st.caRetryAt = r.RetryAfter
 			if st.crlErr == "" {
 				st.crlErr = r.CRLError
+			}
+			if rv := r.Revocation; rv != nil && rv.Pending && st.revoked != nil && st.revoked.Serial == rv.Serial {
+				st.revokeErr, st.revokeRetryAt = rv.Error, rv.RetryAt
 			}
 			// The daemon may have planned this very cert inside an ARI
 			// window, which only it knows: status contacts no CA. Its
