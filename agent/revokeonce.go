@@ -103,3 +103,17 @@ func (a *Agent) countRevocation(cert string, reason RevocationReason, result str
 		m.Revocation(cert, reason.String(), result)
 	}
 }
+
+// RevokeNow is RevokeOnce run by the daemon for a `certagent revoke`
+// sent over the control socket: the Run goroutine does it between passes,
+// with the daemon's metrics and log. A name the running configuration
+// does not know wraps ErrNoSuchCert. Safe to call from any goroutine
+// while Run runs.
+func (a *Agent) RevokeNow(ctx context.Context, name string, opts RevokeOptions) error {
+	return a.submit(ctx, func(ctx context.Context) error {
+		if _, ok := a.certs[name]; !ok {
+			return fmt.Errorf("%w: no cert named %q in the running configuration (known: %v)", ErrNoSuchCert, name, a.cfg.CertNames())
+		}
+		return a.RevokeOnce(ctx, name, opts)
+	})
+}
