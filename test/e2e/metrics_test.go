@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -20,18 +18,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	d := startDaemon(t, e)
 	d.await("event=issued", 1, 20*time.Second)
 	var body string
-	scrapeUntil := func(what, series string) {
+	scrapeUntil := func(_, series string) {
 		t.Helper()
-		eventually(t, 5*time.Second, what, func() bool {
-			resp, err := http.Get("http://" + addr + "/metrics")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			body = string(b)
-			return resp.StatusCode == 200 && strings.Contains(body, series)
-		})
+		body = scrape(t, addr, series)
 	}
 	scrapeUntil("a scrape", `certagent_renewals_total{cert="web",result="success"} 1`)
 	for _, series := range []string{
