@@ -301,3 +301,30 @@ func buildFailpoint(t *testing.T) string {
 	}
 	return out
 }
+
+// TestStepRevokeCADown: with step-ca down from the start the rekey fails,
+// so nothing is revoked: exit 1 saying so, the files untouched, and no
+// revocation left pending.
+func TestStepRevokeCADown(t *testing.T) {
+	ca := newStepCA(t)
+	h := enrolled(t, ca, `root_fingerprint = "`+ca.fingerprint()+`"`)
+	old := leafOf(t, h.path("web.crt"))
+	before := h.snapshot()
+	ca.stop()
+	r := h.certagent("revoke", "web")
+	if r.code != 1 {
+		t.Fatalf("revoke with step-ca down: exit %d, want 1\n%s", r.code, r.stderr)
+	}
+	wantAll(t, "revoke output", r.stderr, "the replacement failed, so serial "+serial(old)+" was not revoked")
+	h.sameFiles(before)
+	if state, _ := h.status(); state == "revoke_pending" || state == "revoked" {
+		t.Errorf("state after a revoke that changed nothing = %s", state)
+	}
+	if _, err := os.Stat(filepath.Join(h.state, "revoked", "web")); !os.IsNotExist(err) {
+		t.Errorf("a revocation record was left behind: %v", err)
+	}
+	ca.start()
+	if s := renewStatus(t, ca, h.path("web.crt"), h.path("web.key")); s != http.StatusCreated {
+		t.Errorf("step-ca answers renew with the untouched pair %d, want 201", s)
+	}
+}
