@@ -247,6 +247,9 @@ func TestStepRevokePending(t *testing.T) {
 	ca.stop()
 
 	r2 := h.certagent("renew")
+	if r2.code != 1 {
+		t.Errorf("renew with the revocation still pending: exit %d, want 1", r2.code)
+	}
 	wantAll(t, "renew while step-ca is down", r2.stderr, "event=revoke_failed", "serial="+serial(old))
 	row := statusRow(t, h)
 	if row.State != "revoke_pending" || !row.Revocation.Pending || row.Revocation.Serial != serial(old) ||
@@ -259,6 +262,9 @@ func TestStepRevokePending(t *testing.T) {
 
 	ca.start()
 	r3 := h.certagent("renew")
+	if r3.code != 0 {
+		t.Errorf("renew that completed the revocation: exit %d\n%s", r3.code, r3.stderr)
+	}
 	wantAll(t, "renew with step-ca back", r3.stderr, "event=revoked", "serial="+serial(old))
 	row = statusRow(t, h)
 	if row.State != "ok" || row.Revocation.Pending || row.Revocation.Serial != serial(old) {
