@@ -81,7 +81,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	}
 	a.passWatches(ctx, po, now)
 	a.issueAll(ctx, due, roots)
-	a.retryRevocations(ctx, po.names, po.force)
+	a.retryRevocations(ctx, po)
 	a.syncCRLs(ctx, po.crlIssuers, roots)
 	a.deliver(ctx)
 	a.publish()

@@ -26,7 +26,12 @@ func (a *Agent) revokeAfterReissue(ctx context.Context, st *certState, opts Revo
 	if err != nil {
 		return err
 	}
-	a.pass(ctx, passOptions{names: map[string]bool{st.name: true}, force: map[string]bool{st.name: true},
+	// Not forced: the record makes the old serial due (even past a
+	// backoff, as for an operator's renew), and a pass of a daemon beside
+	// a --local revoke that replaced it already must not be followed by a
+	// second replacement, whose commit would push the old key out of the
+	// previous set.
+	a.pass(ctx, passOptions{names: map[string]bool{st.name: true}, operator: true,
 		crlIssuers: map[string]bool{st.cfg.Issuer: true}})
 	if err := ctx.Err(); err != nil {
 		return err
@@ -101,16 +106,16 @@ func (a *Agent) unmarkPending(ctx context.Context, st *certState, serial string,
 
 // retryRevocations revokes the old serial of every cert whose record is
 // pending and whose replacement is on disk, unless a failed attempt's
-// retry time is ahead (force ignores it). Called by pass under the state
-// dir lock, after issuance.
-func (a *Agent) retryRevocations(ctx context.Context, names, force map[string]bool) {
+// retry time is ahead (an operator's renew or revoke, or force, ignores
+// it). Called by pass under the state dir lock, after issuance.
+func (a *Agent) retryRevocations(ctx context.Context, po passOptions) {
 	now := a.clock.Now()
 	for _, st := range a.sortedCerts() {
 		r := st.revoked
-		if r == nil || !r.Pending || st.revokedOnDisk() || (len(names) > 0 && !names[st.name]) {
+		if r == nil || !r.Pending || st.revokedOnDisk() || (len(po.names) > 0 && !po.names[st.name]) {
 			continue
 		}
-		if !force[st.name] && now.Before(st.revokeRetryAt) {
+		if !po.operator && !po.forceAll && !po.force[st.name] && now.Before(st.revokeRetryAt) {
 			continue
 		}
 		a.revokePending(ctx, st, now)
