@@ -334,3 +334,22 @@ func TestStepRevokeCADown(t *testing.T) {
 		t.Errorf("step-ca answers renew with the untouched pair %d, want 201", s)
 	}
 }
+
+// TestStepNoCRL: a crl_file on a step issuer whose step-ca serves no CRL
+// is an error in status that says so; the cert's own files are written.
+func TestStepNoCRL(t *testing.T) {
+	ca := newStepCA(t)
+	h := newHost(t)
+	h.write(ca, `root_fingerprint = "`+ca.fingerprint()+`"`, `crl_file = "`+h.path("web.crl")+`"`)
+	h.putToken(ca.token("web.example.com", "web.example.com"))
+	h.certagent("renew")
+	checkPair(t, ca, h)
+	state, lastErr := h.status()
+	if state != "failed" {
+		t.Errorf("state with a crl_file step-ca cannot fill = %q, want failed", state)
+	}
+	wantAll(t, "last_error", lastErr, "crl_file "+h.path("web.crl")+" not refreshed", "step-ca serves no CRL", `enable "crl" in its ca.json`)
+	if _, err := os.Stat(h.path("web.crl")); !os.IsNotExist(err) {
+		t.Errorf("a crl_file was written without a CRL: %v", err)
+	}
+}
