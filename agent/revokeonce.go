@@ -33,6 +33,9 @@ func (a *Agent) RevokeOnce(ctx context.Context, name string, opts RevokeOptions)
 	if err := a.recover(ctx); err != nil {
 		return err
 	}
+	if rf, ok := a.issuers[st.cfg.Issuer].(ReissueFirstRevoker); ok && rf.RevokesAfterReissue() && !opts.NoReissue {
+		return a.revokeAfterReissue(ctx, st, opts)
+	}
 	if err := a.revoke(ctx, st, opts); err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ func (a *Agent) revoke(ctx context.Context, st *certState, opts RevokeOptions) e
 	}
 	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
-	req := RevokeRequest{Name: st.name, Cert: st.leaf, Chain: st.chain, Reason: opts.Reason, KeyFile: st.cfg.KeyFile}
+	req := RevokeRequest{Name: st.name, Cert: st.leaf, Chain: st.chain, Reason: opts.Reason, Key: a.currentKey(st)}
 	if err := rv.Revoke(rctx, req); err != nil {
 		log.Error("revocation failed; nothing changed", "event", "revoke_failed", "serial", serial, "error", err)
 		a.countRevocation(st.name, opts.Reason, "failure")
@@ -100,4 +103,18 @@ func (a *Agent) countRevocation(cert string, reason RevocationReason, result str
 	if m, ok := a.opts.Metrics.(RevocationMetrics); ok {
 		m.Revocation(cert, reason.String(), result)
 	}
+}
+
+// RevokeNow is RevokeOnce run by the daemon for a `certagent revoke`
+// sent over the control socket: the Run goroutine does it between passes,
+// with the daemon's metrics and log. A name the running configuration
+// does not know wraps ErrNoSuchCert. Safe to call from any goroutine
+// while Run runs.
+func (a *Agent) RevokeNow(ctx context.Context, name string, opts RevokeOptions) error {
+	return a.submit(ctx, func(ctx context.Context) error {
+		if _, ok := a.certs[name]; !ok {
+			return fmt.Errorf("%w: no cert named %q in the running configuration (known: %v)", ErrNoSuchCert, name, a.cfg.CertNames())
+		}
+		return a.RevokeOnce(ctx, name, opts)
+	})
 }

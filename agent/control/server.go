@@ -243,11 +243,11 @@ func readRequest(conn *net.UnixConn) (Request, error) {
 		return req, fmt.Errorf("protocol version %d is not supported; this daemon speaks version %d (is certagent upgraded but the daemon not restarted?)", req.V, Version)
 	}
 	switch req.Op {
-	case OpRenew, OpStatus, OpReload:
+	case OpRenew, OpStatus, OpReload, OpRevoke:
 		return req, nil
 	}
-	return req, fmt.Errorf("unknown op %q; this daemon knows %s, %s and %s (is certagent upgraded but the daemon not restarted?)",
-		req.Op, OpRenew, OpStatus, OpReload)
+	return req, fmt.Errorf("unknown op %q; this daemon knows %s, %s, %s and %s (is certagent upgraded but the daemon not restarted?)",
+		req.Op, OpRenew, OpRevoke, OpStatus, OpReload)
 }
 
 // lineWriter writes messages, one JSON line each, from any goroutine. After
