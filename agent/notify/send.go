@@ -44,11 +44,16 @@ type webhook struct {
 	client      *http.Client
 }
 
+// maxBundle bounds the ca_bundle read.
+const maxBundle = 4 << 20
+
 func newWebhook(t *config.Notify) (*webhook, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // a root daemon does not pick up a proxy from its environment
 	if t.CABundle != "" {
-		pem, err := os.ReadFile(t.CABundle)
+		// The roots that decide who receives the headers: read only
+		// through a path no other user can change (the load-time rule).
+		pem, err := trust.ReadTrusted(t.CABundle, maxBundle)
 		if err != nil {
 			return nil, fmt.Errorf("ca_bundle: %w", err)
 		}

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestTrustAnchorFiles: a file that says which CA root certagent trusts
+// (a notify target's ca_bundle, a step issuer's root_file, an ACME
+// issuer's ca_bundle) follows the trust rule like a config file. The
+// service user who could change one could put their own root there: a
+// step issuer would then send its one-time token, and a webhook its
+// headers, to whoever answers with a cert from that root.
+func TestTrustAnchorFiles(t *testing.T) {
+	dir, user := userTree(t)
+	good := filepath.Join(dir, "root.pem")
+	must(t, os.WriteFile(good, []byte("x"), 0o644))
+	owned := filepath.Join(dir, "owned.pem")
+	must(t, os.WriteFile(owned, []byte("x"), 0o644))
+	must(t, os.Chown(owned, 65534, 65534))
+	inUser := filepath.Join(user, "root.pem")
+	must(t, os.WriteFile(inUser, []byte("x"), 0o644))
+	viaLink := filepath.Join(dir, "via.pem") // root's link into the user's directory
+	must(t, os.Symlink(inUser, viaLink))
+
+	configs := map[string]func(string) string{
+		"ca_bundle (notify)": func(p string) string {
+			return certTOML() + "\n[notify.hook]\ntype = \"webhook\"\nurl = \"https://hooks.example.com/x\"\nca_bundle = \"" + p + "\"\n"
+		},
+		"root_file": func(p string) string {
+			return stepTOML("ca_url = \"https://ca.example.com:9000\"\nroot_file = \""+p+"\"", "")
+		},
+		"ca_bundle (acme)": func(p string) string {
+			return certTOML() + "\n[issuers.le]\ntype = \"acme\"\ndirectory = \"https://acme.example.com/dir\"\nemail = \"a@example.com\"\nca_bundle = \"" + p + "\"\n"
+		},
+	}
+	for name, text := range configs {
+		key := strings.Fields(name)[0]
+		if got := parseLines(t, text(good), dir); got != nil {
+			t.Errorf("%s: a root-owned file in a trusted directory is refused: %v", name, got)
+		}
+		for p, want := range map[string]string{
+			owned:   "DIR/owned.pem is owned by uid 65534",
+			inUser:  "directory DIR/user is owned by uid 65534",
+			viaLink: "directory DIR/user is owned by uid 65534",
+		} {
+			got := parseLines(t, text(p), dir)
+			if len(got) != 1 || !strings.Contains(got[0], `key "`+key+`"`) || !strings.Contains(got[0], want) {
+				t.Errorf("%s = %s: want one error for key %q saying %q, got %q", name, p, key, want, got)
+			}
+		}
+	}
+}

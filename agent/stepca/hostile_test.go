@@ -1,0 +1,102 @@
+package stepca
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/internal/safefile/hostiletest"
+)
+
+// TestRootFileTrustedAtUse: root_file decides whom the issuer sends its
+// token and CSR to. A root_file the service user can change (their own
+// file, or one reached through their directory) is refused at use, as
+// at load, so their own root is never trusted.
+func TestRootFileTrustedAtUse(t *testing.T) {
+	hostiletest.NeedRoot(t)
+	base := t.TempDir()
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	user := hostiletest.Dir(t, base, "user")
+	real := selfSigned(t, "real root", newKey(t), true, time.Now().Add(time.Hour))
+	evil := selfSigned(t, "real root", newKey(t), true, time.Now().Add(time.Hour))
+	good := filepath.Join(base, "root.crt")
+	mustWrite(t, good, pki.EncodeCertsPEM(real))
+	inUser := filepath.Join(user, "root.crt")
+	mustWrite(t, inUser, pki.EncodeCertsPEM(evil))
+	owned := filepath.Join(base, "owned.crt")
+	mustWrite(t, owned, pki.EncodeCertsPEM(evil))
+	hostiletest.Own(t, owned)
+	viaLink := filepath.Join(base, "via.crt") // root's link into the user's directory
+	if err := os.Symlink(inUser, viaLink); err != nil {
+		t.Fatal(err)
+	}
+
+	anchor := func(p string) (string, error) {
+		iss, err := New("fl", t.TempDir(), &config.Issuer{Type: "step", CAURL: "https://ca.example:9000", RootFile: p}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _, err := iss.anchorOf()
+		return a, err
+	}
+	if a, err := anchor(good); err != nil || a != "sha256:"+fingerprint(real) {
+		t.Fatalf("trusted root_file: anchor %q, %v", a, err)
+	}
+	for _, p := range []string{inUser, owned, viaLink} {
+		a, err := anchor(p)
+		if err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("root_file %s the service user controls: want a refusal naming uid 65534, got anchor %q, %v", p, a, err)
+		}
+	}
+}
+
+// TestTokenPathTrustedAtUse: the service user who came to own a
+// directory above token_file after load (a chown by mistake) swaps the
+// token's directory for a link to a directory of root's. readToken
+// refuses the path, so root neither sends nor deletes what it finds
+// there.
+func TestTokenPathTrustedAtUse(t *testing.T) {
+	hostiletest.NeedRoot(t)
+	root := selfSigned(t, "root", newKey(t), true, time.Now().Add(time.Hour))
+	fp := fingerprint(root)
+	base := t.TempDir()
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	victimDir := filepath.Join(base, "rootonly")
+	if err := os.Mkdir(victimDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(victimDir, "web.token")
+	token := provisionerToken(t, fp, []string{"web.example.com"}, time.Now().Add(5*time.Minute))
+	if err := os.WriteFile(victim, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	user := hostiletest.Dir(t, base, "user")
+	hostiletest.Link(t, victimDir, filepath.Join(user, "tokens"))
+	iss, err := New("fl", t.TempDir(), &config.Issuer{Type: "step", CAURL: "https://ca.example:9000", RootFingerprint: fp,
+		TokenFile: filepath.Join(user, "tokens", "web.token")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := iss.readToken(webReq); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Errorf("token reached through the service user's directory: want a refusal naming uid 65534, got %+v, %v", tok, err)
+	}
+	iss.removeToken(webReq)
+	if b, err := os.ReadFile(victim); err != nil || string(b) != token {
+		t.Errorf("root's file behind the planted link was deleted or changed: %q, %v", b, err)
+	}
+}
+
+func mustWrite(t *testing.T, p string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
