@@ -53,3 +53,22 @@ func TestTrustAnchorFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestControlSocketDirTrusted: root binds and chmods the control socket
+// by name, so its directory must be one no other user can change: a
+// service user's directory, or a link into one, is a config error.
+func TestControlSocketDirTrusted(t *testing.T) {
+	dir, user := userTree(t)
+	link := filepath.Join(dir, "run")
+	must(t, os.Symlink(user, link))
+	sock := func(p string) string { return "[agent]\ncontrol_socket = \"" + p + "\"\n\n" + certTOML() }
+	if got := parseLines(t, sock(filepath.Join(dir, "new", "control.sock")), dir); got != nil {
+		t.Errorf("a socket in a directory root will create is refused: %v", got)
+	}
+	for _, p := range []string{filepath.Join(user, "control.sock"), filepath.Join(link, "control.sock")} {
+		got := parseLines(t, sock(p), dir)
+		if len(got) != 1 || !strings.Contains(got[0], `key "control_socket"`) || !strings.Contains(got[0], "directory DIR/user is owned by uid 65534") {
+			t.Errorf("control_socket = %s: want one error naming DIR/user, got %q", p, got)
+		}
+	}
+}
