@@ -3,7 +3,9 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -70,5 +72,38 @@ func TestControlSocketDirTrusted(t *testing.T) {
 		if len(got) != 1 || !strings.Contains(got[0], `key "control_socket"`) || !strings.Contains(got[0], "directory DIR/user is owned by uid 65534") {
 			t.Errorf("control_socket = %s: want one error naming DIR/user, got %q", p, got)
 		}
+	}
+}
+
+// TestHeadersFileNotReadUnlessTrusted: validation parses a webhook's
+// headers_file only once it passed the trust rule. A FIFO the service
+// user made there (in their directory) must be reported, not opened: an
+// open for reading would block check, the daemon's start and its reload
+// until the user writes to it.
+func TestHeadersFileNotReadUnlessTrusted(t *testing.T) {
+	dir, user := userTree(t)
+	fifo := filepath.Join(user, "ops.headers")
+	must(t, syscall.Mkfifo(fifo, 0o600))
+	must(t, os.Chown(fifo, 65534, 65534))
+	text := certTOML() + "\n[notify.hook]\ntype = \"webhook\"\nurl = \"https://hooks.example.com/x\"\nheaders_file = \"" + fifo + "\"\n"
+	done := make(chan []string, 1)
+	go func() { done <- parseLines(t, text, dir) }()
+	for {
+		select {
+		case got := <-done:
+			if len(got) == 0 || !strings.Contains(strings.Join(got, "\n"), `key "headers_file"`) {
+				t.Errorf("headers_file FIFO in the service user's directory: want an error for it, got %q", got)
+			}
+			return
+		default:
+		}
+		// Succeeds only while a reader has the FIFO open: validation is
+		// blocked in it. Unblock it and fail.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+			<-done
+			t.Fatal("validation opened the service user's FIFO headers_file for reading and blocked on it")
+		}
+		runtime.Gosched()
 	}
 }

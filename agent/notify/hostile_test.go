@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/internal/safefile/hostiletest"
@@ -65,4 +68,61 @@ func TestWebhookCABundleTrustedAtUse(t *testing.T) {
 	if len(auth) != 0 {
 		t.Errorf("the receiver trusted through a planted ca_bundle got %d requests, headers %q", len(auth), auth)
 	}
+}
+
+// TestWebhookRedirectCarriesNoHeaders: a receiver that answers with a
+// redirect to another host does not get the headers (or the body) sent
+// there: the redirect is not followed, the delivery counts as failed and
+// is retried at the configured URL. Neither the journal nor the queue on
+// disk holds a header value.
+func TestWebhookRedirectCarriesNoHeaders(t *testing.T) {
+	other := newReceiver(t)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.srv.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	hdr := filepath.Join(t.TempDir(), "ops.headers")
+	if err := os.WriteFile(hdr, []byte("Authorization: Bearer s3cret-auth\nX-Api-Key: s3cret-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tg := webhookTarget(redirector.URL)
+	tg.HeadersFile = hdr
+	var journal strings.Builder
+	var jmu sync.Mutex
+	dir := filepath.Join(t.TempDir(), "notify")
+	m := &counts{}
+	n := New(Options{Dir: dir, Now: (&clock{now: t0}).Now, Metrics: m, Host: "host-1",
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: lockedWriter{&jmu, &journal}})})
+	n.Configure(map[string]*config.Notify{"ops": tg})
+	n.Emit(Event{Kind: "expiring", Cert: "web"})
+	n.flush(context.Background())
+	if got := other.requests(); len(got) != 0 {
+		t.Errorf("the redirect target got %d requests, headers %v", len(got), got[0].header)
+	}
+	if m.get("ops/expiring/failed") != 1 {
+		t.Errorf("a redirect counted as %v, want failed", m.m)
+	}
+	files := pendingFiles(t, dir)
+	if len(files) != 1 {
+		t.Fatalf("pending deliveries %v, want the one to retry", files)
+	}
+	queued, _ := os.ReadFile(filepath.Join(dir, files[0]))
+	jmu.Lock()
+	defer jmu.Unlock()
+	for what, text := range map[string]string{"journal": journal.String(), "queue file": string(queued)} {
+		if strings.Contains(text, "s3cret") {
+			t.Errorf("the %s holds a header value:\n%s", what, text)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -44,7 +44,7 @@ type webhook struct {
 	client      *http.Client
 }
 
-// maxBundle bounds the ca_bundle read.
+// maxBundle bounds the ca_bundle and headers_file reads.
 const maxBundle = 4 << 20
 
 func newWebhook(t *config.Notify) (*webhook, error) {
@@ -120,7 +120,7 @@ func readHeaders(p string) (map[string]string, error) {
 	if _, err := trust.CheckPath(p); err != nil {
 		return nil, fmt.Errorf("headers_file: %w", err)
 	}
-	data, err := os.ReadFile(p)
+	data, err := trust.ReadTrusted(p, maxBundle)
 	if err != nil {
 		return nil, fmt.Errorf("headers_file: %w", err)
 	}
