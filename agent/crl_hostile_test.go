@@ -8,6 +8,8 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,5 +83,46 @@ func TestForgedCRLOnDiskNotAdopted(t *testing.T) {
 	}
 	if _, err := checkCRL(realDER, leaf, issuerCandidates(st, []*x509.Certificate{ca}, now), now); err != nil {
 		t.Errorf("the CA's own CRL: %v", err)
+	}
+}
+
+// TestCRLFileSymlinkNotWrittenThrough: the service user who owns the
+// directory of crl_file replaces it with a symlink to a file of root's.
+// The next CRL is refused there, the target keeps its bytes, the link
+// stays for the operator to see, and status says why.
+func TestCRLFileSymlinkNotWrittenThrough(t *testing.T) {
+	hostiletest.NeedRoot(t)
+	ta, ri, ctx := issuedWithRevoker(t)
+	out := filepath.Join(ta.dir, "out")
+	for _, p := range []string{ta.dir, out} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostiletest.Own(t, out)
+	victim := filepath.Join(ta.dir, "shadow")
+	if err := os.WriteFile(victim, []byte("root:precious\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	crlPath := filepath.Join(out, "ca.crl")
+	if err := os.Remove(crlPath); err != nil {
+		t.Fatal(err)
+	}
+	hostiletest.Link(t, victim, crlPath)
+	ri.mu.Lock()
+	ri.revoked = append(ri.revoked, big.NewInt(41)) // the next CRL differs
+	ri.mu.Unlock()
+	ta.pass(ctx, passOptions{crlIssuers: map[string]bool{"ca": true}})
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "root:precious\n" {
+		t.Errorf("root's file behind the planted crl_file link changed: %q, %v", b, err)
+	}
+	if fi, err := os.Lstat(victim); err != nil || fi.Mode().Perm() != 0o640 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("root's file behind the planted link changed mode or owner: %v, %v", fi.Mode(), err)
+	}
+	if fi, err := os.Lstat(crlPath); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the planted link was replaced or removed (%v): the operator should see it", err)
+	}
+	if row := rowNamed(ta.Agent, "web"); !strings.Contains(row.CRLError, "not written") {
+		t.Errorf("status crl_error %q, want the refusal", row.CRLError)
 	}
 }

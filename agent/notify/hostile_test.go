@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -109,5 +110,39 @@ func TestWebhookRedirectCarriesNoHeaders(t *testing.T) {
 		if strings.Contains(text, "s3cret") {
 			t.Errorf("the %s holds a header value:\n%s", what, text)
 		}
+	}
+}
+
+// TestCommandTargetEnvironmentCarriesNoDaemonSecrets: a command target
+// gets the documented CERTAGENT_* variables, PATH and LANG, never the
+// daemon's own environment (a DNS provider's token, systemd's
+// credentials directory).
+func TestCommandTargetEnvironmentCarriesNoDaemonSecrets(t *testing.T) {
+	t.Setenv("CLOUDFLARE_DNS_API_TOKEN", "s3cret-dns")
+	t.Setenv("CREDENTIALS_DIRECTORY", "/run/credentials/certagent.service")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "env")
+	script := filepath.Join(dir, "page.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n/usr/bin/env > "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tg := &config.Notify{Name: "page", Type: "command", Command: []string{script},
+		Events: []string{"config_rejected"}, FailureThreshold: 3, Timeout: config.Duration{Duration: 10 * time.Second}}
+	m := &counts{}
+	n := newTestNotifier(t, filepath.Join(dir, "notify"), &clock{now: t0}, m, map[string]*config.Notify{"page": tg})
+	n.Emit(Event{Kind: "config_rejected", Message: "configuration rejected", Error: "bad key"})
+	n.flush(context.Background())
+	data, err := os.ReadFile(out)
+	if err != nil || m.get("page/config_rejected/delivered") != 1 {
+		t.Fatalf("command target did not run: %v, metrics %v", err, m.m)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		k, _, _ := strings.Cut(line, "=")
+		if !strings.HasPrefix(k, "CERTAGENT_") && k != "PATH" && k != "LANG" && k != "PWD" {
+			t.Errorf("command target environment holds %q", line)
+		}
+	}
+	if strings.Contains(string(data), "s3cret") {
+		t.Errorf("command target environment holds the daemon's secret:\n%s", data)
 	}
 }
