@@ -1,6 +1,7 @@
 package stepca
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +99,44 @@ func mustWrite(t *testing.T, p string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTokenErrorsNeverQuoteTheToken: every refusal of a token file names
+// the file and the reason, never the token or a part of it: the errors
+// reach the journal, status.json and the needs_token notification.
+func TestTokenErrorsNeverQuoteTheToken(t *testing.T) {
+	root := selfSigned(t, "root", newKey(t), true, time.Now().Add(time.Hour))
+	fp := fingerprint(root)
+	iss, path := testIssuer(t, fp)
+	other := selfSigned(t, "other", newKey(t), true, time.Now().Add(time.Hour))
+	valid := provisionerToken(t, fp, []string{"web.example.com"}, time.Now().Add(5*time.Minute))
+	for name, tok := range map[string]string{
+		"expired":        provisionerToken(t, fp, []string{"web.example.com"}, time.Now().Add(-time.Minute)),
+		"other names":    provisionerToken(t, fp, []string{"api.example.com"}, time.Now().Add(time.Minute)),
+		"other root":     provisionerToken(t, strings.Repeat("ab", 32), []string{"web.example.com"}, time.Now().Add(time.Minute)),
+		"OpenFL other":   base64.StdEncoding.EncodeToString([]byte(valid)) + "." + base64.StdEncoding.EncodeToString(pki.EncodeCertsPEM(other)),
+		"bad signature":  valid[:strings.LastIndex(valid, ".")] + ".s3cretSIGNATUREs3cret",
+		"two parts":      "s3cretHEADERs3cret.s3cretPAYLOADs3cret",
+		"bad base64 jwt": "s3cret!!!JWT!!!s3cret." + base64.StdEncoding.EncodeToString([]byte("x")),
+		"four parts":     "s3cretA.s3cretB.s3cretC.s3cretD",
+	} {
+		if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := iss.readToken(webReq)
+		if err == nil {
+			continue // a token readToken accepts is sent, not reported
+		}
+		msg := err.Error()
+		parts := append(strings.Split(tok, "."), tok)
+		for _, p := range parts {
+			if len(p) >= 8 && strings.Contains(msg, p) {
+				t.Errorf("%s: the error quotes the token (%q): %s", name, p, msg)
+			}
+		}
+		if strings.Contains(msg, "s3cret") {
+			t.Errorf("%s: the error quotes the token: %s", name, msg)
+		}
 	}
 }
