@@ -1,7 +1,11 @@
 package stepca
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,5 +142,27 @@ func TestTokenErrorsNeverQuoteTheToken(t *testing.T) {
 		if strings.Contains(msg, "s3cret") {
 			t.Errorf("%s: the error quotes the token: %s", name, msg)
 		}
+	}
+}
+
+// TestFetchedRootCheckedBeforeTrusted: the first root is fetched without
+// TLS verification (there is nothing to verify with yet), so whoever
+// answers at ca_url can send any root. It is trusted only when its
+// SHA-256 is root_fingerprint.
+func TestFetchedRootCheckedBeforeTrusted(t *testing.T) {
+	fake := selfSigned(t, "evil root", newKey(t), true, time.Now().Add(time.Hour))
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"ca": string(pki.EncodeCertsPEM(fake))})
+	}))
+	defer srv.Close()
+	want := strings.Repeat("4f", 32)
+	iss, err := New("fl", t.TempDir(), &config.Issuer{Type: "step", CAURL: srv.URL, RootFingerprint: want}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := iss.bootstrap(context.Background(), nil, nil)
+	if ts != nil || err == nil || !strings.Contains(err.Error(), "fingerprint "+fingerprint(fake)+", not "+want+": refusing it") {
+		t.Errorf("a root with another fingerprint: got %+v, %v; want a refusal naming both fingerprints", ts, err)
 	}
 }
