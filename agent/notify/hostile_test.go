@@ -146,3 +146,35 @@ func TestCommandTargetEnvironmentCarriesNoDaemonSecrets(t *testing.T) {
 		t.Errorf("command target environment holds the daemon's secret:\n%s", data)
 	}
 }
+
+// TestWebhookURLPathNotLogged: many receivers (Slack, Teams, Discord)
+// put their credential in the URL's path or query. A failed delivery
+// names the receiver by scheme and host only: the journal is readable by
+// the adm group, and the error is kept in the queue and in metrics logs.
+func TestWebhookURLPathNotLogged(t *testing.T) {
+	failing := newReceiver(t, http.StatusInternalServerError)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	for _, base := range []string{failing.srv.URL, gone.URL} {
+		var journal strings.Builder // only this goroutine logs: flush runs here
+		dir := filepath.Join(t.TempDir(), "notify")
+		n := New(Options{Dir: dir, Now: (&clock{now: t0}).Now, Metrics: &counts{}, Host: "host-1",
+			Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: &journal})})
+		n.Configure(map[string]*config.Notify{"ops": webhookTarget(base + "/services/T0/B0/s3cretPATH?token=s3cretQUERY")})
+		n.Emit(Event{Kind: "expiring", Cert: "web"})
+		n.flush(context.Background())
+		files := pendingFiles(t, dir)
+		if len(files) != 1 {
+			t.Fatalf("%s: pending deliveries %v, want the one to retry", base, files)
+		}
+		queued, _ := os.ReadFile(filepath.Join(dir, files[0]))
+		if !strings.Contains(journal.String(), "notify_failed") {
+			t.Fatalf("%s: no failure logged:\n%s", base, journal.String())
+		}
+		for what, text := range map[string]string{"journal": journal.String(), "queue file": string(queued)} {
+			if strings.Contains(text, "s3cret") {
+				t.Errorf("%s: the %s holds the URL's path or query:\n%s", base, what, text)
+			}
+		}
+	}
+}

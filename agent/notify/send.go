@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -39,7 +41,11 @@ func newSender(t *config.Notify) (sender, error) {
 // webhook POSTs the JSON body with TLS verification on. Redirects are
 // not followed: they would carry the headers (often a token) elsewhere.
 type webhook struct {
-	url         string
+	url string
+	// site is the URL's scheme and host, which errors name: receivers
+	// (Slack, Teams) often put their credential in the path or query,
+	// and errors reach the journal and the queue.
+	site        string
 	headersFile string
 	client      *http.Client
 }
@@ -66,7 +72,11 @@ func newWebhook(t *config.Notify) (*webhook, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &webhook{url: t.URL, headersFile: t.HeadersFile, client: &http.Client{
+	site := "webhook"
+	if u, err := url.Parse(t.URL); err == nil {
+		site = u.Scheme + "://" + u.Host
+	}
+	return &webhook{url: t.URL, site: site, headersFile: t.HeadersFile, client: &http.Client{
 		Transport: tr,
 		Timeout:   t.Timeout.Duration,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -95,12 +105,16 @@ func (w *webhook) send(ctx context.Context, ev Event) error {
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text quotes the whole URL
+		}
+		return fmt.Errorf("%s: %w", w.site, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s answered %s", w.url, resp.Status)
+		return fmt.Errorf("%s answered %s", w.site, resp.Status)
 	}
 	return nil
 }
