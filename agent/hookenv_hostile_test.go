@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -32,5 +33,26 @@ func TestHookEnvironmentCarriesNoDaemonSecrets(t *testing.T) {
 		if strings.Contains(out, "s3cret") {
 			t.Errorf("%s hook environment holds the daemon's secret:\n%s", stage, out)
 		}
+	}
+}
+
+// TestHookOutputIsBounded: a hook's output is logged, capped at 8 KiB;
+// a hook that prints without end (its program echoing a file the
+// service user fills, say) must not grow the root daemon's memory with
+// it until the timeout. 64 MiB of output cost a few KiB.
+func TestHookOutputIsBounded(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	out, code, err := runHookCommand(context.Background(), []string{"/bin/sh", "-c", "head -c 67108864 /dev/zero | tr '\\0' x"}, time.Minute, []string{"PATH=/usr/bin:/bin"})
+	runtime.ReadMemStats(&after)
+	if err != nil || code != 0 {
+		t.Fatalf("hook: %d %v", code, err)
+	}
+	if len(out) > 8192+len("…") || !strings.HasSuffix(out, "…") {
+		t.Errorf("hook output is %d bytes, want it capped at 8 KiB and marked cut", len(out))
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+		t.Errorf("64 MiB of hook output allocated %d MiB in the daemon", grew>>20)
 	}
 }

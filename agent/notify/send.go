@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/internal/capped"
 	"github.com/certagent/certagent/internal/trust"
 )
 
@@ -162,14 +163,11 @@ func (c *command) send(ctx context.Context, ev Event) error {
 	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
 	cmd.Env = commandEnv(ev)
 	cmd.Stdin = bytes.NewReader(encodeBody(ev))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := capped.New(512) // what an error quotes; the rest is dropped as it comes
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		text := strings.TrimSpace(out.String())
-		if len(text) > 512 {
-			text = text[:512] + "…"
-		}
 		if text != "" {
 			return fmt.Errorf("%w: %s", err, text)
 		}
