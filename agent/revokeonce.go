@@ -3,7 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/certagent/certagent/agent/pki"
 )
 
 // RevokeOptions are the arguments of `certagent revoke`.
@@ -73,6 +78,9 @@ func (a *Agent) revoke(ctx context.Context, st *certState, opts RevokeOptions) e
 	if st.leaf == nil {
 		return fmt.Errorf("%s: no certificate on disk to revoke (%s)", st.name, st.cfg.CertFile)
 	}
+	if why := notOwnCert(st); why != "" {
+		return fmt.Errorf("%s: %s; not revoking (restore the cert's files, or revoke the serial at the CA)", st.name, why)
+	}
 	serial := serialHex(st.leaf)
 	rv, ok := a.issuers[st.cfg.Issuer].(Revoker)
 	if !ok {
@@ -117,4 +125,35 @@ func (a *Agent) RevokeNow(ctx context.Context, name string, opts RevokeOptions) 
 		}
 		return a.RevokeOnce(ctx, name, opts)
 	})
+}
+
+// notOwnCert says why the cert on disk may not be st's own: its key does
+// not match, or its names are not exactly the configured ones. The output
+// directory may belong to the service user, who could copy there another
+// cert of the same CA (certs are public): revoking it would revoke an
+// innocent cert and leave this one valid. Empty when it is st's.
+func notOwnCert(st *certState) string {
+	for _, p := range st.problems {
+		if p.Kind == pki.ProblemMismatch {
+			return fmt.Sprintf("the certificate in %s does not match %s", st.cfg.CertFile, st.cfg.KeyFile)
+		}
+	}
+	norm := func(dns []string, ips []net.IP) []string {
+		var out []string
+		for _, d := range dns {
+			out = append(out, "dns:"+strings.ToLower(strings.TrimSuffix(d, ".")))
+		}
+		for _, ip := range ips {
+			out = append(out, "ip:"+ip.String())
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	have, want := norm(st.leaf.DNSNames, st.leaf.IPAddresses), norm(st.cfg.DNSNames, st.cfg.IPs)
+	// A CA may copy common_name into the DNS names.
+	withCN := norm(append(slices.Clone(st.cfg.DNSNames), st.cfg.CommonName), st.cfg.IPs)
+	if !slices.Equal(have, want) && (st.cfg.CommonName == "" || !slices.Equal(have, withCN)) {
+		return fmt.Sprintf("%s holds a certificate for %s, not for %s", st.cfg.CertFile, strings.Join(have, ","), strings.Join(want, ","))
+	}
+	return ""
 }
