@@ -74,7 +74,9 @@ func determinedDefaults(c *Config, ct *Cert) []string {
 	if ct.CertFileChain != "" {
 		return nil
 	}
-	if isLocal(c, ct) {
+	if is := c.Issuers[ct.Issuer]; isLocal(c, ct) || (is != nil && is.Type == "step") {
+		// The local CA and a cluster's step-ca are private: no agent
+		// knows their root unless the master sends it.
 		ct.CertFileChain = ChainFullWithRoot
 		return []string{`cert_file_chain = "full_with_root": Determined wants a chain that goes up to the root when the CA is not well known`}
 	}

@@ -127,3 +127,17 @@ func TestStepTokenFileChecks(t *testing.T) {
 		`issuer "fl": key "token_file": ` + tok + ` is accessible by group or others (mode 0644) (chmod 0600 ` + tok + `)`,
 	})
 }
+
+// TestStepDeterminedPresetSendsTheRoot: a cluster's step-ca root is as
+// private as the local CA's, so the determined preset puts the root in
+// cert_file for a step issuer too (agents dial the master without it).
+func TestStepDeterminedPresetSendsTheRoot(t *testing.T) {
+	c, err := Parse("t.toml", []byte(stepTOML("ca_url = \"https://ca:9000\"\nroot_fingerprint = \""+stepFP+"\"",
+		"preset = \"determined\"")), testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Certs["web"].CertFileChain; got != ChainFullWithRoot {
+		t.Errorf("determined cert_file_chain from a step issuer = %q, want %q", got, ChainFullWithRoot)
+	}
+}
