@@ -183,6 +183,9 @@ func (i *Issuer) setupChallenge(client *lego.Client, log hclog.Logger) (func(), 
 func (i *Issuer) account(hc *http.Client) (*account, error) {
 	i.acctMu.Lock()
 	defer i.acctMu.Unlock()
+	if i.acct != nil && keyReplacedOnDisk(i.stateDir, i.acct) {
+		i.acct = nil // `certagent account rollover` ran in another process
+	}
 	return i.ensureAccount(hc)
 }
 
