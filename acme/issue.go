@@ -73,7 +73,10 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (_ *agent.Bundle,
 	if kt == "" {
 		kt = pki.KeyEC256
 	}
-	key, err := pki.GenerateKey(kt)
+	key := req.ReuseKey // reuse_key: the agent checked its type and policy
+	if key == nil {
+		key, err = pki.GenerateKey(kt)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,11 @@ type Request struct {
 	// Current is the certificate on disk that this request replaces, or
 	// nil. ACME issuers use it for the ARI "replaces" field.
 	Current *x509.Certificate
+	// ReuseKey, when non-nil, is the key of the cert on disk, to certify
+	// again instead of a fresh key (reuse_key = true). The agent sets it
+	// only when the key is of KeyType, within the key policy and matches
+	// Current; issuers use it as is and return it as Bundle.Key.
+	ReuseKey crypto.Signer
 }
 
 // Bundle is a freshly issued certificate with its private key.

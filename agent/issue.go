@@ -82,7 +82,9 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	defer cleanup()
 	ctx, cancel := context.WithTimeout(ctx, issueTimeout)
 	defer cancel()
-	b, err := iss.Issue(ctx, requestFor(c, dir, st.leaf))
+	req := requestFor(c, dir, st.leaf)
+	req.ReuseKey = a.keyToReuse(st) // reusekey.go
+	b, err := iss.Issue(ctx, req)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -53,6 +53,10 @@ type certState struct {
 
 	lastWarn time.Time // last expiry warning
 
+	// compromisedSerial names a cert whose key must not be certified
+	// again, reuse_key or not (revoked for keyCompromise); see reusekey.go.
+	compromisedSerial string
+
 	ari     *RenewalWindow
 	ariNext time.Time // when to poll ARI again
 

@@ -82,6 +82,9 @@ type Cert struct {
 	KeyType     string   `toml:"key_type"`
 	Validity    Duration `toml:"validity"`
 	RenewBefore string   `toml:"renew_before"` // "", "20d" or "33%"
+	// ReuseKey keeps the key on disk across renewals while it is still of
+	// key_type and within policy (DANE/TLSA, pinned keys).
+	ReuseKey bool `toml:"reuse_key"`
 
 	CertFile      string `toml:"cert_file"`
 	KeyFile       string `toml:"key_file"`

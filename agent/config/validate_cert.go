@@ -50,6 +50,7 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.actions(ct.Units, ct.Action, ct.Exec, ct.ExecTimeout, at)
 	v.formats(ct, at)
 	v.presetRules(ct, at)
+	v.reuseKey(ct, at)
 }
 
 // certIssuer resolves the cert's issuer, or returns nil.

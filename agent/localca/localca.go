@@ -63,7 +63,7 @@ func New(name, dir string, cfg *config.Issuer) *CA {
 }
 
 // Issue signs a new leaf certificate for req with a fresh key generated
-// in memory. The validity is req.Validity (DefaultLeafValidity when
+// in memory (or req.ReuseKey when set). The validity is req.Validity (DefaultLeafValidity when
 // zero), clamped so that the leaf never outlives the CA certificate.
 func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error) {
 	if err := ctx.Err(); err != nil {
@@ -83,7 +83,10 @@ func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error
 	if err != nil {
 		return nil, err
 	}
-	key, err := generateKey(ctx, kt)
+	key := req.ReuseKey
+	if key == nil {
+		key, err = generateKey(ctx, kt)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("local ca %q: cert %q: generate %s key: %w", c.name, req.Name, kt, err)
 	}
