@@ -71,6 +71,12 @@ type Bundle struct {
 	Chain []*x509.Certificate
 	// Roots are the issuer's trust anchors, written to ca_file.
 	Roots []*x509.Certificate
+
+	// Set by the agent, not by issuers (see fallback.go): the name of
+	// the issuer that issued, and the roots of the cert's other issuers,
+	// which ca_file holds too.
+	issuer     string
+	otherRoots []*x509.Certificate
 }
 
 // Issuer obtains certificates. Implementations: the local CA

@@ -57,6 +57,10 @@ type certState struct {
 	// again, reuse_key or not (revoked for keyCompromise); see reusekey.go.
 	compromisedSerial string
 
+	// issuedBy is the issuer recorded for the cert with serial
+	// issuedBySerial (fallback_record.go).
+	issuedBy, issuedBySerial string
+
 	ari     *RenewalWindow
 	ariNext time.Time // when to poll ARI again
 

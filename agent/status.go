@@ -32,6 +32,9 @@ type CertStatus struct {
 	// rateLimited with Retry-After), while that is ahead; no renewal
 	// contacts the CA before it unless forced.
 	RetryAfter time.Time `json:"retry_after,omitzero"`
+	// IssuedBy names the issuer that issued the cert on disk (one of the
+	// cert's issuer list), when certagent recorded it.
+	IssuedBy string `json:"issued_by,omitempty"`
 }
 
 // StatusFile is the content of state_dir/status.json.
@@ -55,6 +58,7 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	if st.leaf != nil {
 		row.Serial = serialHex(st.leaf)
 		row.NotAfter = st.leaf.NotAfter.UTC()
+		row.IssuedBy = a.issuedBy(st) // fallback_record.go
 	}
 	if nr := st.nextRenewal(); !nr.IsZero() {
 		row.NextRenewal = nr.UTC()
@@ -123,6 +127,7 @@ func (a *Agent) publish() {
 	if m := a.opts.Metrics; m != nil {
 		for _, r := range rows {
 			m.SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
+			setIssuerMetric(m, r) // fallback_record.go
 		}
 	}
 }

@@ -74,7 +74,18 @@ type Issuer struct {
 type Cert struct {
 	Name string `toml:"-"`
 
-	Issuer      string   `toml:"issuer"`
+	// IssuerList is the issuer key: "NAME" or ["primary", "fallback", …],
+	// the issuers to try in order (see docs/configuration.md). Both forms
+	// decode to a list; Defaults sets Issuer to its first entry.
+	IssuerList IssuerNames `toml:"issuer"`
+	// Issuer is the primary issuer, IssuerList[0]. A Cert built in code
+	// may set only Issuer; Defaults then makes it the whole list.
+	Issuer string `toml:"-"`
+	// FallbackWait is how long a CA's Retry-After may hold a renewal, as
+	// a share of the cert's remaining lifetime ("10%"), before the next
+	// issuer of the list is tried.
+	FallbackWait string `toml:"fallback_wait"`
+
 	CommonName  string   `toml:"common_name"`
 	DNSNames    []string `toml:"dns_names"`
 	IPAddresses []string `toml:"ip_addresses"`
@@ -141,6 +152,8 @@ type Cert struct {
 	// both zero (the default lifetime policy applies).
 	RenewBeforeDuration time.Duration `toml:"-"`
 	RenewBeforeFraction float64       `toml:"-"`
+	// FallbackWaitFraction is fallback_wait parsed (0.10 for "10%").
+	FallbackWaitFraction float64 `toml:"-"`
 
 	// siblings are all certs of the validated config, for templates.
 	siblings map[string]*Cert

@@ -38,9 +38,11 @@ type Metrics struct {
 	unitActions     *prometheus.CounterVec
 	externalChanges *prometheus.CounterVec
 	lastPass        prometheus.Gauge
+	issuer          *prometheus.GaugeVec // see issuer.go
 
-	mu     sync.Mutex
-	states map[string]string // cert -> state last set
+	mu      sync.Mutex
+	states  map[string]string // cert -> state last set
+	issuers map[string]string // cert -> issuer last set
 }
 
 // New returns a Metrics with every collector registered.
@@ -75,13 +77,15 @@ func New() *Metrics {
 			Name: "certagent_last_pass_timestamp_seconds",
 			Help: "When the scheduler last completed a pass over the certificates, in seconds since the Unix epoch.",
 		}),
-		states: map[string]string{},
+		issuer:  newIssuerGauge(),
+		states:  map[string]string{},
+		issuers: map[string]string{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.notAfter, m.nextRenewal, m.state,
-		m.renewals, m.unitActions, m.externalChanges, m.lastPass,
+		m.renewals, m.unitActions, m.externalChanges, m.lastPass, m.issuer,
 	)
 	return m
 }
@@ -138,12 +142,14 @@ func (m *Metrics) DeleteCert(cert string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.states, cert)
+	delete(m.issuers, cert)
 	l := prometheus.Labels{"cert": cert}
 	m.notAfter.DeletePartialMatch(l)
 	m.nextRenewal.DeletePartialMatch(l)
 	m.state.DeletePartialMatch(l)
 	m.renewals.DeletePartialMatch(l)
 	m.externalChanges.DeletePartialMatch(l)
+	m.issuer.DeletePartialMatch(l)
 }
 
 // Renewal counts one issuance attempt; result is ResultSuccess or

@@ -133,6 +133,7 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 	m.UnitAction("u.service", "restart", "success")
 	m.ExternalChange("web", "modified")
 	m.PassCompleted(notAfter)
+	m.SetCertIssuer("web", "le")
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +144,8 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 			registered[f.GetName()] = true
 		}
 	}
-	if len(registered) != 7 {
-		t.Errorf("registered certagent families = %d, want the 7 of the issue: %v", len(registered), registered)
+	if len(registered) != 8 {
+		t.Errorf("registered certagent families = %d, want the 7 of the issue and certagent_cert_issuer: %v", len(registered), registered)
 	}
 	docs := readFile(t, "../../docs/metrics.md")
 	for name := range registered {

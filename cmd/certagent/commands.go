@@ -232,7 +232,7 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 		if lastErr == "" && r.KeyRemoved {
 			lastErr = "(key removed after start, on purpose)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Issuer, strings.Join(r.SANs, ","),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, issuerColumn(r), strings.Join(r.SANs, ","),
 			na, left, next, r.State, dash(lastErr))
 	}
 	_ = tw.Flush()
