@@ -61,7 +61,7 @@ func checkFiles(cfg *config.Config, now time.Time) []string {
 	for _, name := range cfg.CertNames() {
 		c := cfg.Certs[name]
 		exp := pki.Expect{DNSNames: c.DNSNames, IPs: c.IPs, KeyType: pki.KeyType(c.KeyType),
-			MinRSABits: cfg.Agent.MinRSABits, Roots: existingLocalRoots(cfg, c.Issuer)}
+			MinRSABits: cfg.Agent.MinRSABits, Roots: listRoots(cfg, c)}
 		rep, _ := agent.InspectCert(cfg.Agent.StateDir, c, exp, now)
 		for _, p := range rep.Problems {
 			out = append(out, fmt.Sprintf("cert %q: %s: %s", name, p.Kind, p.Detail))
