@@ -22,6 +22,7 @@ func (a *Agent) issueFrom(ctx context.Context, st *certState, req Request) (*Bun
 	c := st.cfg
 	names := issuerNames(st)
 	var fails []string
+	var waits []time.Time // each failed issuer's Retry-After, if it gave one
 	for i, name := range names {
 		iss := a.issuers[name]
 		if iss == nil {
@@ -40,18 +41,39 @@ func (a *Agent) issueFrom(ctx context.Context, st *certState, req Request) (*Bun
 			}
 			return b, nil
 		}
+		if until, ok := RetryAfter(err); ok {
+			waits = append(waits, until)
+		}
 		last := i == len(names)-1
 		if last || ctx.Err() != nil || a.waitFor(st, err) {
 			if len(fails) == 0 {
 				return nil, err
 			}
-			return nil, &fallbackError{msgs: append(fails, fmt.Sprintf("%s: %v", name, err))}
+			fails = append(fails, fmt.Sprintf("%s: %v", name, err))
+			return nil, allFailed(fails, waits)
 		}
 		a.log.Warn("issuer failed; trying the next one", "event", "issuer_fallback",
 			"cert", c.Name, "issuer", name, "next", names[i+1], "error", err)
 		fails = append(fails, fmt.Sprintf("%s: %v", name, err))
 	}
-	return nil, &fallbackError{msgs: fails}
+	return nil, allFailed(fails, waits)
+}
+
+// allFailed is the error of a list whose every issuer failed. Only when
+// every one of them asked to be left alone (Retry-After) does it carry a
+// retry time, the earliest: one CA's wait must not hold back the others.
+func allFailed(fails []string, waits []time.Time) error {
+	err := &fallbackError{msgs: fails}
+	if len(waits) == 0 || len(waits) < len(fails) {
+		return err
+	}
+	earliest := waits[0]
+	for _, w := range waits[1:] {
+		if w.Before(earliest) {
+			earliest = w
+		}
+	}
+	return &RetryAfterError{Until: earliest, Err: err}
 }
 
 // issueOnce is one issuer's attempt, bounded by issueTimeout.
@@ -77,9 +99,8 @@ func (a *Agent) waitFor(st *certState, err error) bool {
 	return until.Sub(now) <= time.Duration(float64(left)*st.cfg.FallbackWaitFraction)
 }
 
-// fallbackError is the failure of every issuer of a list. It carries no
-// Retry-After on purpose: one issuer's wait must not hold back the
-// retry of the others.
+// fallbackError is the failure of every issuer of a list (see allFailed
+// for its retry time).
 type fallbackError struct{ msgs []string }
 
 func (e *fallbackError) Error() string {

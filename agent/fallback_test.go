@@ -217,3 +217,18 @@ func scrape(t *testing.T, m *metrics.Metrics) string {
 	}
 	return b.String()
 }
+
+// TestFallbackAllRateLimited: when every issuer of the list asks to be
+// left alone, the renewal waits for the earliest of their times.
+func TestFallbackAllRateLimited(t *testing.T) {
+	r := newFallbackRig(t)
+	soon, later := time.Now().Add(40*24*time.Hour), time.Now().Add(60*24*time.Hour)
+	r.primary.setErr(&RetryAfterError{Until: later, Err: errors.New("rateLimited")})
+	r.secondary.setErr(&RetryAfterError{Until: soon, Err: errors.New("rateLimited")})
+	if err := r.a.RenewOnce(context.Background(), nil, false); err == nil {
+		t.Fatal("renew succeeded with every issuer rate-limited")
+	}
+	if got := r.a.certs["web"].caRetryAt; !got.Equal(soon) {
+		t.Fatalf("retry at %v, want the earliest Retry-After %v", got, soon)
+	}
+}
