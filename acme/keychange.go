@@ -36,6 +36,7 @@ import (
 	"github.com/go-acme/lego/v4/lego"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/certagent/certagent/internal/failpoint"
 	"github.com/certagent/certagent/internal/safefile"
 )
 
@@ -74,6 +75,7 @@ func (i *Issuer) RolloverAccountKey(ctx context.Context) (accountURI string, err
 	if err := writeAtomic(staged, pemKey); err != nil {
 		return "", fmt.Errorf("stage new account key: %w", err)
 	}
+	failpoint.Hit("acme-keychange-staged")
 	if err := i.postKeyChange(hc, acct, newKey); err != nil {
 		var pe *ProblemError
 		if errors.As(err, &pe) {
@@ -84,6 +86,7 @@ func (i *Issuer) RolloverAccountKey(ctx context.Context) (accountURI string, err
 		}
 		return "", err
 	}
+	failpoint.Hit("acme-keychange-accepted")
 	if err := promoteStaged(i.stateDir, pemKey); err != nil {
 		i.acct = nil
 		return "", err
