@@ -1,12 +1,16 @@
 # certagent build and packaging. `make build` builds the binary,
-# `make package` the .deb and .rpm in dist/ (nfpm from .cache/bin, installed
-# by test/setup.d/30-systemd.sh). Tests: `bash test/all.sh`.
+# `make package` the .deb and .rpm in dist/ with the pinned nfpm, which it
+# installs into $(TOOLS) (.cache/bin, or $CERTAGENT_TOOLS) with `go install`
+# when it is not there. Tests: `bash test/all.sh`.
 
 # Version: see packaging/version.sh (git describe, falling back to 0.1.0).
 VERSION ?= $(shell sh packaging/version.sh)
 
 GO       ?= go
-NFPM     ?= $(shell command -v nfpm 2>/dev/null || echo $(CURDIR)/.cache/bin/nfpm)
+# nfpm is pinned: another version may lay out the packages differently.
+NFPM_VERSION := v2.45.2
+TOOLS    ?= $(or $(CERTAGENT_TOOLS),$(CURDIR)/.cache/bin)
+NFPM     ?= $(TOOLS)/nfpm
 BUILD    := dist/build
 # Reproducible changelog date: the last commit's.
 DATE     := $(shell git log -1 --format=%cD 2>/dev/null || date -R)
@@ -40,10 +44,15 @@ PKG_INPUTS := $(BUILD)/certagent $(BUILD)/certagent.8.gz $(BUILD)/certagent.toml
 
 package: deb rpm
 
-deb: $(PKG_INPUTS)
+# Installs the pinned nfpm when it is missing (a fresh clone).
+$(TOOLS)/nfpm:
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+deb: $(PKG_INPUTS) $(filter $(TOOLS)/nfpm,$(NFPM))
 	$(NFPM) package --config nfpm.yaml --packager deb --target dist/certagent_$(VERSION)_amd64.deb
 
-rpm: $(PKG_INPUTS)
+rpm: $(PKG_INPUTS) $(filter $(TOOLS)/nfpm,$(NFPM))
 	$(NFPM) package --config nfpm.yaml --packager rpm --target dist/certagent-$(VERSION).x86_64.rpm
 
 clean:

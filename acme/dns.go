@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -22,31 +21,6 @@ import (
 func KnownDNSProvider(name string) bool {
 	_, ok := lookupDNSProvider(name)
 	return ok
-}
-
-// validateDNS checks the dns-01 keys of c.
-func validateDNS(c *configIssuer) error {
-	if c.DNSProvider == "" {
-		return fmt.Errorf("key \"dns_provider\": missing (challenge = \"dns-01\" needs one of lego's provider names)")
-	}
-	if !KnownDNSProvider(c.DNSProvider) {
-		return fmt.Errorf("key \"dns_provider\": unknown provider %q (%s)", c.DNSProvider, dnsProviderHint())
-	}
-	if c.DNSEnvFile != "" {
-		if err := checkSecretFile(c.DNSEnvFile); err != nil {
-			return fmt.Errorf("key \"dns_env_file\": %w", err)
-		}
-		if _, err := readEnvFile(c.DNSEnvFile); err != nil {
-			return fmt.Errorf("key \"dns_env_file\": %w", err)
-		}
-	}
-	for _, r := range c.DNSResolvers {
-		host, port, err := net.SplitHostPort(r)
-		if err != nil || host == "" || port == "" {
-			return fmt.Errorf("key \"dns_resolvers\": %q is not host:port (e.g. \"127.0.0.1:53\")", r)
-		}
-	}
-	return nil
 }
 
 var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -73,8 +73,8 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (_ *agent.Bundle,
 	if kt == "" {
 		kt = pki.KeyEC256
 	}
-	key := req.ReuseKey // reuse_key: the agent checked its type and policy
-	if key == nil {
+	key := req.CurrentKey // reuse_key: the agent checked its type and policy
+	if !req.ReuseKey || key == nil {
 		key, err = pki.GenerateKey(kt)
 	}
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"net/url"
 	"os"
 	"sync"
 
@@ -35,12 +34,6 @@ const (
 	ChallengeTLSALPN01 = "tls-alpn-01"
 	ChallengeDNS01     = "dns-01"
 )
-
-// configIssuer is the config table this package validates.
-type configIssuer = config.Issuer
-
-// DefaultMaxConcurrent is used when max_concurrent is zero.
-const DefaultMaxConcurrent = 4
 
 // Issuer is an ACME issuer. Create it with New; it is safe for
 // concurrent use.
@@ -67,17 +60,21 @@ var (
 	_ agent.RenewalInfoer = (*Issuer)(nil)
 )
 
-// New validates cfg and returns an Issuer that keeps its account in
-// stateDir (state_dir/acme/<name>, created 0700 on first use). It reads
-// ca_bundle and checks the credential files, but opens no connection and
-// starts nothing.
+// New returns an Issuer that keeps its account in stateDir
+// (state_dir/acme/<name>, created 0700 on first use). cfg must come from
+// config.Load (or config.Parse): agent/config alone applies the defaults
+// and validates, so New checks no key again. It reads ca_bundle and
+// dns_env_file (a malformed env file fails here rather than at the first
+// renewal), but opens no connection and starts nothing.
 func New(name string, cfg *config.Issuer, stateDir string, logger hclog.Logger) (*Issuer, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
 	c := *cfg
-	if err := validate(name, &c); err != nil {
-		return nil, err
+	if c.Challenge == ChallengeDNS01 && c.DNSEnvFile != "" {
+		if _, err := readEnvFile(c.DNSEnvFile); err != nil {
+			return nil, fmt.Errorf("issuer %q: key \"dns_env_file\": %w", name, err)
+		}
 	}
 	clients, err := newHTTPClients(c.CABundle)
 	if err != nil {
@@ -99,77 +96,6 @@ func New(name string, cfg *config.Issuer, stateDir string, logger hclog.Logger) 
 		i.tls = newTLSResponder(c.TLSListen)
 	}
 	return i, nil
-}
-
-// validate checks the ACME keys of cfg and fills in defaults.
-func validate(name string, c *config.Issuer) error {
-	bad := func(key, format string, args ...any) error {
-		return fmt.Errorf("issuer %q: key %q: %s", name, key, fmt.Sprintf(format, args...))
-	}
-	u, err := url.Parse(c.Directory)
-	switch {
-	case c.Directory == "":
-		return bad("directory", "missing (set the CA's ACME directory URL)")
-	case err != nil || u.Host == "":
-		return bad("directory", "%q is not a URL", c.Directory)
-	case u.Scheme != "https" && !(u.Scheme == "http" && c.InsecureDirectory):
-		return bad("directory", "%q must be https (insecure_directory = true allows http for tests)", c.Directory)
-	}
-	if c.Challenge == "" {
-		c.Challenge = ChallengeHTTP01
-	}
-	switch c.Challenge {
-	case ChallengeHTTP01:
-		if c.HTTPListen == "" {
-			c.HTTPListen = ":80"
-		}
-		if c.Webroot != "" {
-			if st, err := os.Stat(c.Webroot); err != nil || !st.IsDir() {
-				return bad("webroot", "%q is not a directory", c.Webroot)
-			}
-		}
-	case ChallengeTLSALPN01:
-		if c.TLSListen == "" {
-			c.TLSListen = ":443"
-		}
-	case ChallengeDNS01:
-		if err := validateDNS(c); err != nil {
-			return fmt.Errorf("issuer %q: %w", name, err)
-		}
-	default:
-		return bad("challenge", "%q is not one of http-01, tls-alpn-01, dns-01", c.Challenge)
-	}
-	if (c.EABKID == "") != (c.EABHMACFile == "") {
-		return bad("eab_kid", "eab_kid and eab_hmac_file must be set together")
-	}
-	if c.EABHMACFile != "" {
-		if err := checkSecretFile(c.EABHMACFile); err != nil {
-			return bad("eab_hmac_file", "%v", err)
-		}
-	}
-	if c.MaxConcurrent < 0 {
-		return bad("max_concurrent", "must be positive")
-	}
-	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = DefaultMaxConcurrent
-	}
-	return nil
-}
-
-// checkSecretFile requires a regular file not readable by group or others.
-func checkSecretFile(path string) error {
-	st, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%s has mode %04o; credentials must be 0600 or stricter (chmod 600 %s)",
-			path, st.Mode().Perm(), path)
-	}
-	return nil
 }
 
 // Name is the issuer's name in the config.

@@ -28,7 +28,3 @@ func lookupDNSProvider(name string) (func() (challenge.Provider, error), bool) {
 	}
 	return ctor, true
 }
-
-func dnsProviderHint() string {
-	return "see lego's DNS provider list for valid names"
-}

@@ -3,9 +3,6 @@
 package acme
 
 import (
-	"sort"
-	"strings"
-
 	"github.com/go-acme/lego/v4/challenge"
 	"github.com/go-acme/lego/v4/providers/dns/acmedns"
 	"github.com/go-acme/lego/v4/providers/dns/cloudflare"
@@ -49,14 +46,4 @@ var defaultDNSProviders = map[string]func() (challenge.Provider, error){
 func lookupDNSProvider(name string) (func() (challenge.Provider, error), bool) {
 	f, ok := defaultDNSProviders[name]
 	return f, ok
-}
-
-func dnsProviderHint() string {
-	names := make([]string, 0, len(defaultDNSProviders))
-	for n := range defaultDNSProviders {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return "this build knows " + strings.Join(names, ", ") +
-		"; build with -tags dnsall for every lego provider"
 }

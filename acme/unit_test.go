@@ -19,45 +19,54 @@ import (
 	"github.com/certagent/certagent/agent/config"
 )
 
-func TestValidateRejects(t *testing.T) {
+// TestConfigRejectsBadACMEKeys: agent/config, the one place that
+// validates, rejects each bad ACME setting with its issuer and key named
+// (New trusts what it is given), and fills the defaults New relies on.
+func TestConfigRejectsBadACMEKeys(t *testing.T) {
 	dir := t.TempDir()
 	loose := filepath.Join(dir, "loose")
 	if err := os.WriteFile(loose, []byte("K=v\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ok := func() config.Issuer {
-		return config.Issuer{Directory: "https://ca.example/dir", Challenge: ChallengeHTTP01}
-	}
+	const base = "[issuers.le]\ntype = \"acme\"\n"
 	cases := []struct {
-		name string
-		mod  func(*config.Issuer)
-		want string
+		name, toml, key, want string
 	}{
-		{"no directory", func(c *config.Issuer) { c.Directory = "" }, `key "directory": missing`},
-		{"http directory", func(c *config.Issuer) { c.Directory = "http://ca/dir" }, "must be https"},
-		{"bad challenge", func(c *config.Issuer) { c.Challenge = "dns-02" }, `key "challenge"`},
-		{"unknown provider", func(c *config.Issuer) { c.Challenge, c.DNSProvider = ChallengeDNS01, "nope" }, `unknown provider "nope"`},
-		{"loose env file", func(c *config.Issuer) { c.Challenge, c.DNSProvider, c.DNSEnvFile = ChallengeDNS01, "exec", loose }, "chmod 600"},
-		{"bad resolver", func(c *config.Issuer) {
-			c.Challenge, c.DNSProvider, c.DNSResolvers = ChallengeDNS01, "exec", []string{"1.2.3.4"}
-		}, "host:port"},
-		{"eab half", func(c *config.Issuer) { c.EABKID = "k" }, "set together"},
-		{"loose hmac", func(c *config.Issuer) { c.EABKID, c.EABHMACFile = "k", loose }, "chmod 600"},
-		{"missing webroot", func(c *config.Issuer) { c.Webroot = filepath.Join(dir, "none") }, "not a directory"},
+		{"no directory", "", "directory", "missing ACME directory URL"},
+		{"http directory", `directory = "http://ca/dir"`, "directory", "is not https"},
+		{"bad challenge", `challenge = "dns-02"`, "challenge", `"dns-02"`},
+		{"unknown provider", `challenge = "dns-01"` + "\n" + `dns_provider = "nope"`, "dns_provider", `unknown dns provider "nope"`},
+		{"loose env file", `challenge = "dns-01"` + "\n" + `dns_provider = "exec"` + "\n" + `dns_env_file = "` + loose + `"`, "dns_env_file", "chmod 0600"},
+		{"bad resolver", `challenge = "dns-01"` + "\n" + `dns_provider = "exec"` + "\n" + `dns_resolvers = ["1.2.3.4"]`, "dns_resolvers", ""},
+		{"eab half", `eab_kid = "k"`, "eab_hmac_file", "eab_kid is set but eab_hmac_file is not"},
+		{"loose hmac", `eab_kid = "k"` + "\n" + `eab_hmac_file = "` + loose + `"`, "eab_hmac_file", "chmod 0600"},
+		{"missing webroot", `webroot = "` + filepath.Join(dir, "none") + `"`, "webroot", "does not exist"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := ok()
-			tc.mod(&c)
-			_, err := New("le", &c, dir, nil)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `issuer "le"`) {
-				t.Fatalf("got %v, want error containing %q", err, tc.want)
+			doc := base + tc.toml + "\n"
+			if tc.key != "directory" {
+				doc += `directory = "https://ca.example/dir"` + "\n"
 			}
+			_, err := config.Parse("t.toml", []byte(doc), config.Options{KnownDNSProvider: KnownDNSProvider})
+			var es *config.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("got %v, want *config.Errors", err)
+			}
+			for _, e := range *es {
+				if e.Section == `issuer "le"` && e.Key == tc.key && strings.Contains(e.Error(), tc.want) {
+					return
+				}
+			}
+			t.Fatalf("got %v, want an error on issuer \"le\" key %q containing %q", err, tc.key, tc.want)
 		})
 	}
-	c := ok()
-	i, err := New("le", &c, dir, nil)
-	if err != nil || i.cfg.HTTPListen != ":80" || i.cfg.MaxConcurrent != DefaultMaxConcurrent {
+	c, err := config.Parse("t.toml", []byte(base+`directory = "https://ca.example/dir"`+"\n"), config.Options{KnownDNSProvider: KnownDNSProvider})
+	if c == nil || c.Issuers["le"] == nil {
+		t.Fatalf("parse: %v", err)
+	}
+	i, err := New("le", c.Issuers["le"], dir, nil)
+	if err != nil || i.cfg.Challenge != ChallengeHTTP01 || i.cfg.HTTPListen != ":80" || i.cfg.MaxConcurrent != config.DefaultMaxConcurrent {
 		t.Fatalf("defaults: %v %+v", err, i)
 	}
 }

@@ -1,12 +1,10 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -213,7 +211,7 @@ func (a *Agent) actOptions(certs []string) ActOptions {
 // rollback = true, acts on the unit again and backs the cert off, so the
 // same deployment is not retried until a new cert has been issued.
 func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, cause error) {
-	rolled := 0
+	var rolled []*certState
 	now := a.clock.Now()
 	for _, name := range w.certs {
 		st := a.certs[name]
@@ -225,7 +223,7 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 			log.Error("cannot roll back to the previous files", "error", err)
 			continue
 		}
-		rolled++
+		rolled = append(rolled, st)
 		// Describe the restored pair from now on: status.json must carry
 		// its serial, since `certagent status` shows a recorded failure
 		// only for the serial on disk. The next pass re-checks the issuer.
@@ -236,8 +234,11 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 		st.lastErr = fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause)
 		st.inspected = time.Time{}
 		log.Warn("previous certificate restored", "event", "rollback", "error", cause, "retry_at", stamp(st.retryAt))
+		// on_failure and rolled_back (stagehooks.go), once the unit runs
+		// on the restored files: a hook must not delay that restart.
+		defer a.afterRollback(ctx, st)
 	}
-	if rolled == 0 {
+	if len(rolled) == 0 {
 		return
 	}
 	// The failed action left the unit failed or inactive, and the
@@ -248,7 +249,13 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 	v, err := a.opts.Restarter.Act(ctx, w.unit, Action(w.action), opts)
 	log := a.unitLog(w) // per cert, like the first verdict
 	if err != nil {
-		log.Error("unit still failing after rollback", "event", "unit_failed",
+		// Not the certificate's fault: say so, and do not let the
+		// recorded error blame the new certificate.
+		msg := fmt.Sprintf("%s fails with the previous certificate as well; the new certificate is not the cause", w.unit)
+		for _, st := range rolled {
+			st.lastErr = fmt.Sprintf("%s: %v", msg, err)
+		}
+		log.Error(msg, "event", "unit_failed",
 			"error", err, "active_state", v.ActiveState, "result", v.Result)
 		return
 	}
@@ -257,9 +264,7 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 }
 
 func (a *Agent) countUnit(w *unitWork, result string) {
-	if m := a.opts.Metrics; m != nil {
-		m.UnitAction(w.unit, w.action, result)
-	}
+	a.metrics().UnitAction(w.unit, w.action, result)
 }
 
 // runHook executes a cert's exec hook without a shell, with a timeout,
@@ -301,21 +306,10 @@ func (a *Agent) hookCommand(in store.Intent) ([]string, time.Duration, []string)
 
 // runExec runs argv with env, no shell, bounded by timeout.
 func (a *Agent) runExec(ctx context.Context, name string, argv []string, timeout time.Duration, env []string) {
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
-	hctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(hctx, argv[0], argv[1:]...)
-	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	text, code, err := runHookCommand(ctx, argv, timeout, env)
 	log := a.log.With("cert", name, "event", "hook", "command", argv[0])
-	text := strings.TrimSpace(limit(out.String(), 8192))
 	if err != nil {
-		log.Error("hook failed", "error", err, "exit_code", cmd.ProcessState.ExitCode(), "output", text)
+		log.Error("hook failed", "error", err, "exit_code", code, "output", text)
 		return
 	}
 	log.Info("hook done", "exit_code", 0, "output", text)

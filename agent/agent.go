@@ -42,6 +42,9 @@ type Metrics interface {
 	UnitAction(unit, action, result string)
 	ExternalChange(cert, kind string)
 	PassCompleted(t time.Time)
+	// WatchDegraded records whether file changes are found by polling
+	// because inotify is unavailable.
+	WatchDegraded(degraded bool)
 }
 
 // Kinds of change made to a cert's files by something other than
@@ -56,10 +59,13 @@ const (
 
 // Watcher reports changes to files on disk. Implementation: watch.Watcher.
 // Contract: Set may be called while Run is active; Run owns its goroutines
-// and returns only after they exit.
+// and returns only after they exit. When it cannot use inotify, Run polls
+// and retries on its own; Degraded then says why ("" otherwise), and an
+// Event with Key watch.HealthKey announces each change of Degraded.
 type Watcher interface {
 	Set(key string, paths []string)
 	Run(ctx context.Context, out chan<- watch.Event) error
+	Degraded() string
 }
 
 // Reloader builds a new configuration and its issuers, for SIGHUP. It
@@ -74,10 +80,11 @@ type Options struct {
 	Store   *store.Store
 	// Restarter acts on units; nil leaves units alone and logs it.
 	Restarter Restarter
-	Notifier  Notifier // nil: no sd_notify
-	Metrics   Metrics  // nil: no metrics
-	Watcher   Watcher  // nil: no file watching
-	Clock     Clock    // nil: SystemClock
+	Notifier  Notifier  // nil: no sd_notify
+	Metrics   Metrics   // nil: no metrics
+	Events    EventSink // nil: no notifications
+	Watcher   Watcher   // nil: no file watching
+	Clock     Clock     // nil: SystemClock
 	Logger    hclog.Logger
 	Reload    Reloader // nil: SIGHUP is refused with a log line
 }
@@ -177,8 +184,8 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 		next[name] = st
 	}
 	for name := range a.certs {
-		if next[name] == nil && a.opts.Metrics != nil {
-			a.opts.Metrics.DeleteCert(name)
+		if next[name] == nil {
+			a.metrics().DeleteCert(name)
 		}
 	}
 	a.certs = next
@@ -194,6 +201,7 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 	a.watches = watches
 	a.cfg = cfg
 	a.issuers = issuers
+	a.configureEvents(cfg)
 	a.store.SetAllowed(allowedFor(cfg))
 }
 
@@ -261,7 +269,7 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 	ready := false
 	dirty := map[string]bool{}
 	for {
-		next := a.pass(ctx, passOptions{only: dirty})
+		next := a.pass(ctx, passOptions{dirty: dirty})
 		dirty = map[string]bool{}
 		if ctx.Err() != nil {
 			return nil
@@ -281,6 +289,10 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 			case <-timer.C:
 				break wait
 			case ev := <-events:
+				if ev.Key == watch.HealthKey {
+					timer.Stop()
+					break wait // publish the watcher's new state
+				}
 				dirty[ev.Key] = true
 				a.noteExternal(ev)
 				timer.Stop()

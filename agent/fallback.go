@@ -184,3 +184,31 @@ func rootsFor(st *certState, roots map[string][]*x509.Certificate) []*x509.Certi
 	}
 	return out
 }
+
+// caFileCurrent reports whether ca_file still holds the primary's current
+// roots (want). A one-issuer cert's ca_file must be exactly those; with
+// an issuer list it also holds the other issuers' roots, so it must
+// contain them all.
+func caFileCurrent(st *certState, have, want []*x509.Certificate) bool {
+	if len(issuerNames(st)) == 1 {
+		return sameCertSet(have, want)
+	}
+	for _, w := range want {
+		if !containsCert(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// renewsWithCurrentKey reports whether an issuer of the cert's list
+// renews with the current key (step-ca over mutual TLS), so that
+// Request.CurrentKey must be filled.
+func (a *Agent) renewsWithCurrentKey(st *certState) bool {
+	for _, n := range issuerNames(st) {
+		if kr, ok := a.issuers[n].(KeyRenewer); ok && kr.RenewsWithCurrentKey() {
+			return true
+		}
+	}
+	return false
+}

@@ -53,7 +53,7 @@ func TestForeignRenewClearsFailure(t *testing.T) {
 	if err := ta.oneShot(t).RenewOnce(ctx, []string{"a"}, true); err != nil {
 		t.Fatalf("one-shot renew: %v", err)
 	}
-	ta.pass(ctx, passOptions{only: map[string]bool{"a": true}}) // the watcher saw a's files change
+	ta.pass(ctx, passOptions{dirty: map[string]bool{"a": true}}) // the watcher saw a's files change
 	r := ta.row(t, "a")
 	if r.State != StateOK || r.Failures != 0 || r.LastError != "" || r.Serial != serialOf(t, filepath.Join(ta.dir, "out/a.pem")) {
 		t.Fatalf("after the one-shot's renewal the daemon shows %+v, want ok with the new serial", r)

@@ -34,6 +34,7 @@ func (a *Agent) warnExpiry(kind, name string, leaf *x509.Certificate, lastWarn *
 		return
 	}
 	*lastWarn = now
+	a.emitExpiring(kind, name, leaf, now)
 	if left <= 0 {
 		a.log.Error("certificate has expired", "event", "expiring", kind, name,
 			"not_after", stamp(leaf.NotAfter), "file", file)
@@ -63,9 +64,7 @@ func (a *Agent) fixPerms(st *certState) {
 		}
 		a.log.Warn("permissions changed outside certagent; restored", "event", "permissions_restored",
 			"cert", c.Name, "file", f.Path, "found_mode", fi.Mode().Perm().String(), "mode", f.Mode.String())
-		if m := a.opts.Metrics; m != nil {
-			m.ExternalChange(c.Name, ChangePermissions)
-		}
+		a.metrics().ExternalChange(c.Name, ChangePermissions)
 	}
 }
 

@@ -52,11 +52,15 @@ type Request struct {
 	// Current is the certificate on disk that this request replaces, or
 	// nil. ACME issuers use it for the ARI "replaces" field.
 	Current *x509.Certificate
-	// ReuseKey, when non-nil, is the key of the cert on disk, to certify
-	// again instead of a fresh key (reuse_key = true). The agent sets it
-	// only when the key is of KeyType, within the key policy and matches
-	// Current; issuers use it as is and return it as Bundle.Key.
-	ReuseKey crypto.Signer
+	// CurrentKey is Current's private key, filled when the key on disk
+	// matches Current and either the issuer implements KeyRenewer
+	// (step-ca renews over mutual TLS with it) or ReuseKey is set.
+	CurrentKey crypto.Signer
+	// ReuseKey asks to keep the current key (the cert's reuse_key). The
+	// agent sets it only when CurrentKey is still of KeyType, within the
+	// key policy and not compromised (reusekey.go); the local CA and
+	// ACME issuers then certify CurrentKey instead of a new key.
+	ReuseKey bool
 }
 
 // Bundle is a freshly issued certificate with its private key.

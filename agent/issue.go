@@ -46,6 +46,7 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	for _, o := range outs {
 		a.applyOutcome(o, rootsFor(o.st, roots), now)
 	}
+	a.afterFailures(ctx, outs) // on_failure and renewal_failed (stagehooks.go)
 }
 
 // setRenewing marks certs as being renewed (or no longer) and shares
@@ -57,8 +58,11 @@ func (a *Agent) setRenewing(sts []*certState, on bool) {
 	a.share(a.rows(a.clock.Now()))
 }
 
+// issuerLimit is how many orders st's issuer may run at once: its
+// max_concurrent (ACME; agent/config fills the default), or for a local
+// CA, which has no such key, the same default bound.
 func (a *Agent) issuerLimit(st *certState) (string, int) {
-	n := 4
+	n := config.DefaultMaxConcurrent
 	if ic := a.cfg.Issuers[st.cfg.Issuer]; ic != nil && ic.MaxConcurrent > 0 {
 		n = ic.MaxConcurrent
 	}
@@ -77,7 +81,8 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	}
 	defer cleanup()
 	req := requestFor(c, dir, st.leaf)
-	req.ReuseKey = a.keyToReuse(st)     // reusekey.go
+	req.CurrentKey = a.currentKey(st)
+	a.applyReuse(st, &req)              // reusekey.go
 	b, err := a.issueFrom(ctx, st, req) // fallback.go: the issuer list in order
 	if err != nil {
 		return nil, nil, err
@@ -91,6 +96,9 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	a.recordIssuer(st, b) // fallback_record.go
 	files, err := outputFiles(c, b)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := a.preExec(ctx, st, dir, b, files); err != nil {
 		return nil, nil, err
 	}
 	// The watcher is not muted here: muting would hide an outside change
@@ -116,6 +124,7 @@ func requestFor(c *config.Cert, staging string, current *x509.Certificate) Reque
 		Validity:    c.Validity.Duration,
 		StagingDir:  staging,
 		Current:     current,
+		ReuseKey:    c.ReuseKey,
 	}
 }
 
@@ -141,6 +150,10 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 		st.lastErr = o.err.Error()
 		st.failedSerial = serialHex(st.leaf)
 		st.caRetryAt = time.Time{}
+		if a.noteNeedsToken(st, o.err) {
+			a.countRenewal(st.name, "failure")
+			return
+		}
 		if until, ok := RetryAfter(o.err); ok && until.After(now) {
 			st.retryAt, st.caRetryAt = until, until
 		} else {
@@ -156,6 +169,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 		event = "issued"
 	}
 	st.failures, st.retryAt, st.caRetryAt, st.lastErr = 0, time.Time{}, time.Time{}, ""
+	st.needsToken = false
 	st.ari, st.ariNext = nil, time.Time{}
 	st.issuedAt, st.issuedSerial = now, serialHex(o.leaf)
 	a.inspect(st, roots, now)
@@ -165,9 +179,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 }
 
 func (a *Agent) countRenewal(cert, result string) {
-	if m := a.opts.Metrics; m != nil {
-		m.Renewal(cert, result)
-	}
+	a.metrics().Renewal(cert, result)
 }
 
 func serialHex(c *x509.Certificate) string {

@@ -64,6 +64,7 @@ func (a *Agent) rejectConfig(err error) {
 		a.log.Error("configuration rejected; keeping the running one", "event", "config_rejected",
 			"error", l, "problem", fmt.Sprintf("%d/%d", i+1, len(lines)))
 	}
+	a.emitConfigRejected(strings.Join(lines, "; "))
 	a.rejected = fmt.Sprintf("config rejected at %s: %s", a.clock.Now().Local().Format("15:04"), lines[0])
 	a.notifier().Status(a.statusLine(a.Snapshot(), a.clock.Now()))
 }
@@ -75,6 +76,25 @@ func (a *Agent) notifier() Notifier {
 	return a.opts.Notifier
 }
 
+// metrics returns the configured Metrics, or one that records nothing,
+// so callers never check for nil.
+func (a *Agent) metrics() Metrics {
+	if a.opts.Metrics == nil {
+		return nopMetrics{}
+	}
+	return a.opts.Metrics
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) SetCert(string, time.Time, time.Time, string) {}
+func (nopMetrics) DeleteCert(string)                            {}
+func (nopMetrics) Renewal(string, string)                       {}
+func (nopMetrics) UnitAction(string, string, string)            {}
+func (nopMetrics) ExternalChange(string, string)                {}
+func (nopMetrics) PassCompleted(time.Time)                      {}
+func (nopMetrics) WatchDegraded(bool)                           {}
+
 type nopNotifier struct{}
 
 func (nopNotifier) Ready() error                            { return nil }
@@ -83,3 +103,12 @@ func (nopNotifier) Stopping() error                         { return nil }
 func (nopNotifier) Status(string) error                     { return nil }
 func (nopNotifier) Watchdog() error                         { return nil }
 func (nopNotifier) WatchdogInterval() (time.Duration, bool) { return 0, false }
+
+// watchDegraded is why the watcher polls instead of using inotify; "" when
+// it does not (or there is no watcher: certagent renew).
+func (a *Agent) watchDegraded() string {
+	if a.opts.Watcher == nil {
+		return ""
+	}
+	return a.opts.Watcher.Degraded()
+}

@@ -146,7 +146,7 @@ func tlsInfo(c *config.Cert, keyPw []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	crlPath, crlFiles, err := formats.SplitDir(c.TLSInfoCRLFiles)
+	crlPath, crlFiles, err := formats.SplitDir(c.TLSInfoCRLs())
 	if err != nil {
 		return "", err
 	}

@@ -12,8 +12,10 @@ import (
 
 // passOptions select what one pass does beyond the schedule.
 type passOptions struct {
-	// only names certs to re-inspect now (a watched file changed).
-	only map[string]bool
+	// dirty names the certs (and watch-only pairs, by watch key) whose
+	// files the watcher saw change since the last pass: they are
+	// re-inspected now, whatever their inspection schedule.
+	dirty map[string]bool
 	// force renews these certs even when they are not due.
 	force map[string]bool
 	// forceAll renews every cert.
@@ -22,6 +24,8 @@ type passOptions struct {
 	names map[string]bool
 	// operator: an operator's renew sent to the daemon (dueForOperator).
 	operator bool
+	// crlIssuers re-fetch the CRL of these issuers' certs now (a revoke).
+	crlIssuers map[string]bool
 }
 
 // pass inspects the certs that need it, renews the due ones, delivers
@@ -47,19 +51,27 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 		if len(po.names) > 0 && !po.names[st.name] {
 			continue
 		}
-		if po.forceAll || po.force[st.name] || po.only[st.name] || a.needsInspect(st, now) {
+		if po.forceAll || po.force[st.name] || po.dirty[st.name] || a.needsInspect(st, now) {
 			healthy := !st.inspected.IsZero() && st.leaf != nil && len(st.problems) == 0
 			a.inspect(st, rootsFor(st, roots), now)
-			a.judgeDamage(st, po.only[st.name], healthy, now)
+			a.judgeDamage(st, po.dirty[st.name], healthy, now)
 		}
+		a.checkToken(st)
 		a.pollARI(ctx, st, now)
 		if st.leaf != nil {
 			a.warnExpiry("cert", st.name, st.leaf, &st.lastWarn, st.cfg.CertFile, now)
 		}
 		a.fixPerms(st)
+		// A revoke by a one-shot process beside this daemon shows at once.
+		st.revoked = readRevocation(a.cfg.Agent.StateDir, st.name)
 		ok, why := st.due(now)
 		if !ok && po.operator {
 			ok, why = st.dueForOperator(now)
+		}
+		if !ok && !st.needsToken && !now.Before(st.retryAt) {
+			if stale := a.staleCAFile(st); stale != "" {
+				ok, why = true, stale
+			}
 		}
 		if ok || po.forceAll || po.force[st.name] {
 			if !ok {
@@ -71,11 +83,10 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	}
 	a.passWatches(ctx, po, now)
 	a.issueAll(ctx, due, roots)
+	a.syncCRLs(ctx, po.crlIssuers, roots)
 	a.deliver(ctx)
 	a.publish()
-	if m := a.opts.Metrics; m != nil {
-		m.PassCompleted(a.clock.Now())
-	}
+	a.metrics().PassCompleted(a.clock.Now())
 	return a.nextWake()
 }
 
@@ -131,6 +142,7 @@ func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time)
 	rep, keyRemoved := InspectCert(a.cfg.Agent.StateDir, c, exp, now)
 	st.inspected = now
 	st.leaf, st.chain, st.problems, st.keyRemoved = rep.Leaf, rep.Chain, rep.Problems, keyRemoved
+	st.revoked = readRevocation(a.cfg.Agent.StateDir, st.name)
 	a.applySeed(st, now)
 	a.clearMootFailure(st)
 	if st.leaf != nil {
@@ -198,9 +210,7 @@ func (a *Agent) reportDamage(st *certState) {
 	p := st.problems[0]
 	a.log.Warn("modified outside certagent", "event", "external_change", "cert", st.name,
 		"problem", p.Detail, "kind", string(p.Kind), "file", p.File, "problems", len(st.problems))
-	if m := a.opts.Metrics; m != nil {
-		m.ExternalChange(st.name, changeKind(p.Kind))
-	}
+	a.metrics().ExternalChange(st.name, changeKind(p.Kind))
 }
 
 // changeKind maps an inspection problem to the few documented values of
@@ -236,6 +246,7 @@ func (a *Agent) nextWake() time.Time {
 		}
 		earlier(st.ariNext)
 		earlier(st.settleUntil)
+		earlier(st.crlNext)
 		if st.leaf != nil && !st.lastWarn.IsZero() && a.inWarnWindow(st.leaf, now) {
 			earlier(st.lastWarn.Add(24 * time.Hour))
 		}

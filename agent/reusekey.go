@@ -22,6 +22,16 @@ var refusesReuse = map[pki.ProblemKind]bool{
 	pki.ProblemIssuer:     true,
 }
 
+// applyReuse sets req.ReuseKey, with req.CurrentKey the key to certify
+// again, when reuse_key applies to the key on disk; otherwise ReuseKey is
+// false and the issuer makes a new key (a step issuer: /1.0/rekey).
+func (a *Agent) applyReuse(st *certState, req *Request) {
+	req.ReuseKey = false
+	if key := a.keyToReuse(st); key != nil {
+		req.ReuseKey, req.CurrentKey = true, key
+	}
+}
+
 // keyToReuse returns the key on disk to certify again when reuse_key is
 // set and the key is still fit, else nil (the issuer makes a fresh key).
 // It logs why a configured reuse does not happen.
@@ -80,10 +90,9 @@ func (a *Agent) reusableKey(st *certState) (crypto.Signer, string) {
 	return key, ""
 }
 
-// keyCompromised is the hook through which a revocation for
-// keyCompromise forces a new key: it holds for as long as the cert on
-// disk is the one named. Whoever records such a revocation sets
-// st.compromisedSerial (and restores it after a restart).
+// keyCompromised reports whether the cert on disk was revoked for
+// keyCompromise (`certagent revoke --reason keyCompromise`, recorded in
+// state_dir/revoked/): its key must never be certified again.
 func keyCompromised(st *certState) bool {
-	return st.compromisedSerial != "" && st.compromisedSerial == serialHex(st.leaf)
+	return st.revokedOnDisk() && st.revoked.Reason == ReasonKeyCompromise.String()
 }

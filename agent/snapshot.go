@@ -28,6 +28,11 @@ func (a *Agent) rows(now time.Time) []CertStatus {
 		out = append(out, a.watchRow(ws, now))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if d := a.watchDegraded(); d != "" {
+		for i := range out {
+			out[i].WatchDegraded = d
+		}
+	}
 	return out
 }
 

@@ -23,6 +23,9 @@ const (
 	// StateInvalid is a watch-only pair that is unusable (mismatched,
 	// unparsable); certagent does not repair what it does not manage.
 	StateInvalid = "invalid"
+	// StateRevoked is a cert whose serial on disk was revoked (`certagent
+	// revoke`) and not yet replaced: peers that check CRLs refuse it.
+	StateRevoked = "revoked"
 )
 
 // certState is what the scheduler knows about one managed cert between
@@ -53,10 +56,6 @@ type certState struct {
 
 	lastWarn time.Time // last expiry warning
 
-	// compromisedSerial names a cert whose key must not be certified
-	// again, reuse_key or not (revoked for keyCompromise); see reusekey.go.
-	compromisedSerial string
-
 	// issuedBy is the issuer recorded for the cert with serial
 	// issuedBySerial (fallback_record.go).
 	issuedBy, issuedBySerial string
@@ -78,12 +77,28 @@ type certState struct {
 	// for the no-hot-loop floor in inspect.
 	issuedAt     time.Time
 	issuedSerial string
+
+	// needsToken: the issuer needs a new enrollment token; nothing is
+	// tried until tokenFile differs from tokenStamp (see token.go).
+	needsToken bool
+	tokenFile  string
+	tokenStamp tokenStamp
+	// revoked is the cert's last revocation record (revocations.go).
+	revoked *revocationRecord
+	// crlData is the last good CRL (PEM) for crl_file, crlNext when to
+	// fetch it again and crlErr why the last fetch failed (crl.go).
+	crlData []byte
+	crlNext time.Time
+	crlErr  string
 }
 
 // due reports whether the cert must be renewed at now, and why.
 func (s *certState) due(now time.Time) (bool, string) {
-	if now.Before(s.retryAt) || now.Before(s.settleUntil) {
+	if s.needsToken || now.Before(s.retryAt) || now.Before(s.settleUntil) {
 		return false, ""
+	}
+	if s.reissueRevoked() {
+		return true, "revoked (" + s.revoked.Reason + ")"
 	}
 	if s.damaged() {
 		return true, s.problems[0].Detail
@@ -91,15 +106,25 @@ func (s *certState) due(now time.Time) (bool, string) {
 	if s.leaf == nil {
 		return true, "no certificate on disk"
 	}
+	// A failed attempt is retried at the retry time it logged, even when
+	// the cert on disk is not due (a forced renewal that was rolled back):
+	// the logged retry_at is the one that happens.
+	if s.failures > 0 {
+		return true, "retrying after a failure"
+	}
 	if !now.Before(s.renewAt) {
 		return true, "renewal time reached: " + s.reason
 	}
 	return false, ""
 }
 
-// nextRenewal is when the scheduler will next try to renew.
+// nextRenewal is when the scheduler will next try to renew: after a
+// failure, the retry time (see due).
 func (s *certState) nextRenewal() time.Time {
-	if s.retryAt.After(s.renewAt) || s.damaged() || s.leaf == nil {
+	if s.needsToken {
+		return time.Time{} // a token file change wakes it, not a timer
+	}
+	if s.failures > 0 || s.retryAt.After(s.renewAt) || s.damaged() || s.leaf == nil || s.reissueRevoked() {
 		return s.retryAt
 	}
 	return s.renewAt
@@ -110,13 +135,17 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 	switch {
 	case s.renewing:
 		return StateRenewing
-	case s.leaf == nil && hasKind(s.problems, "missing"):
+	case s.needsToken:
+		return StateNeedsToken
+	case s.leaf == nil && hasKind(s.problems, pki.ProblemMissing):
 		return StateMissing
 	case s.leaf != nil && !now.Before(s.leaf.NotAfter):
 		return StateExpired
+	case s.revokedOnDisk():
+		return StateRevoked
 	case s.leaf != nil && now.Before(s.leaf.NotBefore):
 		return StateNotYetValid
-	case s.failures > 0:
+	case s.failures > 0 || s.crlErr != "":
 		return StateFailed
 	case len(s.problems) > 0 || s.leaf == nil:
 		return StateDue

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/pki"
 )
 
 // CertStatus is one row of `certagent status`. Its JSON form is a stable,
@@ -32,6 +32,15 @@ type CertStatus struct {
 	// rateLimited with Retry-After), while that is ahead; no renewal
 	// contacts the CA before it unless forced.
 	RetryAfter time.Time `json:"retry_after,omitzero"`
+	// Revocation is the cert's last `certagent revoke`; the state is
+	// revoked while its serial is the one on disk.
+	Revocation *RevocationStatus `json:"revocation,omitempty"`
+	// CRLError says why crl_file could not be refreshed; the old CRL is
+	// kept and the state is failed.
+	CRLError string `json:"crl_error,omitempty"`
+	// WatchDegraded: the daemon finds changes to the files by polling,
+	// not inotify, and this says why (docs/watch.md).
+	WatchDegraded string `json:"watch_degraded,omitempty"`
 	// IssuedBy names the issuer that issued the cert on disk (one of the
 	// cert's issuer list), when certagent recorded it.
 	IssuedBy string `json:"issued_by,omitempty"`
@@ -69,6 +78,13 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	for _, p := range st.problems {
 		row.Problems = append(row.Problems, p.Detail)
 	}
+	if r := st.revoked; r != nil {
+		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC()}
+	}
+	row.CRLError = st.crlErr
+	if row.LastError == "" {
+		row.LastError = st.crlErr
+	}
 	return row
 }
 
@@ -81,7 +97,7 @@ func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
 		row.Problems = append(row.Problems, p.Detail)
 	}
 	switch {
-	case ws.leaf == nil && hasKind(ws.problems, "missing"):
+	case ws.leaf == nil && hasKind(ws.problems, pki.ProblemMissing):
 		row.State = StateMissing
 	case ws.leaf != nil && !now.Before(ws.leaf.NotAfter):
 		row.State = StateExpired
@@ -124,58 +140,22 @@ func (a *Agent) publish() {
 		a.log.Error("cannot write status file", "error", err)
 	}
 	a.notifier().Status(a.statusLine(rows, now))
-	if m := a.opts.Metrics; m != nil {
-		for _, r := range rows {
-			m.SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
-			setIssuerMetric(m, r) // fallback_record.go
-		}
+	for _, r := range rows {
+		a.metrics().SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
+		setIssuerMetric(a.metrics(), r) // fallback_record.go
 	}
+	a.metrics().WatchDegraded(a.watchDegraded() != "")
 }
 
 // statusLine is Summary, after a rejected reload's notice: the operator
 // who ran `systemctl reload` sees it in `systemctl status` until a reload
-// succeeds.
+// succeeds. Like Summary it is valid UTF-8 and at most StatusLineMax bytes.
 func (a *Agent) statusLine(rows []CertStatus, now time.Time) string {
+	line := Summary(rows, now, a.watchDegraded())
 	if a.rejected == "" {
-		return Summary(rows, now)
+		return line
 	}
-	return limit(a.rejected, 200) + "; " + Summary(rows, now)
-}
-
-// Summary is the one-line STATUS= text, e.g.
-// "12 certs ok, 1 failing (web: acme rateLimited), next renewal det in 19d".
-func Summary(rows []CertStatus, now time.Time) string {
-	if len(rows) == 0 {
-		return "no certs configured"
-	}
-	ok := 0
-	var failing []string
-	var next *CertStatus
-	for i := range rows {
-		r := &rows[i]
-		switch r.State {
-		case StateOK, StateExpiring, StateRenewing:
-			ok++
-		default:
-			reason := r.State
-			if r.LastError != "" {
-				reason = limit(r.LastError, 60)
-			}
-			failing = append(failing, r.Name+": "+reason)
-		}
-		if !r.NextRenewal.IsZero() && (next == nil || r.NextRenewal.Before(next.NextRenewal)) {
-			next = r
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d %s ok", ok, plural(ok, "cert", "certs"))
-	if len(failing) > 0 {
-		fmt.Fprintf(&b, ", %d failing (%s)", len(failing), limit(strings.Join(failing, "; "), 160))
-	}
-	if next != nil {
-		fmt.Fprintf(&b, ", next renewal %s in %s", next.Name, HumanDuration(next.NextRenewal.Sub(now)))
-	}
-	return b.String()
+	return clip(clip(a.rejected, 200)+"; "+line, StatusLineMax)
 }
 
 // HumanDuration renders a duration coarsely: "19d", "5h", "12m", "now".
@@ -224,7 +204,9 @@ func (a *Agent) loadSeed() {
 // renew` recorded in status.json while this daemon ran (a rollback, a
 // CA's Retry-After): without it the daemon's next write would erase them,
 // and with them the backoff that keeps a rolled-back cert from being
-// deployed again. It runs under the state-dir lock, as the one-shot's
+// deployed again. It adopts recoveries too: a one-shot that found a cert
+// fine clears the failure this daemon had for the same serial, which it
+// would otherwise write back as "failed". It runs under the state-dir lock, as the one-shot's
 // write did. A stat per pass tells whether the file is still the one
 // this agent wrote (atomic writes give each version a new inode; mtime and
 // size guard against the inode number being reused).
@@ -246,7 +228,12 @@ func (a *Agent) adoptForeignStatus() {
 	}
 	for _, r := range sf.Certs {
 		st := a.certs[r.Name]
-		if st == nil || r.Failures == 0 {
+		// A recovery is a row without failures for a cert this agent
+		// has failing, describing a cert on disk (a serial): the
+		// one-shot looked at that cert and found it fine. Rows of certs
+		// a `renew NAME` did not look at have no serial.
+		recovery := r.Failures == 0 && r.Serial != "" && st != nil && st.failures > 0
+		if st == nil || (r.Failures == 0 && !recovery) {
 			continue
 		}
 		if a.seed == nil {
@@ -270,8 +257,8 @@ func (a *Agent) clearMootFailure(st *certState) {
 	st.failures, st.retryAt, st.caRetryAt, st.lastErr, st.failedSerial = 0, time.Time{}, time.Time{}, "", ""
 }
 
-// applySeed restores a recorded failure (count, error, backoff) for the
-// cert still on disk, once.
+// applySeed restores a recorded failure (count, error, backoff), or an
+// adopted recovery, for the cert still on disk, once.
 func (a *Agent) applySeed(st *certState, now time.Time) {
 	r, ok := a.seed[st.name]
 	if !ok {
@@ -281,6 +268,12 @@ func (a *Agent) applySeed(st *certState, now time.Time) {
 	// Same serial on disk, or still no cert at all (a first issuance that
 	// failed): the recorded failure is about what is there now.
 	if r.Serial != serialHex(st.leaf) {
+		return
+	}
+	if r.Failures == 0 { // a recovery adopted from a one-shot renew
+		a.log.Info("earlier failure cleared: certagent renew found the certificate fine", "cert", st.name,
+			"serial", r.Serial, "failures", st.failures)
+		st.failures, st.retryAt, st.caRetryAt, st.lastErr, st.failedSerial = 0, time.Time{}, time.Time{}, "", ""
 		return
 	}
 	st.failures, st.lastErr, st.failedSerial = r.Failures, r.LastError, r.Serial
@@ -307,13 +300,19 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 	for _, name := range cfg.CertNames() {
 		st := &certState{name: name, cfg: cfg.Certs[name]}
 		a.inspect(st, nil, now)
+		st.crlErr = crlFileProblem(st.cfg, now)
+		degraded := recorded[name].WatchDegraded // the daemon's, whatever the serial
 		if r, ok := recorded[name]; ok && r.Serial == serialHex(st.leaf) {
 			st.failures, st.lastErr = r.Failures, r.LastError
 			st.renewing = r.State == StateRenewing
-			if r.NextRenewal.After(st.renewAt) && r.Failures > 0 {
-				st.retryAt = r.NextRenewal
+			st.needsToken = r.State == StateNeedsToken
+			if r.Failures > 0 {
+				st.retryAt = r.NextRenewal // the daemon retries then (see due)
 			}
 			st.caRetryAt = r.RetryAfter
+			if st.crlErr == "" {
+				st.crlErr = r.CRLError
+			}
 			// The daemon may have planned this very cert inside an ARI
 			// window, which only it knows: status contacts no CA. Its
 			// recorded time is the one it will act on.
@@ -321,12 +320,16 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 				st.renewAt = r.NextRenewal
 			}
 		}
-		out = append(out, a.rowOf(st, now))
+		row := a.rowOf(st, now)
+		row.WatchDegraded = degraded
+		out = append(out, row)
 	}
 	for _, name := range cfg.WatchNames() {
 		ws := &watchState{name: name, cfg: cfg.Watch[name]}
 		a.readWatch(ws, now)
-		out = append(out, a.watchRow(ws, now))
+		row := a.watchRow(ws, now)
+		row.WatchDegraded = recorded[row.Name].WatchDegraded
+		out = append(out, row)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

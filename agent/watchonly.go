@@ -43,7 +43,11 @@ func (a *Agent) updateWatches() {
 	}
 	keys := map[string]bool{}
 	for name, st := range a.certs {
-		w.Set(name, st.cfg.OutputFiles())
+		paths := st.cfg.OutputFiles()
+		if tf := a.tokenFileOf(st.cfg); tf != "" {
+			paths = append(paths, tf) // a new token ends needs_token
+		}
+		w.Set(name, paths)
 		keys[name] = true
 	}
 	for name, ws := range a.watches {
@@ -80,8 +84,8 @@ func (a *Agent) passWatches(ctx context.Context, po passOptions, now time.Time) 
 		ws := a.watches[n]
 		iv := a.cfg.Agent.CheckInterval.Duration
 		settled := !ws.settleUntil.IsZero() && !now.Before(ws.settleUntil)
-		if ws.inspected.IsZero() || po.only[watchKeyPrefix+n] || settled || (iv > 0 && !now.Before(ws.inspected.Add(iv))) {
-			a.inspectWatch(ctx, ws, po.only[watchKeyPrefix+n], now)
+		if ws.inspected.IsZero() || po.dirty[watchKeyPrefix+n] || settled || (iv > 0 && !now.Before(ws.inspected.Add(iv))) {
+			a.inspectWatch(ctx, ws, po.dirty[watchKeyPrefix+n], now)
 		}
 		if ws.leaf != nil {
 			a.warnExpiry("watch", n, ws.leaf, &ws.lastWarn, ws.cfg.CertFile, now)
@@ -116,9 +120,7 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 		return
 	}
 	log.Info("watched pair changed", "event", "watch_changed", "serial", serialHex(ws.leaf), "not_after", stamp(ws.leaf.NotAfter))
-	if a.opts.Metrics != nil {
-		a.opts.Metrics.ExternalChange(watchKeyPrefix+ws.name, ChangeReplaced)
-	}
+	a.metrics().ExternalChange(watchKeyPrefix+ws.name, ChangeReplaced)
 	// Recorded like a managed cert's actions, so the pass's deliver step
 	// does them (one action per unit, shared with managed certs), keeps
 	// them pending while the service manager is unreachable, and a

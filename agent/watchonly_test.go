@@ -63,7 +63,7 @@ exec = ["/bin/sh", "-c", "echo \"$CERTAGENT_CERT_NAME\" >> {{dir}}/hook.log"]
 	cert, key := filepath.Join(ta.dir, "live/cert.pem"), filepath.Join(ta.dir, "live/key.pem")
 	writeSelfSigned(t, cert, key)
 	ctx := context.Background()
-	changed := passOptions{only: map[string]bool{watchKeyPrefix + "legacy": true}}
+	changed := passOptions{dirty: map[string]bool{watchKeyPrefix + "legacy": true}}
 	ta.pass(ctx, passOptions{})
 	if calls := ta.rs.Calls(); len(calls) != 0 {
 		t.Fatalf("actions at first sight of the pair: %v", calls)

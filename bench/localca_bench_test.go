@@ -67,7 +67,8 @@ func rawOne(b *testing.B, caKey crypto.Signer, caCert *x509.Certificate, kt, dir
 // signing in memory, no files): the share of certagent's per-cert time
 // that is crypto rather than writing.
 func BenchmarkLocalCAIssue(b *testing.B) {
-	ca := localca.New("bench", filepath.Join(b.TempDir(), "ca"), &config.Issuer{Type: "local", KeyType: "ec256"})
+	ca := localca.New("bench", filepath.Join(b.TempDir(), "ca"), &config.Issuer{Type: "local", KeyType: "ec256",
+		CommonName: "certagent bench CA", Validity: config.Duration{Duration: config.DefaultCAValidity}})
 	ctx := context.Background()
 	if _, err := ca.Roots(ctx); err != nil {
 		b.Fatal(err)

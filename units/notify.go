@@ -46,8 +46,12 @@ func (n *Notifier) Reloading() error {
 func (n *Notifier) Stopping() error { return n.notify(daemon.SdNotifyStopping) }
 
 // Status sends STATUS=msg, shown by `systemctl status`. Newlines would end
-// the assignment, so they are replaced by spaces.
+// the assignment, so they are replaced by spaces; systemd ignores a
+// STATUS= that is not valid UTF-8 ("not UTF-8 clean"), so invalid bytes
+// become U+FFFD. Callers keep msg short (agent.Summary cuts it on rune
+// boundaries).
 func (n *Notifier) Status(msg string) error {
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	msg = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(msg)
 	return n.notify("STATUS=" + msg)
 }

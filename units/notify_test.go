@@ -48,6 +48,7 @@ func TestNotifierDatagrams(t *testing.T) {
 		{"status", func() error { return n.Status("12 certs ok, 1 failing (web: acme rateLimited)") },
 			"STATUS=12 certs ok, 1 failing (web: acme rateLimited)"},
 		{"status one line", func() error { return n.Status("a\nb\r\nc") }, "STATUS=a b c"},
+		{"status UTF-8 clean", func() error { return n.Status("web: x\xe2\x80") }, "STATUS=web: x\uFFFD"},
 	} {
 		if err := tc.send(); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)

@@ -18,13 +18,11 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/config"
 )
 
 // Defaults for a unit action.
 const (
-	// DefaultSettle is how long a unit may take to become active after
-	// its job finished, when ActOptions.Settle is zero.
-	DefaultSettle = 10 * time.Second
 	// DefaultJobTimeout bounds the wait for systemd's JobRemoved signal
 	// when the caller's ctx has no earlier deadline. systemd's own start
 	// timeout (90 s by default) normally ends the job long before.
@@ -131,7 +129,7 @@ func (r *Restarter) Act(ctx context.Context, unit string, action agent.Action, o
 	unit = normalizeUnit(unit)
 	settle := opts.Settle
 	if settle <= 0 {
-		settle = DefaultSettle
+		settle = config.DefaultSettle // a caller other than the agent, which always sets it
 	}
 	log := r.log.With("unit", unit, "action", string(action))
 

@@ -32,8 +32,7 @@ type loop struct {
 }
 
 func newLoop(w *Watcher) (*loop, error) {
-	// A small buffer lets the kernel reader run ahead of a busy loop.
-	fw, err := fsnotify.NewBufferedWatcher(64)
+	fw, err := w.newInotify()
 	if err != nil {
 		return nil, fmt.Errorf("watch: start inotify: %w", err)
 	}

@@ -7,7 +7,8 @@
 // (watching the link's directory and the target's, re-resolved on every
 // relevant event), and falls back to the nearest existing ancestor when a
 // directory disappears, so it is picked up again when it comes back.
-// There is no polling: the only timers are the per-key debounce windows.
+// Polling happens only while inotify cannot be set up (Degraded); with
+// inotify, the only timers are the per-key debounce windows.
 //
 // Events are hints, not verdicts: the receiver must look at the files and
 // decide. See docs/watch.md for the contract with the agent.
@@ -21,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -31,7 +33,7 @@ const DefaultDebounce = 200 * time.Millisecond
 // mode, owner or existence) and that the key's files have been quiet for a
 // whole debounce window since.
 type Event struct {
-	// Key is the key given to Set.
+	// Key is the key given to Set, or HealthKey.
 	Key string
 	// Paths are the key's paths (cleaned, as given to Set) that saw
 	// activity, deduplicated and sorted. After an inotify queue overflow
@@ -57,6 +59,19 @@ type Watcher struct {
 	// synced, if set (tests only, before Run), is called by the fsnotify
 	// loop each time it has applied Set calls and (re)added its watches.
 	synced func()
+
+	// newInotify creates the inotify instance; tests replace it to make
+	// the start fail.
+	newInotify func() (*fsnotify.Watcher, error)
+	// retryMin and retryMax bound the backoff between inotify start
+	// attempts; pollEvery is the polling interval meanwhile.
+	retryMin, retryMax, pollEvery time.Duration
+	// degraded is why changes are found by polling ("" with inotify).
+	degraded string
+	// pollBase is what polling last saw (key -> path -> fingerprint),
+	// nil while inotify runs. Set records a new key's files at once, as
+	// inotify would start watching them at once.
+	pollBase map[string]map[string]string
 }
 
 // New returns a Watcher that reports each key at most once per quiet
@@ -77,6 +92,12 @@ func New(logger hclog.Logger, debounce time.Duration) *Watcher {
 		deb:      newDebouncer(debounce),
 		setKick:  make(chan struct{}, 1),
 		kick:     make(chan struct{}, 1),
+
+		// A small buffer lets the kernel reader run ahead of a busy loop.
+		newInotify: func() (*fsnotify.Watcher, error) { return fsnotify.NewBufferedWatcher(64) },
+		retryMin:   RetryMin,
+		retryMax:   RetryMax,
+		pollEvery:  PollInterval,
 	}
 }
 
@@ -98,8 +119,12 @@ func (w *Watcher) Set(key string, paths []string) {
 	}
 	slices.Sort(clean)
 	clean = slices.Compact(clean)
+	fps := fingerprints(clean)
 
 	w.mu.Lock()
+	if w.pollBase != nil {
+		w.pollBase[key] = fps
+	}
 	old, had := w.paths[key]
 	switch {
 	case len(clean) == 0 && !had:
@@ -158,9 +183,12 @@ func (w *Watcher) Suppress(key string) (release func()) {
 // Run watches until ctx is done and sends Events on out. It owns the
 // inotify instance and two goroutines (the fsnotify loop and the delivery
 // loop) and returns only after both exited and inotify is closed. It
-// returns nil when ctx is done, or an error if inotify cannot be set up.
-// Events not yet received when Run returns stay queued for the next Run.
-// Only one Run may be active at a time.
+// returns nil when ctx is done; the only error is a second concurrent Run.
+// When inotify cannot be set up (EMFILE: every daemon of the user shares
+// fs.inotify.max_user_instances), Run polls the watched paths every
+// PollInterval and retries inotify with backoff; Degraded says why
+// meanwhile (see degraded.go). Events not yet received when Run returns
+// stay queued for the next Run. Only one Run may be active at a time.
 //
 // Run never blocks on out for long stretches of inotify input: undelivered
 // Events wait in a queue (coalescing further activity) until out is read.
@@ -178,18 +206,14 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Event) error {
 		w.mu.Unlock()
 	}()
 
-	l, err := newLoop(w)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { deliver(ctx, &w.mu, w.deb, w.kick, out) })
-	l.run(ctx)
+	w.supervise(ctx)
 	cancel()
 	wg.Wait()
-	return l.close()
+	return nil
 }
 
 // touch records activity for (key, path) now and wakes the delivery loop.

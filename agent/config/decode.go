@@ -76,10 +76,12 @@ func decodeFile(name string, data []byte, col *collector) *Config {
 			c.Certs = decodeNamed[Cert](d, v, k, "cert")
 		case "watch":
 			c.Watch = decodeNamed[Watch](d, v, k, "watch")
+		case "notify":
+			c.Notify = decodeNamed[Notify](d, v, k, "notify target")
 		default:
 			d.err([]string{k}, "", k, "unknown top-level key or table",
-				suggest(k, []string{"agent", "issuers", "certs", "watch"},
-					"the tables are [agent], [issuers.NAME], [certs.NAME] and [watch.NAME]"))
+				suggest(k, []string{"agent", "issuers", "certs", "watch", "notify"},
+					"the tables are [agent], [issuers.NAME], [certs.NAME], [watch.NAME] and [notify.NAME]"))
 		}
 	}
 	for k := range col.failed {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"time"
 )
 
@@ -32,6 +33,9 @@ const (
 	DefaultExecTimeout       = 60 * time.Second
 	DefaultKeyFormat         = "pkcs8"
 	DefaultPasswordPolicy    = "none"
+	DefaultCRLValidity       = 7 * 24 * time.Hour
+	// CRLActionNone leaves the units alone when only the CRL changed.
+	CRLActionNone = "none"
 )
 
 // cert_file_chain values: what cert_file holds.
@@ -41,13 +45,30 @@ const (
 	ChainFullWithRoot = "full_with_root" // leaf, intermediates, then the issuer's root
 )
 
+// defaultControlSocket is DefaultControlSocket for the default state_dir
+// and control.sock inside any other: a second daemon on the host (its own
+// config and state_dir, or a test's) then never meets the first one's
+// socket, and its one-shot commands find it through the same config. A
+// path too long for a Unix socket falls back to DefaultControlSocket.
+func defaultControlSocket(stateDir string) string {
+	if !filepath.IsAbs(stateDir) || filepath.Clean(stateDir) == DefaultStateDir {
+		return DefaultControlSocket
+	}
+	if p := filepath.Join(stateDir, "control.sock"); len(p) <= maxSocketPath {
+		return p
+	}
+	return DefaultControlSocket
+}
+
 // ApplyDefaults fills every unset key with its documented default. It
 // only fills absent values; anything set in the file is left for Validate
 // to judge. It is idempotent.
 func ApplyDefaults(c *Config) {
 	a := &c.Agent
 	defStr(&a.StateDir, DefaultStateDir)
-	defStr(&a.ControlSocket, DefaultControlSocket)
+	if a.ControlSocket == "" {
+		a.ControlSocket = defaultControlSocket(a.StateDir)
+	}
 	defDur(&a.CheckInterval, DefaultCheckInterval)
 	defDur(&a.WarnBefore, DefaultWarnBefore)
 	defStr(&a.LogLevel, DefaultLogLevel)
@@ -64,6 +85,7 @@ func ApplyDefaults(c *Config) {
 			defStr(&is.KeyType, DefaultCAKeyType)
 			defStr(&is.CommonName, "certagent "+name+" CA")
 			defDur(&is.Validity, DefaultCAValidity)
+			defDur(&is.CRLValidity, DefaultCRLValidity)
 		case "acme":
 			defStr(&is.Challenge, DefaultChallenge)
 			defStr(&is.HTTPListen, DefaultHTTPListen)
@@ -72,6 +94,10 @@ func ApplyDefaults(c *Config) {
 				t := true
 				is.ARI = &t
 			}
+			if is.MaxConcurrent == 0 && !c.written("issuers", name, "max_concurrent") {
+				is.MaxConcurrent = DefaultMaxConcurrent
+			}
+		case "step":
 			if is.MaxConcurrent == 0 && !c.written("issuers", name, "max_concurrent") {
 				is.MaxConcurrent = DefaultMaxConcurrent
 			}
@@ -85,6 +111,7 @@ func ApplyDefaults(c *Config) {
 			}
 		}
 	}
+	notifyDefaults(c)
 	for _, w := range c.Watch {
 		if w == nil {
 			continue
@@ -123,6 +150,11 @@ func certDefaults(c *Config, ct *Cert) {
 		ct.DirMode.FileMode = DefaultDirMode
 	}
 	defStr(&ct.KeyFormat, DefaultKeyFormat)
+	if is := c.Issuers[ct.Issuer]; is != nil && is.Type == "step" {
+		// step-ca signs with an intermediate that peers trusting only the
+		// root need from the server, as `step ca certificate` bundles it.
+		defStr(&ct.CertFileChain, ChainFull)
+	}
 	defStr(&ct.CertFileChain, ChainLeaf)
 	defStr(&ct.PasswordPolicy, DefaultPasswordPolicy)
 	for i := range ct.Templates {
@@ -131,6 +163,14 @@ func certDefaults(c *Config, ct *Cert) {
 		}
 	}
 	defStr(&ct.Action, DefaultAction)
+	if ct.CRLFile != "" && ct.CRLAction == "" {
+		// A CRL re-signed every few days must not restart a service;
+		// one that reloads its certs re-reads its CRL the same way.
+		ct.CRLAction = CRLActionNone
+		if ct.Action == "reload" {
+			ct.CRLAction = "reload"
+		}
+	}
 	defDur(&ct.Settle, DefaultSettle)
 	defDur(&ct.ExecTimeout, DefaultExecTimeout)
 }

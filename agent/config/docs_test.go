@@ -14,7 +14,7 @@ func TestDocsListEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []any{Agent{}, Issuer{}, Cert{}, Watch{}} {
+	for _, v := range []any{Agent{}, Issuer{}, Cert{}, Watch{}, Notify{}} {
 		typ := reflect.TypeOf(v)
 		for key := range tagIndex(typ) {
 			if !strings.Contains(string(doc), "| `"+key+"` |") {

@@ -125,6 +125,7 @@ func merge(frags []*Config, col *collector) *Config {
 		mergeNamed(c, fr, "issuers", "issuer", &c.Issuers, fr.Issuers, col)
 		mergeNamed(c, fr, "certs", "cert", &c.Certs, fr.Certs, col)
 		mergeNamed(c, fr, "watch", "watch", &c.Watch, fr.Watch, col)
+		mergeNamed(c, fr, "notify", "notify target", &c.Notify, fr.Notify, col)
 		mergeAgent(c, fr)
 	}
 	return c

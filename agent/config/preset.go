@@ -50,6 +50,7 @@ var presets = map[string]presetDef{
 		{"an encrypted key: key_password_credential or key_password_file (tlsPkPwd)", needPassword},
 		{"tls_info_file: the tls_info string for tft_start_controller/tft_init_processor", needTLSInfo},
 		{"ca_file: tlsCaPath and tlsCaFile", needCAFile},
+		{"crl_file, when set, fills tlsCrlPath and tlsCrlFile (tls_info_crl_files, when set, wins)", nil},
 	}},
 }
 
@@ -82,6 +83,10 @@ func determinedDefaults(c *Config, ct *Cert) []string {
 }
 
 func openflDefaults(c *Config, ct *Cert) []string {
+	if is := c.Issuers[ct.Issuer]; is != nil && is.Type == "step" && ct.KeyType == "" {
+		ct.KeyType = "ec384"
+		return []string{`key_type = "ec384": fx pki certify makes EC P-384 keys`}
+	}
 	if !isLocal(c, ct) || ct.Validity.Set || ct.Validity.Duration != 0 {
 		return nil
 	}

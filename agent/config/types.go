@@ -1,6 +1,11 @@
 // Package config is certagent's configuration model and its pipeline:
 // Decode (strict TOML) → Defaults → Validate. The types here are the user
 // contract documented in docs/configuration.md.
+//
+// It is the only place that applies defaults and validates: the issuers
+// (acme, localca) and the agent receive a Config that went through
+// Load or Parse and check none of it again; the defaults of config keys
+// are defined here (the Default* constants).
 package config
 
 import (
@@ -15,6 +20,8 @@ type Config struct {
 	Issuers map[string]*Issuer `toml:"issuers"`
 	Certs   map[string]*Cert   `toml:"certs"`
 	Watch   map[string]*Watch  `toml:"watch"`
+	// Notify names the targets of notifications (agent/notify).
+	Notify map[string]*Notify `toml:"notify"`
 
 	// Files lists the files the config was loaded from, in merge order.
 	Files []string `toml:"-"`
@@ -44,12 +51,16 @@ type Agent struct {
 // Issuer is one [issuers.NAME] table. Type selects which fields apply.
 type Issuer struct {
 	Name string `toml:"-"`
-	Type string `toml:"type"` // "local" | "acme"
+	Type string `toml:"type"` // "local" | "acme" | "step"
 
 	// type = "local"
 	KeyType    string   `toml:"key_type"`
 	CommonName string   `toml:"common_name"`
 	Validity   Duration `toml:"validity"`
+	// CRLValidity is the signed CRL's lifetime (default 7d); CRLURL, when
+	// set, is written as the CRL Distribution Point into issued leaves.
+	CRLValidity Duration `toml:"crl_validity"`
+	CRLURL      string   `toml:"crl_url"`
 
 	// type = "acme"
 	Directory         string   `toml:"directory"`
@@ -68,6 +79,12 @@ type Issuer struct {
 	EABKID            string   `toml:"eab_kid"`
 	EABHMACFile       string   `toml:"eab_hmac_file"`
 	MaxConcurrent     int      `toml:"max_concurrent"`
+
+	// type = "step" (step-ca's native API; see docs/cluster.md)
+	CAURL           string `toml:"ca_url"`
+	RootFingerprint string `toml:"root_fingerprint"` // SHA-256 hex of the root
+	RootFile        string `toml:"root_file"`
+	TokenFile       string `toml:"token_file"` // one-time token, first issuance only
 }
 
 // Cert is one [certs.NAME] table: a certificate certagent manages.
@@ -94,7 +111,8 @@ type Cert struct {
 	Validity    Duration `toml:"validity"`
 	RenewBefore string   `toml:"renew_before"` // "", "20d" or "33%"
 	// ReuseKey keeps the key on disk across renewals while it is still of
-	// key_type and within policy (DANE/TLSA, pinned keys).
+	// key_type and within policy (DANE/TLSA, pinned keys); a step issuer
+	// then renews with /1.0/renew instead of /1.0/rekey.
 	ReuseKey bool `toml:"reuse_key"`
 
 	CertFile      string `toml:"cert_file"`
@@ -118,6 +136,10 @@ type Cert struct {
 	Settle          Duration `toml:"settle"`
 	Exec            []string `toml:"exec"`
 	ExecTimeout     Duration `toml:"exec_timeout"`
+	// PreExec runs before a new pair replaces the files; OnFailure after
+	// a failed renewal or rollback (docs/configuration.md, "Hooks").
+	PreExec   []string `toml:"pre_exec"`
+	OnFailure []string `toml:"on_failure"`
 
 	// Output formats (issue 6; see docs/configuration.md).
 	KeyFormat                string     `toml:"key_format"`      // pkcs8 | pkcs1 | sec1
@@ -136,6 +158,12 @@ type Cert struct {
 	TLSInfoPackagePath       string     `toml:"tls_info_package_path"`
 	RemoveKeyAfterStart      bool       `toml:"remove_key_after_start"`
 	Preset                   string     `toml:"preset"` // determined | flower | openfl | vega | mindio
+
+	// CRLFile receives the issuer's current CRL (PEM); CRLAction is done
+	// to the units when it changes: none | reload | restart | try-restart
+	// | reload-or-restart (default reload when action is reload, else none).
+	CRLFile   string `toml:"crl_file"`
+	CRLAction string `toml:"crl_action"`
 
 	// PresetNotes lists, one line each, the defaults the preset filled
 	// in; `certagent check --explain` prints them.

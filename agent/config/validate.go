@@ -79,6 +79,12 @@ func Validate(c *Config, opts Options) error {
 			v.watch(name, w)
 		}
 	}
+	for _, name := range sortedKeys(c.Notify) {
+		if n := c.Notify[name]; n != nil {
+			n.Name = name
+			v.notify(name, n)
+		}
+	}
 	v.paths()
 	return v.col.result()
 }

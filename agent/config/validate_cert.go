@@ -48,7 +48,11 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.ownership(ct, at)
 	v.modes(ct, at)
 	v.actions(ct.Units, ct.Action, ct.Exec, ct.ExecTimeout, at)
+	v.stageHook("pre_exec", ct.PreExec, at)
+	v.stageHook("on_failure", ct.OnFailure, at)
 	v.formats(ct, at)
+	v.stepCert(ct, is, at)
+	v.crl(ct, at)
 	v.presetRules(ct, at)
 	v.reuseKey(ct, at)
 }
@@ -248,6 +252,7 @@ func (v *validator) paths() {
 			for _, kv := range ct.outputs() {
 				add("cert", "certs", name, kv[0], kv[1])
 			}
+			add("cert", "certs", name, "crl_file", ct.CRLFile)
 		}
 	}
 	for name, w := range v.c.Watch {
@@ -290,6 +295,9 @@ func (v *validator) dupPaths(uses []pathUse) {
 		if !dup {
 			first[clean] = u
 			continue
+		}
+		if v.sharedCRL(f, u) {
+			continue // certs of one issuer may share their issuer's CRL
 		}
 		where := f.pos.file
 		if f.pos.line > 0 {

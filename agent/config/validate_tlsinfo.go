@@ -33,13 +33,16 @@ func (v *validator) tlsInfo(ct *Cert, at func(string, *valueError)) {
 	for _, p := range ct.TLSInfoCRLFiles {
 		at("tls_info_crl_files", checkPath(p))
 	}
-	if _, _, err := formats.SplitDir(ct.TLSInfoCRLFiles); err != nil {
+	if _, _, err := formats.SplitDir(ct.TLSInfoCRLs()); err != nil {
 		at("tls_info_crl_files", badValue("put all CRL files in one directory", "%v", err))
 	}
 	refs := [][2]string{{"cert_file", ct.CertFile}, {"key_file", ct.KeyFile}, {"ca_file", ct.CAFile},
 		{"tls_info_package_path", ct.TLSInfoPackagePath}}
 	for _, p := range ct.TLSInfoCRLFiles {
 		refs = append(refs, [2]string{"tls_info_crl_files", p})
+	}
+	if len(ct.TLSInfoCRLFiles) == 0 {
+		refs = append(refs, [2]string{"crl_file", ct.CRLFile})
 	}
 	for _, kv := range refs {
 		if kv[1] == "" {
@@ -51,4 +54,13 @@ func (v *validator) tlsInfo(ct *Cert, at func(string, *valueError)) {
 				quoteShort(kv[1]), kv[1][i]))
 		}
 	}
+}
+
+// TLSInfoCRLs are the CRL files named in tls_info (tlsCrlPath and
+// tlsCrlFile): tls_info_crl_files when set, else the cert's own crl_file.
+func (c *Cert) TLSInfoCRLs() []string {
+	if len(c.TLSInfoCRLFiles) > 0 || c.CRLFile == "" {
+		return c.TLSInfoCRLFiles
+	}
+	return []string{c.CRLFile}
 }

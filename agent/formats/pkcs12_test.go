@@ -13,16 +13,15 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // TestPKCS12IterationsOpenSSL: OpenSSL reads the archive and reports the
 // configured PBKDF2 count for the MAC and the key bag; the default is the
 // encrypted key's 100,000, not the Modern profile's 2,048 (issue 12 item 9).
 func TestPKCS12IterationsOpenSSL(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed")
-	}
+	openssl := testbin.OpenSSL(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -23,13 +23,13 @@ import (
 	"github.com/certagent/certagent/agent/pki"
 )
 
-// Defaults used when the issuer config leaves a field empty (config
-// Defaults normally fills them) and when a request does.
+// Defaults for a request that leaves its key type or lifetime to the
+// issuer (see agent.Request). They are agent/config's, the one owner of
+// defaults; the CA's own settings come validated and defaulted from
+// there, so New and the CA re-check none of them.
 const (
-	DefaultCAKeyType    = pki.KeyEC256
-	DefaultCAValidity   = 3650 * 24 * time.Hour
-	DefaultLeafKeyType  = pki.KeyEC256
-	DefaultLeafValidity = 90 * 24 * time.Hour
+	DefaultLeafKeyType  = pki.KeyType(config.DefaultKeyType)
+	DefaultLeafValidity = config.DefaultLocalCertValidity
 	// Backdate is how far NotBefore is set in the past (at most a tenth of
 	// the validity), for peers whose
 	// clocks run a little behind.
@@ -47,6 +47,10 @@ type CA struct {
 	mu   sync.Mutex
 	key  crypto.Signer     // nil until loaded
 	cert *x509.Certificate // nil until loaded
+
+	// crlMu serializes changes to the revocation list and the CRL
+	// (crl.go); across processes the state dir lock does.
+	crlMu sync.Mutex
 }
 
 var _ agent.Issuer = (*CA)(nil)
@@ -63,8 +67,9 @@ func New(name, dir string, cfg *config.Issuer) *CA {
 }
 
 // Issue signs a new leaf certificate for req with a fresh key generated
-// in memory (or req.ReuseKey when set). The validity is req.Validity (DefaultLeafValidity when
-// zero), clamped so that the leaf never outlives the CA certificate.
+// in memory (req.CurrentKey instead when req.ReuseKey is set). The
+// validity is req.Validity (DefaultLeafValidity when zero), clamped so
+// that the leaf never outlives the CA certificate.
 func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -83,8 +88,8 @@ func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error
 	if err != nil {
 		return nil, err
 	}
-	key := req.ReuseKey
-	if key == nil {
+	key := req.CurrentKey // reuse_key: the agent checked its type and policy
+	if !req.ReuseKey || key == nil {
 		key, err = generateKey(ctx, kt)
 	}
 	if err != nil {
@@ -182,7 +187,16 @@ func (c *CA) leafTemplate(req agent.Request, key crypto.Signer, caCert *x509.Cer
 		BasicConstraintsValid: true,
 		SubjectKeyId:          ski,
 		// AuthorityKeyId is taken from caCert.SubjectKeyId by x509.
+		CRLDistributionPoints: c.crlURLs(),
 	}, nil
+}
+
+// crlURLs is the CRL Distribution Point written into leaves (crl_url).
+func (c *CA) crlURLs() []string {
+	if c.cfg.CRLURL == "" {
+		return nil
+	}
+	return []string{c.cfg.CRLURL}
 }
 
 // backdate is Backdate, or a tenth of the validity for short-lived certs:

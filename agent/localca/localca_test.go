@@ -19,6 +19,9 @@ import (
 )
 
 func issuerCfg(kt string, validity time.Duration) *config.Issuer {
+	if validity == 0 {
+		validity = config.DefaultCAValidity // as agent/config would fill it
+	}
 	return &config.Issuer{Type: "local", KeyType: kt, CommonName: "certagent test ca",
 		Validity: config.Duration{Duration: validity, Set: true}}
 }

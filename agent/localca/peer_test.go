@@ -17,21 +17,8 @@ import (
 
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/internal/testbin"
 )
-
-// requireOpenSSL returns the openssl path, skipping the test when it is
-// absent outside CI and failing it in CI, where the suite installs it.
-func requireOpenSSL(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl is not installed (CI=true; test/setup.d must install the openssl package)")
-		}
-		t.Skip("openssl not installed; install the openssl package to run this real-peer test")
-	}
-	return p
-}
 
 func openssl(t *testing.T, bin string, args ...string) (string, error) {
 	t.Helper()
@@ -108,7 +95,7 @@ func startSServer(t *testing.T, bin, dir string) string {
 }
 
 func TestOpenSSLPeer(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testbin.OpenSSL(t)
 	ca, _ := newCA(t, issuerCfg("rsa3072", 0))
 	for _, kt := range []pki.KeyType{pki.KeyEC256, pki.KeyRSA2048, pki.KeyEd25519} {
 		t.Run(string(kt), func(t *testing.T) {

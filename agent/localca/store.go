@@ -172,24 +172,14 @@ func (c *CA) install(keyPEM, certPEM []byte) error {
 	return parent.Sync(nil)
 }
 
-// caSettings applies the package defaults to the issuer config.
+// caSettings reads the CA's key type, name and lifetime from its issuer
+// config, which agent/config has defaulted and validated.
 func (c *CA) caSettings() (pki.KeyType, string, time.Duration, error) {
-	kt := pki.KeyType(c.cfg.KeyType)
-	if kt == "" {
-		kt = DefaultCAKeyType
-	}
-	if _, err := pki.ParseKeyType(string(kt)); err != nil {
+	kt, err := pki.ParseKeyType(c.cfg.KeyType)
+	if err != nil {
 		return "", "", 0, fmt.Errorf("local ca %q: key_type: %w", c.name, err)
 	}
-	cn := c.cfg.CommonName
-	if cn == "" {
-		cn = "certagent local ca " + c.name
-	}
-	validity := c.cfg.Validity.Duration
-	if validity <= 0 {
-		validity = DefaultCAValidity
-	}
-	return kt, cn, validity, nil
+	return kt, c.cfg.CommonName, c.cfg.Validity.Duration, nil
 }
 
 func (c *CA) selfSign(key crypto.Signer, cn string, validity time.Duration) (*x509.Certificate, error) {

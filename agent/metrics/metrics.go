@@ -14,8 +14,9 @@ import (
 )
 
 // States are the values of the state label of certagent_cert_state. For
-// every cert exactly one of them is 1 and the others are 0.
-var States = []string{"ok", "due", "renewing", "failed", "missing", "expired", "expiring", "not_yet_valid", "invalid"}
+// every cert exactly one of them is 1 and the others are 0. They are the
+// agent's State* constants (agent/state.go); a test keeps the two equal.
+var States = []string{"ok", "due", "renewing", "failed", "missing", "expired", "expiring", "not_yet_valid", "invalid", "needs_token", "revoked"}
 
 // Renewal results, the values of the result label of
 // certagent_renewals_total.
@@ -37,7 +38,10 @@ type Metrics struct {
 	renewals        *prometheus.CounterVec
 	unitActions     *prometheus.CounterVec
 	externalChanges *prometheus.CounterVec
+	revocations     *prometheus.CounterVec
+	notifications   *prometheus.CounterVec
 	lastPass        prometheus.Gauge
+	watchDegraded   prometheus.Gauge
 	issuer          *prometheus.GaugeVec // see issuer.go
 
 	mu      sync.Mutex
@@ -73,9 +77,21 @@ func New() *Metrics {
 			Name: "certagent_external_changes_total",
 			Help: "Changes to managed or watched files made by something other than certagent.",
 		}, []string{"cert", "kind"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certagent_revocations_total",
+			Help: "Revocations asked of the issuer (certagent revoke), by RFC 5280 reason and result.",
+		}, []string{"cert", "reason", "result"}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certagent_notifications_total",
+			Help: "Notification deliveries by target, event and result.",
+		}, []string{"target", "event", "result"}),
 		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "certagent_last_pass_timestamp_seconds",
 			Help: "When the scheduler last completed a pass over the certificates, in seconds since the Unix epoch.",
+		}),
+		watchDegraded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "certagent_watch_degraded",
+			Help: "1 while inotify is unavailable and file changes are found by polling, else 0.",
 		}),
 		issuer:  newIssuerGauge(),
 		states:  map[string]string{},
@@ -85,7 +101,8 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.notAfter, m.nextRenewal, m.state,
-		m.renewals, m.unitActions, m.externalChanges, m.lastPass, m.issuer,
+		m.renewals, m.unitActions, m.externalChanges, m.revocations, m.notifications, m.lastPass, m.watchDegraded,
+		m.issuer,
 	)
 	return m
 }
@@ -149,7 +166,14 @@ func (m *Metrics) DeleteCert(cert string) {
 	m.state.DeletePartialMatch(l)
 	m.renewals.DeletePartialMatch(l)
 	m.externalChanges.DeletePartialMatch(l)
+	m.revocations.DeletePartialMatch(l)
 	m.issuer.DeletePartialMatch(l)
+}
+
+// Revocation counts one revocation asked of an issuer; reason is the RFC
+// 5280 name, result ResultSuccess or ResultFailure.
+func (m *Metrics) Revocation(cert, reason, result string) {
+	m.revocations.WithLabelValues(cert, reason, result).Inc()
 }
 
 // Renewal counts one issuance attempt; result is ResultSuccess or
@@ -174,4 +198,13 @@ func (m *Metrics) ExternalChange(cert, kind string) {
 // PassCompleted records the end of a scheduler pass at t.
 func (m *Metrics) PassCompleted(t time.Time) {
 	m.lastPass.Set(float64(t.UnixNano()) / 1e9)
+}
+
+// WatchDegraded sets certagent_watch_degraded.
+func (m *Metrics) WatchDegraded(degraded bool) {
+	v := 0.0
+	if degraded {
+		v = 1
+	}
+	m.watchDegraded.Set(v)
 }

@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,11 +10,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 var (
@@ -84,12 +84,21 @@ func TestScrapeServesDocumentedSeries(t *testing.T) {
 		`certagent_unit_actions_total{action="reload",result="success",unit="nginx.service"} 1`,
 		`certagent_external_changes_total{cert="web",kind="permissions"} 1`,
 		`certagent_last_pass_timestamp_seconds 1.7000000005e+09`,
+		`certagent_watch_degraded 0`,
 		`# TYPE certagent_renewals_total counter`,
 		`# TYPE certagent_cert_state gauge`,
 	)
 	if !strings.Contains(text, "\ngo_goroutines ") || !strings.Contains(text, "\nprocess_resident_memory_bytes ") {
 		t.Error("scrape lacks the Go/process collectors")
 	}
+}
+
+func TestWatchDegraded(t *testing.T) {
+	m := New()
+	m.WatchDegraded(true)
+	hasLines(t, scrape(t, m), `certagent_watch_degraded 1`, `# TYPE certagent_watch_degraded gauge`)
+	m.WatchDegraded(false)
+	hasLines(t, scrape(t, m), `certagent_watch_degraded 0`)
 }
 
 func TestSetCertTransitionsAndDelete(t *testing.T) {
@@ -132,6 +141,8 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 	m.SetCert("web", notAfter, renewAt, "ok")
 	m.UnitAction("u.service", "restart", "success")
 	m.ExternalChange("web", "modified")
+	m.Revocation("web", "keyCompromise", ResultSuccess)
+	m.Notification("ops", "expiring", "delivered")
 	m.PassCompleted(notAfter)
 	m.SetCertIssuer("web", "le")
 	fams, err := m.Registry().Gather()
@@ -144,8 +155,8 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 			registered[f.GetName()] = true
 		}
 	}
-	if len(registered) != 8 {
-		t.Errorf("registered certagent families = %d, want the 7 of the issue and certagent_cert_issuer: %v", len(registered), registered)
+	if len(registered) != 11 {
+		t.Errorf("registered certagent families = %d, want the 7 of the issue, revocations, notifications, certagent_watch_degraded and certagent_cert_issuer: %v", len(registered), registered)
 	}
 	docs := readFile(t, "../../docs/metrics.md")
 	for name := range registered {
@@ -229,28 +240,10 @@ func TestServeRefusesRemoteWithoutFlag(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestServeOnLoopbackAndStopOnCancel(t *testing.T) {
 	m := New()
 	m.SetCert("web", notAfter, renewAt, "ok")
-	var logs syncBuffer
+	var logs testbin.SyncBuffer
 	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, JSONFormat: true, Level: hclog.Debug})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

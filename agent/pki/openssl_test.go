@@ -2,39 +2,17 @@ package pki
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
-
-// requireOpenSSL returns the openssl path, skipping the test when it is
-// absent outside CI and failing it in CI, where the suite installs it.
-func requireOpenSSL(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl is not installed (CI=true; test/setup.d must install the openssl package)")
-		}
-		t.Skip("openssl not installed; install the openssl package to run this real-peer test")
-	}
-	return p
-}
-
-func runOpenSSL(t *testing.T, bin string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
 
 // TestParseKeyPEMFromOpenSSL reads the key files openssl writes in its
 // common forms, and checks that openssl reads every form we write.
 func TestParseKeyPEMFromOpenSSL(t *testing.T) {
-	bin := requireOpenSSL(t)
+	bin := testbin.OpenSSL(t)
 	dir := t.TempDir()
 	cases := []struct {
 		name string
@@ -49,7 +27,7 @@ func TestParseKeyPEMFromOpenSSL(t *testing.T) {
 	}
 	for _, c := range cases {
 		p := filepath.Join(dir, c.name+".pem")
-		runOpenSSL(t, bin, append([]string{c.args[0], "-out", p}, c.args[1:]...)...)
+		testbin.Run(t, bin, append([]string{c.args[0], "-out", p}, c.args[1:]...)...)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -64,13 +42,13 @@ func TestParseKeyPEMFromOpenSSL(t *testing.T) {
 	}
 
 	enc := filepath.Join(dir, "enc.pem")
-	runOpenSSL(t, bin, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256", "-pass", "pass:secret", "-out", enc)
+	testbin.Run(t, bin, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256", "-pass", "pass:secret", "-out", enc)
 	b, _ := os.ReadFile(enc)
 	if _, err := ParseKeyPEM(b); err == nil || !strings.HasPrefix(err.Error(), "private key is encrypted") {
 		t.Fatalf("encrypted key: %v", err)
 	}
 	der := filepath.Join(dir, "key.der")
-	runOpenSSL(t, bin, "pkey", "-in", filepath.Join(dir, "genpkey-ec.pem"), "-outform", "DER", "-out", der)
+	testbin.Run(t, bin, "pkey", "-in", filepath.Join(dir, "genpkey-ec.pem"), "-outform", "DER", "-out", der)
 	b, _ = os.ReadFile(der)
 	if _, err := ParseKeyPEM(b); err == nil || !strings.HasPrefix(err.Error(), "looks like DER") {
 		t.Fatalf("der key: %v", err)
@@ -85,6 +63,6 @@ func TestParseKeyPEMFromOpenSSL(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := writeFile(t, dir, string(f.kt)+f.format+".pem", b)
-		runOpenSSL(t, bin, "pkey", "-in", p, "-noout")
+		testbin.Run(t, bin, "pkey", "-in", p, "-noout")
 	}
 }

@@ -181,4 +181,3 @@ func (s *Store) refuse(name string, r *record, allow Allowed, reason, detail str
 	}
 	return nil
 }
-

@@ -39,6 +39,10 @@ func cmdCheck(_ context.Context, env *cmdEnv, args []string) int {
 	if *explain { // issue 6: presets are never hidden behaviour
 		fmt.Fprintln(env.stdout, strings.Join(config.Explain(cfg), "\n"))
 	}
+	// Warnings only: the unit may change before the daemon runs.
+	for _, w := range sandboxWarnings(cfg, loadSandbox()) {
+		fmt.Fprintln(env.stdout, w)
+	}
 	if !*files {
 		return exitOK
 	}
@@ -64,17 +68,32 @@ func checkFiles(cfg *config.Config, now time.Time) []string {
 			MinRSABits: cfg.Agent.MinRSABits, Roots: listRoots(cfg, c)}
 		rep, _ := agent.InspectCert(cfg.Agent.StateDir, c, exp, now)
 		for _, p := range rep.Problems {
-			out = append(out, fmt.Sprintf("cert %q: %s: %s", name, p.Kind, p.Detail))
+			out = append(out, problemLine("cert", name, p, c.CertFile))
 		}
 	}
 	for _, name := range cfg.WatchNames() {
 		w := cfg.Watch[name]
 		rep := pki.Inspect(w.CertFile, w.KeyFile, pki.Expect{MinRSABits: cfg.Agent.MinRSABits}, now)
 		for _, p := range rep.Problems {
-			out = append(out, fmt.Sprintf("watch %q: %s: %s", name, p.Kind, p.Detail))
+			out = append(out, problemLine("watch", name, p, w.CertFile))
 		}
 	}
 	return out
+}
+
+// problemLine is one `check --files` line. It always names the file: the
+// cert and key file of one cert can have the same problem ("missing"),
+// and a line without the path does not say which. A problem of the pair
+// rather than one file is reported against the cert file.
+func problemLine(kind, name string, p pki.Problem, certFile string) string {
+	file := p.File
+	if file == "" {
+		file = certFile
+	}
+	if strings.Contains(p.Detail, file) {
+		return fmt.Sprintf("%s %q: %s: %s", kind, name, p.Kind, p.Detail)
+	}
+	return fmt.Sprintf("%s %q: %s: %s: %s", kind, name, file, p.Kind, p.Detail)
 }
 
 // existingLocalRoots returns a local CA's cert if the CA already exists;
@@ -120,16 +139,11 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 			return exchangeFailed(env, "renew", err)
 		}
 	}
-	p, code := wire(ctx, cfg, env.stderr)
-	if p == nil {
+	a, done, code := oneShotAgent(ctx, cfg, env)
+	if a == nil {
 		return code
 	}
-	defer p.restarter.Close()
-	a, err := agent.New(agent.Options{Config: cfg, Issuers: p.issuers, Store: p.store, Restarter: p.restarter, Logger: p.logger})
-	if err != nil {
-		p.logger.Error("cannot start", "error", err)
-		return exitFailure
-	}
+	defer done()
 	if err := a.RenewOnce(ctx, fl.Args(), *force); err != nil {
 		fmt.Fprintf(env.stderr, "certagent: renew: %v\n", err)
 		return exitFailure
@@ -229,6 +243,9 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 		if lastErr == "" && len(r.Problems) > 0 {
 			lastErr = r.Problems[0]
 		}
+		if lastErr == "" && r.State == agent.StateRevoked && r.Revocation != nil {
+			lastErr = "revoked (" + r.Revocation.Reason + "); renew --force " + r.Name + " replaces it"
+		}
 		if lastErr == "" && r.KeyRemoved {
 			lastErr = "(key removed after start, on purpose)"
 		}
@@ -236,6 +253,12 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 			na, left, next, r.State, dash(lastErr))
 	}
 	_ = tw.Flush()
+	for _, r := range rows {
+		if r.WatchDegraded != "" { // the daemon's watcher, the same for every row
+			fmt.Fprintf(env.stdout, "watch degraded: %s\n", r.WatchDegraded)
+			break
+		}
+	}
 }
 
 func dash(s string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/metrics"
+	"github.com/certagent/certagent/agent/notify"
 	"github.com/certagent/certagent/units"
 	"github.com/certagent/certagent/watch"
 )
@@ -58,12 +60,15 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
 			}
 		}()
 	}
-	a, err := agent.New(opts)
+	notifier := newNotifier(cfg, opts.Metrics, logger)
+	opts.Events = notifier
+	a, err := agent.New(opts) // configures the notifier's targets
 	if err != nil {
 		logger.Error("cannot start", "error", err)
 		return exitFailure
 	}
-	wg.Add(1)
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = notifier.Run(ctx) }()
 	go func() { defer wg.Done(); forwardSIGHUP(ctx, a) }()
 	serveControl(ctx, &wg, cfg.Agent.ControlSocket, cfg.Agent.StateDir, a, logger)
 	logger.Info("certagent started", "version", version, "config", cfgPath, "certs", len(cfg.Certs), "state_dir", cfg.Agent.StateDir)
@@ -73,6 +78,17 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
 	}
 	logger.Info("certagent stopped")
 	return exitOK
+}
+
+// newNotifier builds the notification queue in state_dir/notify; it
+// delivers on its own goroutine, which cmdRun owns.
+func newNotifier(cfg *config.Config, m agent.Metrics, logger hclog.Logger) *notify.Notifier {
+	host, _ := os.Hostname()
+	opts := notify.Options{Dir: filepath.Join(cfg.Agent.StateDir, "notify"), Logger: logger.Named("notify"), Host: host}
+	if nm, ok := m.(notify.Metrics); ok {
+		opts.Metrics = nm
+	}
+	return notify.New(opts)
 }
 
 // forwardSIGHUP turns SIGHUP into agent reloads until ctx is done.

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -146,4 +147,22 @@ func (s *Server) do(ctx context.Context, method, url string, body []byte) ([]byt
 		return nil, fmt.Errorf("pebbletest: %s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(data))
 	}
 	return data, nil
+}
+
+// CertStatus asks Pebble's management API (/cert-status-by-serial/) what
+// it knows of the certificate with serial: "Valid" or "Revoked", and the
+// RFC 5280 reason code it recorded for a revoked one.
+func (s *Server) CertStatus(ctx context.Context, serial *big.Int) (status string, reason int, err error) {
+	body, err := s.do(ctx, http.MethodGet, s.ManagementURL+"/cert-status-by-serial/"+serial.Text(16), nil)
+	if err != nil {
+		return "", 0, err
+	}
+	var st struct {
+		Status string
+		Reason int
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return "", 0, fmt.Errorf("pebbletest: cert status %s: %w: %s", serial.Text(16), err, bytes.TrimSpace(body))
+	}
+	return st.Status, st.Reason, nil
 }

@@ -1,7 +1,10 @@
-// Package testbin holds what every end-to-end test package needs: the
-// certagent binary built once per package, and helpers to find external
-// peers (openssl, python, pebble), run them and poll for a condition.
-// Only tests import it.
+// Package testbin is the one test harness of the end-to-end suites
+// (test/e2e, test/acme, test/faults, test/recipes): the certagent binary
+// built once per package (Build), one-shot runs (Exec), a long-running
+// daemon with its log captured (StartDaemon, Daemon.Await), and the
+// lookups of external peers (NeedTool, OpenSSL) that skip a test, or fail
+// it under CI. Unit tests of product packages use the peer lookups too.
+// Only tests import it; it imports nothing of certagent.
 package testbin
 
 import (
@@ -91,6 +94,13 @@ func NeedTool(t testing.TB, name string) string {
 	return p
 }
 
+// OpenSSL returns the path of the openssl binary, the real TLS peer most
+// tests check files with; see NeedTool.
+func OpenSSL(t testing.TB) string {
+	t.Helper()
+	return NeedTool(t, "openssl")
+}
+
 // Run executes a program (for at most two minutes) and returns its
 // combined output; any failure fails the test with that output.
 func Run(t testing.TB, name string, args ...string) string {
@@ -165,6 +175,13 @@ func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+// Bytes returns a copy of everything written so far.
+func (b *SyncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf.Bytes()...)
 }
 
 // String returns everything written so far.

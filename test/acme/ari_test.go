@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/internal/pebbletest"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // replacedLog is what Pebble v2.10.1 logs when an order's replaces field
@@ -32,17 +33,17 @@ func TestARIWindowNowRenewsEarly(t *testing.T) {
 	srv := pebbletest.Start(t, pebbletest.Options{})
 	e := newEnv(t)
 	e.write(t, srv, issuerOpts{}, certOpts{name: "ari", dnsNames: []string{"ari.example.com"}})
-	mustRun(t, "renew", "--config", e.config)
+	mustRun(t, "renew", "--config", e.Config)
 	issuedAt := time.Now()
 	first := e.leaf(t, "ari")
 	now := time.Now().Truncate(time.Second)
 	setWindow(t, srv, e, "ari", now.Add(-10*time.Minute), now)
 
 	d := startDaemon(t, e)
-	renewed := d.await("renewed", 1, 60*time.Second)
+	renewed := logEntries(d.Await(1, 60*time.Second, event("renewed")))
 	renewedAfter := time.Since(issuedAt)
 	var chosen []logEntry
-	entries, _ := parseLog(d.text())
+	entries, _ := parseLog(d.Text())
 	for _, en := range entries {
 		if en.str("@message") == "renewal time chosen" && en.str("cert") == "ari" {
 			chosen = append(chosen, en)
@@ -65,7 +66,7 @@ func TestARIWindowNowRenewsEarly(t *testing.T) {
 	// The new cert gets Pebble's own window (two thirds into 90 days):
 	// no second renewal follows.
 	time.Sleep(3 * time.Second)
-	if n := len(d.events("renewed")); n != 1 {
+	if n := d.Count(event("renewed")); n != 1 {
 		t.Errorf("%d renewals, want 1 (loop?)", n)
 	}
 	summary("case 2a ARI window now: 90-day cert renewed by the daemon %s after its issuance (%d renewal), reason %q, Pebble replaced=%d",
@@ -79,7 +80,7 @@ func TestARIWindowInFutureWaits(t *testing.T) {
 	srv := pebbletest.Start(t, pebbletest.Options{})
 	e := newEnv(t)
 	e.write(t, srv, issuerOpts{}, certOpts{name: "later", dnsNames: []string{"later.example.com"}})
-	mustRun(t, "renew", "--config", e.config)
+	mustRun(t, "renew", "--config", e.Config)
 	first := e.leaf(t, "later")
 	start := time.Now().Add(20 * 24 * time.Hour).Truncate(time.Second)
 	end := start.Add(24 * time.Hour)
@@ -87,8 +88,8 @@ func TestARIWindowInFutureWaits(t *testing.T) {
 
 	d := startDaemon(t, e)
 	var at time.Time
-	eventually(t, 20*time.Second, "renewal time chosen from ARI", func() bool {
-		entries, _ := parseLog(d.text())
+	testbin.Eventually(t, 20*time.Second, "renewal time chosen from ARI", func() bool {
+		entries, _ := parseLog(d.Text())
 		for _, en := range entries {
 			if en.str("@message") == "renewal time chosen" && strings.Contains(en.str("reason"), "ARI window") {
 				at, _ = time.Parse(time.RFC3339, en.str("renew_at"))
@@ -101,7 +102,7 @@ func TestARIWindowInFutureWaits(t *testing.T) {
 		t.Errorf("renew_at %s outside the window %s..%s", at, start, end)
 	}
 	time.Sleep(4 * time.Second)
-	entries, _ := parseLog(d.text())
+	entries, _ := parseLog(d.Text())
 	for _, en := range entries {
 		if en.str("@message") == "renewal due" || en.str("event") == "renewed" {
 			t.Errorf("renewed although the ARI window is 20 days ahead: %v", en)

@@ -60,7 +60,7 @@ func TestTwentyDueAtOnce(t *testing.T) {
 	var logBuf syncBuffer
 	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logBuf, JSONFormat: true})
 	acme.Init(logger)
-	cfg, err := config.Load(e.config, config.Options{KnownDNSProvider: acme.KnownDNSProvider})
+	cfg, err := config.Load(e.Config, config.Options{KnownDNSProvider: acme.KnownDNSProvider})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestTwentyDueAtOnceBinary(t *testing.T) {
 		certs = append(certs, certOpts{name: name, dnsNames: []string{name + ".example.com"}})
 	}
 	e.write(t, srv, issuerOpts{concurrent: limit}, certs...)
-	r := mustRun(t, "renew", "--config", e.config)
+	r := mustRun(t, "renew", "--config", e.Config)
 	roots := srv.RootPool(t)
 	for _, c := range certs {
 		inter := x509.NewCertPool()

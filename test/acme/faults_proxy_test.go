@@ -26,6 +26,7 @@ import (
 
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/internal/pebbletest"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // Request kinds the fault proxy tells apart.
@@ -269,7 +270,7 @@ func newProxyRig(t *testing.T, name string, ari bool) *proxyRig {
 		srv := pebbletest.Start(t, pebbletest.Options{})
 		r := &proxyRig{e: newEnv(t), srv: srv, px: newFaultProxy(t, srv), name: name, ari: ari}
 		r.writeConfig(t, "")
-		res := certagent(t, "renew", "--config", r.e.config)
+		res := certagent(t, "renew", "--config", r.e.Config)
 		if res.code != 0 {
 			// Setup, not the behaviour under test. Pebble v2.10.1 was seen
 			// once (in ~10 suite runs) to stop answering an order poll for
@@ -350,11 +351,11 @@ func TestProxyRateLimitDaemon(t *testing.T) {
 	r.writeConfig(t, "100d") // longer than the 90-day lifetime: due now
 	r.px.inject(kindNewOrder, problemAnswer(http.StatusTooManyRequests, probRateLimited, "Retry-After", "8"))
 	d := startDaemon(t, r.e)
-	d.await("renew_failed", 1, 60*time.Second)
+	d.Await(1, 60*time.Second, event("renew_failed"))
 	r.px.clear(kindNewOrder) // the fault stops; the agent must still wait
 	sent := r.px.times(kindNewOrder)[0]
 	row := r.e.status(t, r.name)
-	failedOnce(t, d.text(), probRateLimited)
+	failedOnce(t, d.Text(), probRateLimited)
 	r.unchanged(t)
 	if row.Failures != 1 || row.State != "failed" || !strings.Contains(row.LastError, probRateLimited) {
 		t.Errorf("status --json after the 429: %+v", row)
@@ -364,7 +365,7 @@ func TestProxyRateLimitDaemon(t *testing.T) {
 			row.NextRenewal.Sub(sent).Round(time.Millisecond), retryAfter)
 	}
 
-	d.await("renewed", 1, retryAfter+15*time.Second)
+	d.Await(1, retryAfter+15*time.Second, event("renewed"))
 	orders := r.px.times(kindNewOrder)
 	if len(orders) != 2 {
 		t.Fatalf("%d newOrder requests, want 2 (the 429, then the retry)", len(orders))
@@ -393,13 +394,13 @@ func TestProxyRateLimitFinalizeRenew(t *testing.T) {
 	r := newProxyRig(t, "finalize", false)
 	r.writeConfig(t, "100d")
 	r.px.inject(kindFinalize, problemAnswer(http.StatusTooManyRequests, probRateLimited, "Retry-After", "5"))
-	res := certagent(t, "renew", "--config", r.e.config)
+	res := certagent(t, "renew", "--config", r.e.Config)
 	if res.code != 1 {
 		t.Fatalf("renew against a rate-limited finalize: exit %d, want 1\n%s", res.code, res.stderr)
 	}
 	failedOnce(t, res.stderr, probRateLimited)
 	r.unchanged(t)
-	if entries, _ := os.ReadDir(filepath.Join(r.e.state, "staging")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(r.e.State, "staging")); len(entries) != 0 {
 		t.Errorf("staging not empty after a failed renewal: %v", entries)
 	}
 	fin := r.px.times(kindFinalize)
@@ -423,7 +424,7 @@ func TestProxyRateLimitFinalizeRenew(t *testing.T) {
 // exit code of the renew inside the window.
 func (r *proxyRig) waitOutRetry(t *testing.T, row statusRow, fault string) int {
 	t.Helper()
-	again := certagent(t, "renew", "--config", r.e.config)
+	again := certagent(t, "renew", "--config", r.e.Config)
 	if n := len(r.px.times(kindNewOrder)); n != 1 {
 		t.Errorf("a renew %s before next_renewal, inside the Retry-After window, sent newOrder (%d in all, want 1):\n%s",
 			time.Until(row.NextRenewal).Round(time.Millisecond), n, again.stderr)
@@ -431,7 +432,7 @@ func (r *proxyRig) waitOutRetry(t *testing.T, row statusRow, fault string) int {
 	r.unchanged(t)
 	r.px.clear(fault)
 	time.Sleep(time.Until(row.NextRenewal) + 200*time.Millisecond)
-	mustRun(t, "renew", "--config", r.e.config)
+	mustRun(t, "renew", "--config", r.e.Config)
 	r.renewedOK(t)
 	return again.code
 }
@@ -453,7 +454,7 @@ func TestProxyUnavailableRenew(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("<html><body>down for maintenance</body></html>"))
 	})
-	res := certagent(t, "renew", "--config", r.e.config)
+	res := certagent(t, "renew", "--config", r.e.Config)
 	if res.code != 1 {
 		t.Fatalf("renew against an unavailable newOrder: exit %d, want 1\n%s", res.code, res.stderr)
 	}
@@ -494,20 +495,20 @@ func TestProxyARIGarbage(t *testing.T) {
 			d := startDaemon(t, r.e)
 			const msg = "renewal information unavailable; using the lifetime policy"
 			var warned []logEntry
-			eventually(t, 30*time.Second, "the ARI warning", func() bool {
-				entries, _ := parseLog(d.text())
+			testbin.Eventually(t, 30*time.Second, "the ARI warning", func() bool {
+				entries, _ := parseLog(d.Text())
 				warned = withField(entries, "@message", msg)
 				return len(warned) > 0
 			})
 			time.Sleep(4 * time.Second) // room for a wrong renewal or a re-poll
-			entries, _ := parseLog(d.text())
+			entries, _ := parseLog(d.Text())
 			if !strings.Contains(warned[0].str("error"), c.wantErr) {
 				t.Errorf("ARI warning error %q lacks %q", warned[0].str("error"), c.wantErr)
 			}
 			if n := len(withField(entries, "@message", msg)); n != 1 {
 				t.Errorf("%d ARI warnings, want 1", n)
 			}
-			if n := len(withField(entries, "@message", "renewal due")) + len(d.events("renewed")); n != 0 {
+			if n := len(withField(entries, "@message", "renewal due")) + d.Count(event("renewed")); n != 0 {
 				t.Errorf("renewed on a garbage ARI answer (%d entries)", n)
 			}
 			polls := len(r.px.times(kindRenewalInfo))
@@ -541,10 +542,10 @@ func TestProxyBackoffServerInternal(t *testing.T) {
 	r.writeConfig(t, "100d")
 	r.px.inject(kindNewOrder, problemAnswer(http.StatusInternalServerError, probServerInternal))
 	d := startDaemon(t, r.e)
-	d.await("renew_failed", 1, 60*time.Second)
+	d.Await(1, 60*time.Second, event("renew_failed"))
 	sent := r.px.times(kindNewOrder)[0]
 	row := r.e.status(t, r.name)
-	failedOnce(t, d.text(), probServerInternal)
+	failedOnce(t, d.Text(), probServerInternal)
 	r.unchanged(t)
 	backoff := agent.Backoff(r.name, 1)
 	wait := row.NextRenewal.Sub(sent)
@@ -553,7 +554,7 @@ func TestProxyBackoffServerInternal(t *testing.T) {
 	}
 	r.px.clear(kindNewOrder)
 
-	d.await("renewed", 1, backoff+20*time.Second)
+	d.Await(1, backoff+20*time.Second, event("renewed"))
 	orders := r.px.times(kindNewOrder)
 	if len(orders) != 2 {
 		t.Fatalf("%d newOrder requests, want 2 (the failure, then the retry)", len(orders))

@@ -41,7 +41,7 @@ func newFaultRig(t *testing.T, ari bool) *faultRig {
 	r.srv = pebbletest.Start(t, pebbletest.Options{HTTPPort: r.va.port(), Env: noReuse})
 	r.dir = newProxy(t, 0, hostPort(t, r.srv.DirectoryURL))
 	r.writeConfig(t, "")
-	mustRun(t, "renew", "--config", r.e.config)
+	mustRun(t, "renew", "--config", r.e.Config)
 	r.old = r.e.snapshot(t, "keep")
 	return r
 }
@@ -74,7 +74,7 @@ func (r *faultRig) replace(t *testing.T, opts pebbletest.Options) {
 // entry) and the backoff in status --json. It returns the logged error.
 func (r *faultRig) failedRenew(t *testing.T) (string, time.Duration) {
 	t.Helper()
-	res := certagent(t, "renew", "--config", r.e.config)
+	res := certagent(t, "renew", "--config", r.e.Config)
 	end := time.Now()
 	if res.code != 1 {
 		t.Fatalf("renew against a failing CA: exit %d, want 1\n%s\nproxy accepts: %d", res.code, res.stderr, r.va.accepted())
@@ -85,7 +85,7 @@ func (r *faultRig) failedRenew(t *testing.T) (string, time.Duration) {
 			t.Errorf("%s changed although the renewal failed", f)
 		}
 	}
-	if entries, _ := os.ReadDir(filepath.Join(r.e.state, "staging")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(r.e.State, "staging")); len(entries) != 0 {
 		t.Errorf("staging not empty after a failed renewal: %v", entries)
 	}
 	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(r.caPort), time.Second); err == nil {
@@ -113,7 +113,7 @@ func (r *faultRig) failedRenew(t *testing.T) (string, time.Duration) {
 // new account because the new Pebble does not know the stored one.
 func (r *faultRig) recovered(t *testing.T) {
 	t.Helper()
-	res := mustRun(t, "renew", "--config", r.e.config)
+	res := mustRun(t, "renew", "--config", r.e.Config)
 	if bytes.Equal(r.e.snapshot(t, "keep")["cert.pem"], r.old["cert.pem"]) {
 		t.Fatal("renew against a healthy CA did not issue")
 	}

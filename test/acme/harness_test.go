@@ -5,7 +5,6 @@
 package acme_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -13,12 +12,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,9 +49,6 @@ func summary(format string, args ...any) {
 	fmt.Fprintln(os.Stderr, "test/acme: "+fmt.Sprintf(format, args...))
 }
 
-// needTool skips (or, under CI, fails) when an external peer is missing.
-func needTool(t *testing.T, name string) string { return testbin.NeedTool(t, name) }
-
 // result is one finished certagent run.
 type result struct {
 	code           int
@@ -80,25 +73,10 @@ func mustRun(t *testing.T, args ...string) result {
 	return r
 }
 
-// run executes an external command and fails the test on error.
-func run(t *testing.T, name string, args ...string) string {
-	return testbin.Run(t, name, args...)
-}
+// env is a temp host layout (see testbin.Host).
+type env struct{ *testbin.Host }
 
-// env is a temp host layout: a config, a state dir and an output dir.
-type env struct {
-	dir, config, state, out string
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	d := t.TempDir()
-	return &env{dir: d, config: filepath.Join(d, "certagent.toml"), state: filepath.Join(d, "state"), out: filepath.Join(d, "tls")}
-}
-
-func (e *env) path(parts ...string) string {
-	return filepath.Join(append([]string{e.out}, parts...)...)
-}
+func newEnv(t *testing.T) *env { return &env{testbin.NewHost(t)} }
 
 // issuerOpts are the knobs of the one ACME issuer, "pebble", in a config.
 type issuerOpts struct {
@@ -134,7 +112,7 @@ func (e *env) write(t *testing.T, srv *pebbletest.Server, io issuerOpts, certs .
 		io.concurrent = 4
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "[agent]\nstate_dir = %q\nlog_level = \"debug\"\nlog_format = \"json\"\n\n", e.state)
+	fmt.Fprintf(&b, "[agent]\nstate_dir = %q\nlog_level = \"debug\"\nlog_format = \"json\"\n\n", e.State)
 	fmt.Fprintf(&b, "[issuers.pebble]\ntype = \"acme\"\ndirectory = %q\nemail = \"ops@example.com\"\n", io.directory)
 	fmt.Fprintf(&b, "ca_bundle = %q\nchallenge = \"http-01\"\nhttp_listen = \"127.0.0.1:%d\"\n", srv.CABundle, io.httpPort)
 	fmt.Fprintf(&b, "profile = %q\nmax_concurrent = %d\n", io.profile, io.concurrent)
@@ -150,13 +128,13 @@ func (e *env) write(t *testing.T, srv *pebbletest.Server, io issuerOpts, certs .
 			fmt.Fprintf(&b, "%q", n)
 		}
 		b.WriteString("]\nkey_type = \"ec256\"\n")
-		fmt.Fprintf(&b, "cert_file = %q\nkey_file = %q\n", e.path(c.name, "cert.pem"), e.path(c.name, "key.pem"))
-		fmt.Fprintf(&b, "chain_file = %q\nfullchain_file = %q\n", e.path(c.name, "chain.pem"), e.path(c.name, "fullchain.pem"))
+		fmt.Fprintf(&b, "cert_file = %q\nkey_file = %q\n", e.Path(c.name, "cert.pem"), e.Path(c.name, "key.pem"))
+		fmt.Fprintf(&b, "chain_file = %q\nfullchain_file = %q\n", e.Path(c.name, "chain.pem"), e.Path(c.name, "fullchain.pem"))
 		if c.renewBefore != "" {
 			fmt.Fprintf(&b, "renew_before = %q\n", c.renewBefore)
 		}
 	}
-	if err := os.WriteFile(e.config, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(e.Config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -167,21 +145,13 @@ var outputs = []string{"key.pem", "cert.pem", "chain.pem", "fullchain.pem"}
 // snapshot reads every output file of cert.
 func (e *env) snapshot(t *testing.T, cert string) map[string][]byte {
 	t.Helper()
-	out := map[string][]byte{}
-	for _, f := range outputs {
-		b, err := os.ReadFile(e.path(cert, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[f] = b
-	}
-	return out
+	return readFiles(t, e.Path(cert), outputs...)
 }
 
 // leaf parses the first certificate of cert's cert.pem.
 func (e *env) leaf(t *testing.T, cert string) *x509.Certificate {
 	t.Helper()
-	data, err := os.ReadFile(e.path(cert, "cert.pem"))
+	data, err := os.ReadFile(e.Path(cert, "cert.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +180,7 @@ type statusRow struct {
 
 func (e *env) status(t *testing.T, cert string) statusRow {
 	t.Helper()
-	r := mustRun(t, "status", "--json", "--config", e.config)
+	r := mustRun(t, "status", "--json", "--config", e.Config)
 	var rows []statusRow
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, r.stdout)
@@ -228,14 +198,14 @@ func (e *env) status(t *testing.T, cert string) statusRow {
 // from /roots/0, as an operator would.
 func verifyChain(t *testing.T, srv *pebbletest.Server, e *env, cert string) {
 	t.Helper()
-	openssl := needTool(t, "openssl")
+	openssl := testbin.OpenSSL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	roots, err := srv.Roots(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootFile := filepath.Join(e.dir, "pebble-root-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".pem")
+	rootFile := filepath.Join(e.Dir, "pebble-root-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".pem")
 	var pemRoots []byte
 	for _, r := range roots {
 		pemRoots = append(pemRoots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Raw})...)
@@ -243,13 +213,13 @@ func verifyChain(t *testing.T, srv *pebbletest.Server, e *env, cert string) {
 	if err := os.WriteFile(rootFile, pemRoots, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, openssl, "verify", "-CAfile", rootFile, "-untrusted", e.path(cert, "chain.pem"), e.path(cert, "cert.pem"))
+	out := testbin.Run(t, openssl, "verify", "-CAfile", rootFile, "-untrusted", e.Path(cert, "chain.pem"), e.Path(cert, "cert.pem"))
 	if !strings.Contains(out, ": OK") {
 		t.Fatalf("openssl verify: %s", out)
 	}
 	// The key in key.pem is the one the cert certifies.
-	pub := run(t, openssl, "pkey", "-in", e.path(cert, "key.pem"), "-pubout")
-	certPub := run(t, openssl, "x509", "-in", e.path(cert, "cert.pem"), "-noout", "-pubkey")
+	pub := testbin.Run(t, openssl, "pkey", "-in", e.Path(cert, "key.pem"), "-pubout")
+	certPub := testbin.Run(t, openssl, "x509", "-in", e.Path(cert, "cert.pem"), "-noout", "-pubkey")
 	if pub != certPub {
 		t.Fatalf("%s: key.pem does not match cert.pem", cert)
 	}
@@ -291,86 +261,22 @@ func withField(entries []logEntry, key, value string) []logEntry {
 	return out
 }
 
-// daemon is a running `certagent run` whose stderr log is collected.
-type daemon struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  []string
-	done chan struct{}
-}
-
-// startDaemon runs the daemon on e's config; it is killed at test end.
-func startDaemon(t *testing.T, e *env) *daemon {
+// startDaemon runs `certagent run` on e's config; it is killed at test
+// end (see testbin.Daemon).
+func startDaemon(t *testing.T, e *env) *testbin.Daemon {
 	t.Helper()
-	d := &daemon{t: t, cmd: exec.Command(bin, "run", "--config", e.config), done: make(chan struct{})}
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(d.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.log = append(d.log, sc.Text())
-			d.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { d.stop() })
-	return d
+	return testbin.StartDaemon(t, testbin.DaemonOptions{}, bin, "run", "--config", e.Config)
 }
 
-// stop sends SIGTERM, then SIGKILL after 15 s, and waits.
-func (d *daemon) stop() {
-	select {
-	case <-d.done:
-		return
-	default:
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(15 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-	}
-	_ = d.cmd.Wait()
-	if d.t.Failed() {
-		d.t.Logf("daemon log:\n%s", d.text())
-	}
-}
+// event matches the log lines whose event field is name, for
+// Daemon.Await, Count and Lines: hclog writes compact JSON and escapes
+// the quotes inside values, so only the field itself can match.
+func event(name string) string { return `"event":"` + name + `"` }
 
-func (d *daemon) text() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return strings.Join(d.log, "\n")
-}
-
-// events returns the parsed entries with event = name.
-func (d *daemon) events(name string) []logEntry {
-	entries, _ := parseLog(d.text())
-	return withField(entries, "event", name)
-}
-
-// await waits until at least n entries have event = name.
-func (d *daemon) await(name string, n int, within time.Duration) []logEntry {
-	d.t.Helper()
-	eventually(d.t, within, fmt.Sprintf("%d log entries with event=%s", n, name), func() bool {
-		return len(d.events(name)) >= n
-	})
-	return d.events(name)
-}
-
-// eventually polls cond every 50 ms until it holds or within elapses.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testbin.Eventually(t, within, what, cond)
+// logEntries parses log lines (those Daemon.Await returns).
+func logEntries(lines []string) []logEntry {
+	entries, _ := parseLog(strings.Join(lines, "\n"))
+	return entries
 }
 
 // near reports whether got is within tol of want.

@@ -22,13 +22,13 @@ func TestRenewHTTP01(t *testing.T) {
 	srv := pebbletest.Start(t, pebbletest.Options{})
 	e := newEnv(t)
 	e.write(t, srv, issuerOpts{}, certOpts{name: "web", dnsNames: []string{"web.example.com", "www.example.com"}})
-	if r := certagent(t, "check", "--config", e.config); r.code != 0 {
+	if r := certagent(t, "check", "--config", e.Config); r.code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	r := mustRun(t, "renew", "--config", e.config)
+	r := mustRun(t, "renew", "--config", e.Config)
 
 	for _, f := range outputs {
-		fi, err := os.Stat(e.path("web", f))
+		fi, err := os.Stat(e.Path("web", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +37,7 @@ func TestRenewHTTP01(t *testing.T) {
 		}
 	}
 	for _, f := range []string{"account.key", "account.json"} {
-		fi, err := os.Stat(filepath.Join(e.state, "acme", "pebble", f))
+		fi, err := os.Stat(filepath.Join(e.State, "acme", "pebble", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestRenewHTTP01(t *testing.T) {
 	if len(other) > 0 {
 		t.Errorf("renew wrote %d log lines outside log_format = \"json\", e.g. %q", len(other), other[0])
 	}
-	if entries, _ := os.ReadDir(filepath.Join(e.state, "staging")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(e.State, "staging")); len(entries) != 0 {
 		t.Errorf("staging not empty after renew: %v", entries)
 	}
 	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(srv.HTTPPort), time.Second); err == nil {
@@ -82,15 +82,15 @@ func TestAccountReusedAfterRestart(t *testing.T) {
 	srv := pebbletest.Start(t, pebbletest.Options{})
 	e := newEnv(t)
 	e.write(t, srv, issuerOpts{}, certOpts{name: "api", dnsNames: []string{"api.example.com"}})
-	mustRun(t, "renew", "--config", e.config)
+	mustRun(t, "renew", "--config", e.Config)
 	if n := srv.CountLog(pebbletest.AccountCreatedLog); n != 1 {
 		t.Fatalf("Pebble created %d accounts after the first renew, want 1", n)
 	}
-	acctDir := filepath.Join(e.state, "acme", "pebble")
+	acctDir := filepath.Join(e.State, "acme", "pebble")
 	before := readFiles(t, acctDir, "account.key", "account.json")
 	first := e.leaf(t, "api")
 
-	r := mustRun(t, "renew", "--force", "--config", e.config)
+	r := mustRun(t, "renew", "--force", "--config", e.Config)
 	second := e.leaf(t, "api")
 	if first.SerialNumber.Cmp(second.SerialNumber) == 0 {
 		t.Fatal("renew --force did not issue a new cert")

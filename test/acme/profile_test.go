@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/internal/pebbletest"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // TestShortlivedProfile is case 3: profile = "shortlived" yields Pebble's
@@ -21,7 +22,7 @@ func TestShortlivedProfile(t *testing.T) {
 	e.write(t, srv, issuerOpts{profile: "shortlived", ari: &off}, certOpts{name: "short", dnsNames: []string{"short.example.com"}})
 
 	d := startDaemon(t, e)
-	issued := d.await("issued", 1, 60*time.Second)
+	issued := logEntries(d.Await(1, 60*time.Second, event("issued")))
 	leaf := e.leaf(t, "short")
 	life := leaf.NotAfter.Sub(leaf.NotBefore)
 	if life < pebbletest.ShortlivedValidity-time.Hour || life > pebbletest.ShortlivedValidity+time.Hour {
@@ -37,7 +38,7 @@ func TestShortlivedProfile(t *testing.T) {
 	// The daemon has written status.json by the time it is idle again.
 	// The state is "expiring": 6 days is less than warn_before (14d).
 	var row statusRow
-	eventually(t, 10*time.Second, "status --json with the issued serial", func() bool {
+	testbin.Eventually(t, 10*time.Second, "status --json with the issued serial", func() bool {
 		row = e.status(t, "short")
 		return row.Serial == leaf.SerialNumber.Text(16) && row.State != "renewing"
 	})
@@ -49,12 +50,12 @@ func TestShortlivedProfile(t *testing.T) {
 	}
 
 	time.Sleep(3 * time.Second) // a loop would issue again within this
-	if n := len(d.events("issued")) + len(d.events("renewed")); n != 1 {
+	if n := d.Count(event("issued")) + d.Count(event("renewed")); n != 1 {
 		t.Errorf("daemon issued %d times, want 1 (loop?)", n)
 	}
-	d.stop()
+	d.Stop()
 	before := e.snapshot(t, "short")
-	mustRun(t, "renew", "--config", e.config)
+	mustRun(t, "renew", "--config", e.Config)
 	after := e.snapshot(t, "short")
 	for f := range before {
 		if !bytes.Equal(before[f], after[f]) {

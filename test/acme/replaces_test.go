@@ -55,7 +55,7 @@ func TestProxyReplacesRefused(t *testing.T) {
 			t.Parallel()
 			r := newProxyRig(t, "replaces-"+tc.name, true)
 			r.px.inject(kindNewOrder, r.px.refuseReplaces(t, tc.status, tc.typ, tc.detail))
-			res := certagent(t, "renew", "--force", "--config", r.e.config)
+			res := certagent(t, "renew", "--force", "--config", r.e.Config)
 			if res.code != 0 {
 				t.Fatalf("renew --force with replaces refused: exit %d\n%s", res.code, res.stderr)
 			}

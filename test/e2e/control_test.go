@@ -45,11 +45,11 @@ var noCreds = []string{"CREDENTIALS_DIRECTORY="}
 // startControlDaemon starts the daemon on controlConfig with a
 // credentials directory, as systemd's LoadCredential= gives it, and waits
 // for both certs.
-func startControlDaemon(t *testing.T) (*env, *daemon) {
+func startControlDaemon(t *testing.T) (*env, *testbin.Daemon) {
 	t.Helper()
 	e := newEnv(t)
-	e.write(t, strings.ReplaceAll(controlConfig, "{{run}}", filepath.Join(e.dir, "run")))
-	creds := filepath.Join(e.dir, "creds")
+	e.WriteConfig(t, strings.ReplaceAll(controlConfig, "{{run}}", filepath.Join(e.Dir, "run")))
+	creds := filepath.Join(e.Dir, "creds")
 	if err := os.MkdirAll(creds, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func startControlDaemon(t *testing.T) (*env, *daemon) {
 	}
 	t.Setenv("CREDENTIALS_DIRECTORY", creds)
 	d := startDaemon(t, e)
-	d.await("event=issued", 2, 30*time.Second)
+	d.Await(2, 30*time.Second, "event=issued")
 	return e, d
 }
 
@@ -75,37 +75,37 @@ func ctl(t *testing.T, args ...string) result {
 // and verdict. --local still works in-process.
 func TestRenewRunsInTheDaemon(t *testing.T) {
 	e, d := startControlDaemon(t)
-	before := serialOfFile(t, e.path("vault.pem"))
+	before := serialOfFile(t, e.Path("vault.pem"))
 
-	r := ctl(t, "renew", "--config", e.config, "--force", "vault")
+	r := ctl(t, "renew", "--config", e.Config, "--force", "vault")
 	if r.code != 0 {
 		t.Fatalf("renew --force vault through the daemon: exit %d\n%s", r.code, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "certificate renewed: cert=vault") {
 		t.Errorf("the terminal did not get the daemon's log lines:\n%s", r.stderr)
 	}
-	d.await("event=control_request op=renew names=vault force=true", 1, 10*time.Second)
-	d.await("cert=vault issuer=ca event=renewed", 1, 10*time.Second)
-	if after := serialOfFile(t, e.path("vault.pem")); after == before {
+	d.Await(1, 10*time.Second, "event=control_request op=renew names=vault force=true")
+	d.Await(1, 10*time.Second, "cert=vault issuer=ca event=renewed")
+	if after := serialOfFile(t, e.Path("vault.pem")); after == before {
 		t.Errorf("vault.pem still has serial %s", before)
 	}
 
 	// In-process, the credential is not there: the renewal fails, exit 1,
 	// and the old pair stays.
-	before = serialOfFile(t, e.path("vault.pem"))
-	r = ctl(t, "renew", "--config", e.config, "--force", "--local", "vault")
+	before = serialOfFile(t, e.Path("vault.pem"))
+	r = ctl(t, "renew", "--config", e.Config, "--force", "--local", "vault")
 	if r.code != 1 || !strings.Contains(r.stderr, "CREDENTIALS_DIRECTORY") {
 		t.Errorf("renew --local without credentials: exit %d, want 1 naming $CREDENTIALS_DIRECTORY\n%s", r.code, r.stderr)
 	}
-	if after := serialOfFile(t, e.path("vault.pem")); after != before {
+	if after := serialOfFile(t, e.Path("vault.pem")); after != before {
 		t.Errorf("a failed in-process renewal replaced vault.pem")
 	}
-	if n := d.count("event=control_request"); n != 1 {
+	if n := d.Count("event=control_request"); n != 1 {
 		t.Errorf("--local reached the daemon (%d control requests)", n)
 	}
 
 	// The daemon answers with the running configuration's names.
-	r = ctl(t, "renew", "--config", e.config, "web", "vault")
+	r = ctl(t, "renew", "--config", e.Config, "web", "vault")
 	if r.code != 0 {
 		t.Errorf("plain renew through the daemon: exit %d\n%s", r.code, r.stderr)
 	}
@@ -116,34 +116,32 @@ func TestRenewRunsInTheDaemon(t *testing.T) {
 // socket file was left behind.
 func TestStatusAsksTheDaemon(t *testing.T) {
 	e, d := startControlDaemon(t)
-	r := ctl(t, "status", "--config", e.config, "--json")
+	r := ctl(t, "status", "--config", e.Config, "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"name": "vault"`) {
 		t.Fatalf("status: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	d.await("event=control_request op=status", 1, 10*time.Second)
-	if r := ctl(t, "status", "--config", e.config, "--local"); r.code != 0 || d.count("op=status") != 1 {
-		t.Errorf("status --local: exit %d, %d status requests at the daemon", r.code, d.count("op=status"))
+	d.Await(1, 10*time.Second, "event=control_request op=status")
+	if r := ctl(t, "status", "--config", e.Config, "--local"); r.code != 0 || d.Count("op=status") != 1 {
+		t.Errorf("status --local: exit %d, %d status requests at the daemon", r.code, d.Count("op=status"))
 	}
 
 	// SIGKILL leaves the socket file: a stale socket means "no daemon".
-	sock := filepath.Join(e.dir, "run", "control.sock")
-	_ = d.cmd.Process.Kill()
-	<-d.done
-	_ = d.cmd.Wait()
+	sock := filepath.Join(e.Dir, "run", "control.sock")
+	d.Kill()
 	if _, err := os.Lstat(sock); err != nil {
 		t.Fatalf("the killed daemon's socket file is gone (%v); the stale case is not tested", err)
 	}
-	if r := ctl(t, "status", "--config", e.config); r.code != 0 || !strings.Contains(r.stdout, "web") {
+	if r := ctl(t, "status", "--config", e.Config); r.code != 0 || !strings.Contains(r.stdout, "web") {
 		t.Errorf("status with a stale socket: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := ctl(t, "renew", "--config", e.config, "--force", "web"); r.code != 0 || strings.Contains(r.stderr, "control") {
+	if r := ctl(t, "renew", "--config", e.Config, "--force", "web"); r.code != 0 || strings.Contains(r.stderr, "control") {
 		t.Errorf("renew with a stale socket: exit %d\n%s", r.code, r.stderr)
 	}
 	// A new daemon takes the stale socket over.
 	d2 := startDaemon(t, e)
-	d2.await("certagent started", 1, 10*time.Second)
-	eventually(t, 10*time.Second, "the new daemon to answer status", func() bool {
-		return ctl(t, "status", "--config", e.config).code == 0 && d2.count("op=status") > 0
+	d2.Await(1, 10*time.Second, "certagent started")
+	testbin.Eventually(t, 10*time.Second, "the new daemon to answer status", func() bool {
+		return ctl(t, "status", "--config", e.Config).code == 0 && d2.Count("op=status") > 0
 	})
 }
 
@@ -151,19 +149,19 @@ func TestStatusAsksTheDaemon(t *testing.T) {
 // reloaded is a usage error from the daemon, exit 2.
 func TestRenewOfANameTheDaemonDoesNotRun(t *testing.T) {
 	e, _ := startControlDaemon(t)
-	b, _ := os.ReadFile(e.config)
-	extra := "\n[certs.api]\nissuer = \"ca\"\ndns_names = [\"api.example.com\"]\ncert_file = \"" + e.path("api.pem") + "\"\nkey_file = \"" + e.path("api.key") + "\"\n"
-	if err := os.WriteFile(e.config, append(b, extra...), 0o600); err != nil {
+	b, _ := os.ReadFile(e.Config)
+	extra := "\n[certs.api]\nissuer = \"ca\"\ndns_names = [\"api.example.com\"]\ncert_file = \"" + e.Path("api.pem") + "\"\nkey_file = \"" + e.Path("api.key") + "\"\n"
+	if err := os.WriteFile(e.Config, append(b, extra...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := ctl(t, "renew", "--config", e.config, "api")
+	r := ctl(t, "renew", "--config", e.Config, "api")
 	if r.code != 2 || !strings.Contains(r.stderr, `no cert named "api" in the running configuration`) {
 		t.Errorf("renew of a cert the daemon does not run: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := ctl(t, "reload", "--config", e.config); r.code != 0 {
+	if r := ctl(t, "reload", "--config", e.Config); r.code != 0 {
 		t.Fatalf("reload: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := ctl(t, "renew", "--config", e.config, "api"); r.code != 0 {
+	if r := ctl(t, "renew", "--config", e.Config, "api"); r.code != 0 {
 		t.Errorf("renew after the reload: exit %d\n%s", r.code, r.stderr)
 	}
 }
@@ -173,12 +171,12 @@ func TestRenewOfANameTheDaemonDoesNotRun(t *testing.T) {
 // daemon logs each problem as its own line.
 func TestReloadAnswers(t *testing.T) {
 	e, d := startControlDaemon(t)
-	drop := filepath.Join(e.dir, "conf.d", "50-broken.toml")
+	drop := filepath.Join(e.Dir, "conf.d", "50-broken.toml")
 	if err := os.MkdirAll(filepath.Dir(drop), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(drop, []byte("[agent]\nlog_levle = \"debug\"\n\n[certs.x]\nissuer = \"nope\"\n"), 0o600)
-	r := ctl(t, "reload", "--config", e.config)
+	r := ctl(t, "reload", "--config", e.Config)
 	first, _, _ := strings.Cut(r.stderr, "\n")
 	if r.code != 1 || !strings.HasPrefix(first, "certagent: reload: ") || !strings.Contains(first, `50-broken.toml:2: agent: key "log_levle"`) {
 		t.Fatalf("reload with a broken drop-in: exit %d, want 1 with the first problem on the first line\n%s", r.code, r.stderr)
@@ -186,30 +184,30 @@ func TestReloadAnswers(t *testing.T) {
 	if !strings.Contains(r.stderr, `unknown issuer "nope"`) {
 		t.Errorf("later problems missing:\n%s", r.stderr)
 	}
-	d.await("event=config_rejected", 2, 10*time.Second)
-	for _, l := range strings.Split(d.text(), "\n") {
+	d.Await(2, 10*time.Second, "event=config_rejected")
+	for _, l := range strings.Split(d.Text(), "\n") {
 		if strings.Contains(l, "event=config_rejected") && strings.Contains(l, `\n`) {
 			t.Errorf("a rejection entry holds several problems: %s", l)
 		}
 	}
 	os.Remove(drop)
-	if r := ctl(t, "reload", "--config", e.config); r.code != 0 || r.stderr != "" {
+	if r := ctl(t, "reload", "--config", e.Config); r.code != 0 || r.stderr != "" {
 		t.Errorf("reload of the fixed config: exit %d\n%s", r.code, r.stderr)
 	}
-	d.await("event=config_reloaded", 1, 10*time.Second)
+	d.Await(1, 10*time.Second, "event=config_reloaded")
 
 	// Moving the socket needs a restart: the running daemon says so.
-	sock := filepath.Join(e.dir, "run", "control.sock")
-	good, _ := os.ReadFile(e.config)
-	os.WriteFile(e.config, []byte(strings.Replace(string(good), sock, filepath.Join(e.dir, "moved.sock"), 1)), 0o600)
-	if r := ctl(t, "reload", "--config", e.config, "--socket", sock); r.code != 1 || !strings.Contains(r.stderr, "control_socket changed") {
+	sock := filepath.Join(e.Dir, "run", "control.sock")
+	good, _ := os.ReadFile(e.Config)
+	os.WriteFile(e.Config, []byte(strings.Replace(string(good), sock, filepath.Join(e.Dir, "moved.sock"), 1)), 0o600)
+	if r := ctl(t, "reload", "--config", e.Config, "--socket", sock); r.code != 1 || !strings.Contains(r.stderr, "control_socket changed") {
 		t.Errorf("reload with a moved control_socket: exit %d, want 1 saying it needs a restart\n%s", r.code, r.stderr)
 	}
-	os.WriteFile(e.config, good, 0o600)
+	os.WriteFile(e.Config, good, 0o600)
 
 	// No daemon: reload says so and fails.
-	_, _ = d.stop()
-	if r := ctl(t, "reload", "--config", e.config); r.code != 1 || !strings.Contains(r.stderr, "no certagent daemon is running") {
+	_, _ = d.Stop()
+	if r := ctl(t, "reload", "--config", e.Config); r.code != 1 || !strings.Contains(r.stderr, "no certagent daemon is running") {
 		t.Errorf("reload without a daemon: exit %d\n%s", r.code, r.stderr)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // crashConfig manages n certs on the local CA.
@@ -30,7 +31,7 @@ func crashConfig(n int) string {
 // random instants and at the dangerous failpoints, lets the next start
 // recover (and stop right after recovery), and checks every pair.
 func TestCrashAtAnyInstantKeepsPairsConsistent(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testbin.NeedTool(t, "openssl")
 	const certs = 6
 	iterations := 40
 	if v, err := strconv.Atoi(os.Getenv("CERTAGENT_CRASH_ITERATIONS")); err == nil {
@@ -40,15 +41,15 @@ func TestCrashAtAnyInstantKeepsPairsConsistent(t *testing.T) {
 		iterations = 10
 	}
 	e := newEnv(t)
-	e.write(t, crashConfig(certs))
-	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+	e.WriteConfig(t, crashConfig(certs))
+	if r := certagent(t, "renew", "--config", e.Config); r.code != 0 {
 		t.Fatalf("initial renew: exit %d\n%s", r.code, r.stderr)
 	}
 	points := []string{"store-after-temps", "store-after-journal", "store-after-first-rename", "store-after-renames", "agent-after-commit"}
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	kills, torn := 0, 0
 	for i := 0; i < iterations; i++ {
-		cmd := exec.Command(failpointBin, "renew", "--force", "--config", e.config)
+		cmd := exec.Command(failpointBin, "renew", "--force", "--config", e.Config)
 		if i%3 == 0 {
 			// The n-th hit, so kills land on different certs of the pass.
 			cmd.Env = append(os.Environ(), fmt.Sprintf("CERTAGENT_FAILPOINT=%s=%d", points[rng.IntN(len(points))], 1+rng.IntN(certs)))
@@ -64,24 +65,24 @@ func TestCrashAtAnyInstantKeepsPairsConsistent(t *testing.T) {
 			kills++
 		}
 		// The next start recovers the state dir, then stops right there.
-		rec := exec.Command(failpointBin, "renew", "--config", e.config)
+		rec := exec.Command(failpointBin, "renew", "--config", e.Config)
 		rec.Env = append(os.Environ(), "CERTAGENT_FAILPOINT=agent-after-recover")
 		_ = rec.Run()
 		for c := 0; c < certs; c++ {
-			if err := pairMatches(e.path(fmt.Sprintf("c%d/cert.pem", c)), e.path(fmt.Sprintf("c%d/key.pem", c))); err != nil {
+			if err := pairMatches(e.Path(fmt.Sprintf("c%d/cert.pem", c)), e.Path(fmt.Sprintf("c%d/key.pem", c))); err != nil {
 				torn++
 				t.Errorf("iteration %d: c%d: %v", i, c, err)
 			}
 		}
-		if left, _ := os.ReadDir(filepath.Join(e.state, "staging")); len(left) != 0 {
+		if left, _ := os.ReadDir(filepath.Join(e.State, "staging")); len(left) != 0 {
 			t.Errorf("iteration %d: staging leftovers after recovery: %v", i, left)
 		}
-		assertNoTemps(t, e.out)
+		assertNoTemps(t, e.Out)
 	}
 	for c := 0; c < certs; c++ {
-		run(t, openssl, "x509", "-noout", "-in", e.path(fmt.Sprintf("c%d/cert.pem", c)))
-		run(t, openssl, "pkey", "-noout", "-in", e.path(fmt.Sprintf("c%d/key.pem", c)))
-		if got := mode(t, e.path(fmt.Sprintf("c%d/key.pem", c))); got != 0o600 {
+		testbin.Run(t, openssl, "x509", "-noout", "-in", e.Path(fmt.Sprintf("c%d/cert.pem", c)))
+		testbin.Run(t, openssl, "pkey", "-noout", "-in", e.Path(fmt.Sprintf("c%d/key.pem", c)))
+		if got := mode(t, e.Path(fmt.Sprintf("c%d/key.pem", c))); got != 0o600 {
 			t.Errorf("c%d key mode %04o after crashes", c, got)
 		}
 	}

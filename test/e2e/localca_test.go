@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 const twoCerts = `
@@ -50,13 +52,13 @@ ca_file = "{{out}}/worker/ca.pem"
 // TestRenewWritesVerifiableFiles runs `certagent renew` on a fresh host and
 // checks the files with openssl as an operator would.
 func TestRenewWritesVerifiableFiles(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testbin.NeedTool(t, "openssl")
 	e := newEnv(t)
-	e.write(t, twoCerts)
-	if r := certagent(t, "check", "--config", e.config); r.code != 0 {
+	e.WriteConfig(t, twoCerts)
+	if r := certagent(t, "check", "--config", e.Config); r.code != 0 {
 		t.Fatalf("check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	r := certagent(t, "renew", "--config", e.config)
+	r := certagent(t, "renew", "--config", e.Config)
 	if r.code != 0 {
 		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
 	}
@@ -64,20 +66,20 @@ func TestRenewWritesVerifiableFiles(t *testing.T) {
 		path string
 		mode os.FileMode
 	}{
-		{e.path("det/key.pem"), 0o600}, {e.path("det/cert.pem"), 0o644}, {e.path("det/ca.pem"), 0o644},
-		{e.path("worker/key.pem"), 0o600}, {e.path("worker/cert.pem"), 0o600},
-		{filepath.Join(e.state, "ca/cluster/ca.key"), 0o600},
+		{e.Path("det/key.pem"), 0o600}, {e.Path("det/cert.pem"), 0o644}, {e.Path("det/ca.pem"), 0o644},
+		{e.Path("worker/key.pem"), 0o600}, {e.Path("worker/cert.pem"), 0o600},
+		{filepath.Join(e.State, "ca/cluster/ca.key"), 0o600},
 	} {
 		if got := mode(t, f.path); got != f.mode {
 			t.Errorf("%s: mode %04o, want %04o", f.path, got, f.mode)
 		}
 	}
-	if got := mode(t, e.state); got != 0o700 {
+	if got := mode(t, e.State); got != 0o700 {
 		t.Errorf("state dir mode %04o, want 0700", got)
 	}
-	run(t, openssl, "verify", "-CAfile", e.path("det/ca.pem"), e.path("det/cert.pem"))
-	run(t, openssl, "verify", "-CAfile", e.path("worker/ca.pem"), "-purpose", "sslclient", e.path("worker/cert.pem"))
-	text := run(t, openssl, "x509", "-noout", "-text", "-in", e.path("det/cert.pem"))
+	testbin.Run(t, openssl, "verify", "-CAfile", e.Path("det/ca.pem"), e.Path("det/cert.pem"))
+	testbin.Run(t, openssl, "verify", "-CAfile", e.Path("worker/ca.pem"), "-purpose", "sslclient", e.Path("worker/cert.pem"))
+	text := testbin.Run(t, openssl, "x509", "-noout", "-text", "-in", e.Path("det/cert.pem"))
 	for _, want := range []string{"DNS:det.example.com", "IP Address:127.0.0.1", "TLS Web Server Authentication",
 		"X509v3 Subject Key Identifier", "X509v3 Authority Key Identifier", "ASN1 OID: prime256v1"} {
 		if !strings.Contains(text, want) {
@@ -87,37 +89,37 @@ func TestRenewWritesVerifiableFiles(t *testing.T) {
 	if strings.Contains(text, "TLS Web Client Authentication") {
 		t.Error("server-only cert carries clientAuth")
 	}
-	wtext := run(t, openssl, "x509", "-noout", "-text", "-in", e.path("worker/cert.pem"))
+	wtext := testbin.Run(t, openssl, "x509", "-noout", "-text", "-in", e.Path("worker/cert.pem"))
 	if !strings.Contains(wtext, "TLS Web Client Authentication") || !strings.Contains(wtext, "Public-Key: (2048 bit)") {
 		t.Errorf("worker cert lacks clientAuth or RSA 2048:\n%s", wtext)
 	}
-	run(t, openssl, "pkey", "-in", e.path("det/key.pem"), "-noout")
-	if entries, _ := os.ReadDir(filepath.Join(e.state, "staging")); len(entries) != 0 {
+	testbin.Run(t, openssl, "pkey", "-in", e.Path("det/key.pem"), "-noout")
+	if entries, _ := os.ReadDir(filepath.Join(e.State, "staging")); len(entries) != 0 {
 		t.Errorf("staging not empty after renew: %v", entries)
 	}
-	handshake(t, openssl, e.path("det/cert.pem"), e.path("det/key.pem"), e.path("det/ca.pem"), "det.example.com")
+	handshake(t, openssl, e.Path("det/cert.pem"), e.Path("det/key.pem"), e.Path("det/ca.pem"), "det.example.com")
 
 	// A second renew finds nothing due and touches nothing.
-	before, _ := os.Stat(e.path("det/key.pem"))
-	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+	before, _ := os.Stat(e.Path("det/key.pem"))
+	if r := certagent(t, "renew", "--config", e.Config); r.code != 0 {
 		t.Fatalf("second renew: exit %d\n%s", r.code, r.stderr)
 	}
-	after, _ := os.Stat(e.path("det/key.pem"))
+	after, _ := os.Stat(e.Path("det/key.pem"))
 	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) {
 		t.Error("a renew with nothing due rewrote the key")
 	}
 
 	// --force renews; the new cert has a new serial and still matches.
-	oldSerial := run(t, openssl, "x509", "-noout", "-serial", "-in", e.path("det/cert.pem"))
-	if r := certagent(t, "renew", "--force", "--config", e.config, "det"); r.code != 0 {
+	oldSerial := testbin.Run(t, openssl, "x509", "-noout", "-serial", "-in", e.Path("det/cert.pem"))
+	if r := certagent(t, "renew", "--force", "--config", e.Config, "det"); r.code != 0 {
 		t.Fatalf("renew --force det: exit %d\n%s", r.code, r.stderr)
 	}
-	if newSerial := run(t, openssl, "x509", "-noout", "-serial", "-in", e.path("det/cert.pem")); newSerial == oldSerial {
+	if newSerial := testbin.Run(t, openssl, "x509", "-noout", "-serial", "-in", e.Path("det/cert.pem")); newSerial == oldSerial {
 		t.Error("renew --force did not issue a new cert")
 	}
-	handshake(t, openssl, e.path("det/cert.pem"), e.path("det/key.pem"), e.path("det/ca.pem"), "det.example.com")
+	handshake(t, openssl, e.Path("det/cert.pem"), e.Path("det/key.pem"), e.Path("det/ca.pem"), "det.example.com")
 
-	st := certagent(t, "status", "--json", "--config", e.config)
+	st := certagent(t, "status", "--json", "--config", e.Config)
 	var rows []struct{ Name, State string }
 	if err := json.Unmarshal([]byte(st.stdout), &rows); err != nil || len(rows) != 2 {
 		t.Fatalf("status --json: %v\n%s", err, st.stdout)
@@ -181,17 +183,17 @@ func TestDaemonRenewsOnScheduleAndStopsCleanly(t *testing.T) {
 		t.Skip("waits for a scheduled renewal (~30 s)")
 	}
 	e := newEnv(t)
-	e.write(t, strings.ReplaceAll(strings.ReplaceAll(twoCerts, `validity = "30d"`, `validity = "1m"`), `log_level = "debug"`, `log_level = "info"`))
+	e.WriteConfig(t, strings.ReplaceAll(strings.ReplaceAll(twoCerts, `validity = "30d"`, `validity = "1m"`), `log_level = "debug"`, `log_level = "info"`))
 	d := startDaemon(t, e)
-	d.await("event=issued", 2, 30*time.Second)
-	first, _ := os.ReadFile(e.path("det/cert.pem"))
-	d.await("event=renewed", 2, 60*time.Second)
-	second, _ := os.ReadFile(e.path("det/cert.pem"))
+	d.Await(2, 30*time.Second, "event=issued")
+	first, _ := os.ReadFile(e.Path("det/cert.pem"))
+	d.Await(2, 60*time.Second, "event=renewed")
+	second, _ := os.ReadFile(e.Path("det/cert.pem"))
 	if string(first) == string(second) {
 		t.Error("a renewal was logged but det/cert.pem did not change")
 	}
 	time.Sleep(3 * time.Second)
-	err, took := d.stop()
+	took, err := d.Stop()
 	if err != nil {
 		t.Fatalf("daemon exit after SIGTERM: %v", err)
 	}
@@ -199,13 +201,13 @@ func TestDaemonRenewsOnScheduleAndStopsCleanly(t *testing.T) {
 		t.Errorf("daemon took %s to stop", took)
 	}
 	// Two certs, one renewal each in the window: anything more is a loop.
-	if n := d.count("event=renewed"); n > 2 {
+	if n := d.Count("event=renewed"); n > 2 {
 		t.Errorf("%d renewals of two 1-minute certs in about 30 s: the scheduler loops", n)
 	}
-	if d.count("certagent stopped") != 1 {
+	if d.Count("certagent stopped") != 1 {
 		t.Error("no clean-stop log line")
 	}
-	_ = filepath.Walk(e.dir, func(p string, info os.FileInfo, err error) error {
+	_ = filepath.Walk(e.Dir, func(p string, info os.FileInfo, err error) error {
 		if err == nil && strings.Contains(filepath.Base(p), ".tmp") {
 			t.Errorf("temp file left behind: %s", p)
 		}
@@ -215,28 +217,28 @@ func TestDaemonRenewsOnScheduleAndStopsCleanly(t *testing.T) {
 
 // TestRenewWhileDaemonRuns: an in-process `renew --force --local` and the
 // daemon share the state dir lock; neither sees or leaves a half-written
-// pair. (Without --local the renew would be the daemon's own, whenever
-// this daemon holds the default control socket.)
+// pair. (Without --local the renew would be the daemon's own, through
+// the control socket in its state dir.)
 func TestRenewWhileDaemonRuns(t *testing.T) {
 	e := newEnv(t)
-	e.write(t, strings.Replace(crashConfig(5), `log_level = "warn"`, `log_level = "info"`, 1))
+	e.WriteConfig(t, strings.Replace(crashConfig(5), `log_level = "warn"`, `log_level = "info"`, 1))
 	d := startDaemon(t, e)
-	d.await("event=issued", 5, 30*time.Second)
+	d.Await(5, 30*time.Second, "event=issued")
 	for i := 0; i < 5; i++ {
-		if r := certagent(t, "renew", "--force", "--local", "--config", e.config); r.code != 0 {
+		if r := certagent(t, "renew", "--force", "--local", "--config", e.Config); r.code != 0 {
 			t.Fatalf("renew --force #%d while the daemon runs: exit %d\n%s", i, r.code, r.stderr)
 		}
 		for c := 0; c < 5; c++ {
-			if err := pairMatches(e.path(fmt.Sprintf("c%d/cert.pem", c)), e.path(fmt.Sprintf("c%d/key.pem", c))); err != nil {
+			if err := pairMatches(e.Path(fmt.Sprintf("c%d/cert.pem", c)), e.Path(fmt.Sprintf("c%d/key.pem", c))); err != nil {
 				t.Fatalf("after renew #%d: c%d: %v", i, c, err)
 			}
 		}
 	}
 	time.Sleep(time.Second)
-	if n := d.count("event=renewed") + d.count("modified outside certagent"); n != 0 {
+	if n := d.Count("event=renewed") + d.Count("modified outside certagent"); n != 0 {
 		t.Errorf("the daemon re-issued %d times after another process's renewals; it should see valid pairs", n)
 	}
-	if err, _ := d.stop(); err != nil {
+	if _, err := d.Stop(); err != nil {
 		t.Fatalf("daemon: %v", err)
 	}
 }

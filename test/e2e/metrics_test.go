@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // TestMetricsEndpoint: opt-in, loopback by default, serves the documented
@@ -15,14 +17,14 @@ import (
 func TestMetricsEndpoint(t *testing.T) {
 	e := newEnv(t)
 	addr := "127.0.0.1:" + freePort(t)
-	e.write(t, strings.Replace(managedAndWatched, "[agent]\n", "[agent]\nmetrics_listen = \""+addr+"\"\n", 1))
-	selfSigned(t, e.path("legacy/live/fullchain.pem"), e.path("legacy/live/privkey.pem"), "legacy.example.com")
+	e.WriteConfig(t, strings.Replace(managedAndWatched, "[agent]\n", "[agent]\nmetrics_listen = \""+addr+"\"\n", 1))
+	selfSigned(t, e.Path("legacy/live/fullchain.pem"), e.Path("legacy/live/privkey.pem"), "legacy.example.com")
 	d := startDaemon(t, e)
-	d.await("event=issued", 1, 20*time.Second)
+	d.Await(1, 20*time.Second, "event=issued")
 	var body string
 	scrapeUntil := func(what, series string) {
 		t.Helper()
-		eventually(t, 5*time.Second, what, func() bool {
+		testbin.Eventually(t, 5*time.Second, what, func() bool {
 			resp, err := http.Get("http://" + addr + "/metrics")
 			if err != nil {
 				return false
@@ -51,15 +53,15 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	// External changes are counted with the documented kinds only, not
 	// with whatever problem name the inspection found.
-	if err := os.Chmod(e.path("web/key.pem"), 0o644); err != nil {
+	if err := os.Chmod(e.Path("web/key.pem"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	scrapeUntil("a permissions change counted", `certagent_external_changes_total{cert="web",kind="permissions"} 1`)
-	if err := os.Remove(e.path("web/key.pem")); err != nil {
+	if err := os.Remove(e.Path("web/key.pem")); err != nil {
 		t.Fatal(err)
 	}
 	scrapeUntil("a deletion counted", `certagent_external_changes_total{cert="web",kind="deleted"} 1`)
-	selfSigned(t, e.path("legacy/live/fullchain.pem"), e.path("legacy/live/privkey.pem"), "legacy.example.com")
+	selfSigned(t, e.Path("legacy/live/fullchain.pem"), e.Path("legacy/live/privkey.pem"), "legacy.example.com")
 	scrapeUntil("a watch-only replacement counted", `certagent_external_changes_total{cert="watch:legacy",kind="replaced"} 1`)
 	for _, line := range strings.Split(body, "\n") {
 		if strings.HasPrefix(line, "certagent_external_changes_total{") &&
@@ -69,8 +71,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 
 	remote := newEnv(t)
-	remote.write(t, strings.Replace(managedAndWatched, "[agent]\n", "[agent]\nmetrics_listen = \"0.0.0.0:9610\"\n", 1))
-	r := certagent(t, "check", "--config", remote.config)
+	remote.WriteConfig(t, strings.Replace(managedAndWatched, "[agent]\n", "[agent]\nmetrics_listen = \"0.0.0.0:9610\"\n", 1))
+	r := certagent(t, "check", "--config", remote.Config)
 	if r.code != 2 || !strings.Contains(r.stderr, "metrics_listen") || !strings.Contains(r.stderr, "metrics_allow_remote") {
 		t.Fatalf("non-loopback metrics_listen: exit %d, stderr %q; want exit 2 naming metrics_allow_remote", r.code, r.stderr)
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // selfSigned writes a fresh self-signed pair (a "foreign" cert from
@@ -82,7 +84,7 @@ exec = ["/bin/sh", "-c", "echo \"$CERTAGENT_CERT_NAME\" >> {{out}}/actions.log"]
 `
 
 func (e *env) actions(t *testing.T) int {
-	b, err := os.ReadFile(e.path("actions.log"))
+	b, err := os.ReadFile(e.Path("actions.log"))
 	if err != nil {
 		return 0
 	}
@@ -93,46 +95,44 @@ func (e *env) actions(t *testing.T) int {
 // cert are each noticed through inotify and repaired within 2 s.
 func TestWatchRepairsManagedFiles(t *testing.T) {
 	e := newEnv(t)
-	e.write(t, managedAndWatched)
-	selfSigned(t, e.path("legacy/live/fullchain.pem"), e.path("legacy/live/privkey.pem"), "legacy.example.com")
+	e.WriteConfig(t, managedAndWatched)
+	selfSigned(t, e.Path("legacy/live/fullchain.pem"), e.Path("legacy/live/privkey.pem"), "legacy.example.com")
 	d := startDaemon(t, e)
-	d.await("event=issued", 1, 20*time.Second)
-	key, cert := e.path("web/key.pem"), e.path("web/cert.pem")
+	d.Await(1, 20*time.Second, "event=issued")
+	key, cert := e.Path("web/key.pem"), e.Path("web/cert.pem")
 
 	// Deleted key → re-issued, matching, within 2 s.
 	if err := os.Remove(key); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the deleted key to be re-issued", func() bool { return pairMatches(cert, key) == nil })
-	d.await("modified outside certagent", 1, time.Second)
+	testbin.Eventually(t, 2*time.Second, "the deleted key to be re-issued", func() bool { return pairMatches(cert, key) == nil })
+	d.Await(1, time.Second, "modified outside certagent")
 
 	// Key made 0644 → back to 0600 within 2 s, same cert (no re-issue).
 	serial := certSerial(t, cert)
 	if err := os.Chmod(key, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "the key mode to be restored", func() bool { return mode(t, key) == 0o600 })
-	d.await("event=permissions_restored", 1, time.Second)
+	testbin.Eventually(t, 2*time.Second, "the key mode to be restored", func() bool { return mode(t, key) == 0o600 })
+	d.Await(1, time.Second, "event=permissions_restored")
 	if certSerial(t, cert) != serial {
 		t.Error("a loosened mode caused a re-issue")
 	}
 
 	// A foreign cert (and key) planted → replaced by one from our CA.
 	foreign := selfSigned(t, cert, key, "web.example.com")
-	eventually(t, 3*time.Second, "the foreign cert to be replaced", func() bool {
+	testbin.Eventually(t, 3*time.Second, "the foreign cert to be replaced", func() bool {
 		s := certSerial(t, cert)
 		return s != foreign.SerialNumber.String() && s != "" && pairMatches(cert, key) == nil
 	})
-	run(t, needTool(t, "openssl"), "verify", "-CAfile", e.path("web/ca.pem"), cert)
-	if n := d.count("event=issued") + d.count("event=renewed"); n > 3 {
+	testbin.Run(t, testbin.NeedTool(t, "openssl"), "verify", "-CAfile", e.Path("web/ca.pem"), cert)
+	if n := d.Count("event=issued") + d.Count("event=renewed"); n > 3 {
 		t.Errorf("%d issuances for three repairs: own writes re-trigger the watcher", n)
 	}
-	if d.actionsUnexpected(e) {
+	if e.actions(t) != 0 {
 		t.Error("managed repairs ran the watch-only hook")
 	}
 }
-
-func (d *daemon) actionsUnexpected(e *env) bool { return e.actions(d.t) != 0 }
 
 func certSerial(t *testing.T, path string) string {
 	t.Helper()
@@ -156,11 +156,11 @@ func certSerial(t *testing.T, path string) string {
 // ERROR), and a certbot-style symlink swap is one action.
 func TestWatchOnlyPairActsOncePerValidChange(t *testing.T) {
 	e := newEnv(t)
-	e.write(t, managedAndWatched)
-	live := e.path("legacy/live")
+	e.WriteConfig(t, managedAndWatched)
+	live := e.Path("legacy/live")
 	selfSigned(t, filepath.Join(live, "fullchain.pem"), filepath.Join(live, "privkey.pem"), "legacy.example.com")
 	d := startDaemon(t, e)
-	d.await("event=issued", 1, 20*time.Second)
+	d.Await(1, 20*time.Second, "event=issued")
 	time.Sleep(500 * time.Millisecond)
 	if n := e.actions(t); n != 0 {
 		t.Fatalf("%d actions at start-up; the initial pair is not a change", n)
@@ -175,28 +175,28 @@ func TestWatchOnlyPairActsOncePerValidChange(t *testing.T) {
 	replaceFile(t, key, kb, 0o600)
 	time.Sleep(300 * time.Millisecond)
 	replaceFile(t, cert, cb, 0o644)
-	eventually(t, 3*time.Second, "one action for the two-step replace", func() bool { return e.actions(t) == 1 })
+	testbin.Eventually(t, 3*time.Second, "one action for the two-step replace", func() bool { return e.actions(t) == 1 })
 	time.Sleep(1500 * time.Millisecond)
 	if n := e.actions(t); n != 1 {
 		t.Fatalf("two-step replace: %d actions, want exactly 1", n)
 	}
-	if d.count("event=watch_invalid") != 0 {
+	if d.Count("event=watch_invalid") != 0 {
 		t.Error("the half-way state of a two-step replace was logged as an error")
 	}
 
 	// A mismatched pair: no action, an ERROR.
 	selfSigned(t, "", key, "other")
-	d.await("event=watch_invalid", 1, 3*time.Second)
+	d.Await(1, 3*time.Second, "event=watch_invalid")
 	time.Sleep(500 * time.Millisecond)
 	if n := e.actions(t); n != 1 {
 		t.Fatalf("mismatched pair caused an action (%d total)", n)
 	}
-	if !strings.Contains(d.text(), "[ERROR]") {
+	if !strings.Contains(d.Text(), "[ERROR]") {
 		t.Error("mismatched pair not logged at ERROR")
 	}
 
 	// certbot style: live/ holds symlinks into archive/N; swap them.
-	archive := e.path("legacy/archive")
+	archive := e.Path("legacy/archive")
 	for _, n := range []string{"1", "2"} {
 		selfSigned(t, filepath.Join(archive, n, "fullchain.pem"), filepath.Join(archive, n, "privkey.pem"), "legacy.example.com")
 	}
@@ -212,9 +212,9 @@ func TestWatchOnlyPairActsOncePerValidChange(t *testing.T) {
 		}
 	}
 	swapLinks("1")
-	eventually(t, 3*time.Second, "an action for the repaired pair", func() bool { return e.actions(t) == 2 })
+	testbin.Eventually(t, 3*time.Second, "an action for the repaired pair", func() bool { return e.actions(t) == 2 })
 	swapLinks("2")
-	eventually(t, 3*time.Second, "an action for the symlink swap", func() bool { return e.actions(t) == 3 })
+	testbin.Eventually(t, 3*time.Second, "an action for the symlink swap", func() bool { return e.actions(t) == 3 })
 	time.Sleep(1500 * time.Millisecond)
 	if n := e.actions(t); n != 3 {
 		t.Fatalf("after the symlink swaps: %d actions, want 3", n)
@@ -227,10 +227,10 @@ func TestWatchOnlyPairActsOncePerValidChange(t *testing.T) {
 // and a deleted one as missing, in the table and in --json.
 func TestStatusListsWatchEntries(t *testing.T) {
 	e := newEnv(t)
-	e.write(t, managedAndWatched)
-	live := e.path("legacy/live")
+	e.WriteConfig(t, managedAndWatched)
+	live := e.Path("legacy/live")
 	leaf := selfSigned(t, filepath.Join(live, "fullchain.pem"), filepath.Join(live, "privkey.pem"), "legacy.example.com")
-	if r := certagent(t, "renew", "--config", e.config); r.code != 0 {
+	if r := certagent(t, "renew", "--config", e.Config); r.code != 0 {
 		t.Fatalf("renew: exit %d\n%s", r.code, r.stderr)
 	}
 	type row struct {
@@ -240,7 +240,7 @@ func TestStatusListsWatchEntries(t *testing.T) {
 	}
 	status := func() []row {
 		t.Helper()
-		r := certagent(t, "status", "--json", "--config", e.config)
+		r := certagent(t, "status", "--json", "--config", e.Config)
 		var rows []row
 		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || r.code != 0 {
 			t.Fatalf("status --json: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
@@ -260,7 +260,7 @@ func TestStatusListsWatchEntries(t *testing.T) {
 	if w := status()[0]; w.State != "invalid" || len(w.Problems) == 0 || !strings.Contains(w.Problems[0], "match") {
 		t.Errorf("mismatched watch pair: %+v, want state invalid naming the mismatch", w)
 	}
-	table := certagent(t, "status", "--config", e.config)
+	table := certagent(t, "status", "--config", e.Config)
 	if !regexp.MustCompile(`(?m)^watch:legacy\s+-\s.*\binvalid\b`).MatchString(table.stdout) {
 		t.Errorf("status table lacks the invalid watch:legacy row:\n%s", table.stdout)
 	}

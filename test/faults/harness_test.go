@@ -10,14 +10,12 @@
 package faults
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,8 +28,8 @@ var bin, failpointBin string
 
 // noBus points D-Bus clients at a socket that does not exist, so unit
 // actions are deterministically "service manager unavailable" and stay
-// pending, whatever the host runs.
-const noBus = "DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/certagent-faults-no-bus"
+// pending, whatever the host runs (daemons get it from testbin).
+const noBus = testbin.NoBusEnv
 
 func TestMain(m *testing.M) {
 	b := testbin.MustBuild(true)
@@ -110,126 +108,70 @@ func certagent(t *testing.T, args ...string) result {
 	return runBin(t, bin, nil, args...)
 }
 
-// env is a temp host layout: a config, a state dir and an output dir.
+// env is a temp host layout, testbin.Host under the names the fault
+// tests use: the fields are the Host's, the methods forward to it.
 type env struct {
 	dir, config, state, out string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	d := t.TempDir()
-	e := &env{dir: d, config: filepath.Join(d, "certagent.toml"), state: filepath.Join(d, "state"), out: filepath.Join(d, "tls")}
+	h := testbin.NewHost(t)
 	// Harvest the keys this test produced before TempDir removes them,
 	// so the secret scan knows what must never appear in a log.
-	t.Cleanup(func() { harvestKeys(d) })
-	return e
+	t.Cleanup(func() { harvestKeys(h.Dir) })
+	return &env{dir: h.Dir, config: h.Config, state: h.State, out: h.Out}
+}
+
+func (e *env) host() *testbin.Host {
+	return &testbin.Host{Dir: e.dir, Config: e.config, State: e.state, Out: e.out}
 }
 
 // expand replaces {{state}}, {{out}} and {{dir}} in a config template.
-func (e *env) expand(tmpl string) string {
-	return strings.NewReplacer("{{state}}", e.state, "{{out}}", e.out, "{{dir}}", e.dir).Replace(tmpl)
-}
+func (e *env) expand(tmpl string) string { return e.host().Expand(tmpl) }
 
 func (e *env) write(t *testing.T, tmpl string) {
 	t.Helper()
-	if err := os.WriteFile(e.config, []byte(e.expand(tmpl)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.host().WriteConfig(t, tmpl)
 }
 
-func (e *env) path(name string) string { return filepath.Join(e.out, name) }
+func (e *env) path(name string) string { return e.host().Path(name) }
 
-// daemon is a running `certagent run` whose stderr log is collected.
+// daemon is testbin's Daemon (no D-Bus, killed at test end, its log
+// captured whole). The lower-case methods below only forward, under the
+// names the fault tests call.
 type daemon struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  []string
-	done chan struct{}
+	*testbin.Daemon
+	t *testing.T
 }
 
+// startDaemon runs `certagent run` on e's config. Its log joins the
+// secret-hygiene scan once it has exited.
 func startDaemon(t *testing.T, e *env) *daemon {
 	t.Helper()
-	d := &daemon{t: t, cmd: exec.Command(bin, "run", "--config", e.config), done: make(chan struct{})}
-	d.cmd.Env = append(os.Environ(), noBus)
-	stderr, err := d.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(d.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.log = append(d.log, sc.Text())
-			d.mu.Unlock()
-		}
-	}()
+	d := &daemon{testbin.StartDaemon(t, testbin.DaemonOptions{}, bin, "run", "--config", e.config), t}
 	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.done
-		_ = d.cmd.Wait()
-		collectLog(d.text())
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.text())
-		}
+		d.Kill()
+		collectLog(d.Text())
 	})
 	return d
 }
 
-func (d *daemon) text() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return strings.Join(d.log, "\n")
-}
-
-// lines returns the log lines containing every one of subs.
-func (d *daemon) lines(subs ...string) []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []string
-next:
-	for _, l := range d.log {
-		for _, s := range subs {
-			if !strings.Contains(l, s) {
-				continue next
-			}
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
-func (d *daemon) count(subs ...string) int { return len(d.lines(subs...)) }
-
-// await waits until at least n log lines contain all of subs.
+// Forwarding names (see daemon).
+func (d *daemon) text() string                  { return d.Text() }
+func (d *daemon) lines(subs ...string) []string { return d.Lines(subs...) }
+func (d *daemon) count(subs ...string) int      { return d.Count(subs...) }
 func (d *daemon) await(n int, within time.Duration, subs ...string) {
 	d.t.Helper()
-	eventually(d.t, within, fmt.Sprintf("%d log lines with %q", n, subs), func() bool { return d.count(subs...) >= n })
+	d.Await(n, within, subs...)
 }
-
-// alive reports whether the daemon process is still running.
-func (d *daemon) alive() bool {
-	select {
-	case <-d.done:
-		return false
-	default:
-		return d.cmd.Process.Signal(syscall.Signal(0)) == nil
-	}
-}
-
+func (d *daemon) alive() bool { return d.Alive() }
 func (d *daemon) signal(sig os.Signal) {
 	d.t.Helper()
-	if err := d.cmd.Process.Signal(sig); err != nil {
-		d.t.Fatalf("signal daemon: %v", err)
-	}
+	d.Signal(sig)
 }
 
-// eventually polls cond until it holds or within elapses.
+// eventually is testbin.Eventually, under the name the fault tests call.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	testbin.Eventually(t, within, what, cond)

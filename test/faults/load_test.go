@@ -61,8 +61,8 @@ func TestLoadThousandCerts(t *testing.T) {
 	d := startDaemon(t, e)
 	d.await(due, 2*time.Minute, "event=renewed")
 	passTime := time.Since(start)
-	hwm := procStatus(t, d.cmd.Process.Pid, "VmHWM")
-	rss := procStatus(t, d.cmd.Process.Pid, "VmRSS")
+	hwm := procStatus(t, d.Pid(), "VmHWM")
+	rss := procStatus(t, d.Pid(), "VmRSS")
 	time.Sleep(500 * time.Millisecond)
 	if got := d.count("event=renewed"); got != due {
 		t.Errorf("%d renewals, want exactly %d", got, due)

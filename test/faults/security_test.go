@@ -155,7 +155,7 @@ func TestCoreDumpsDisabled(t *testing.T) {
 	e.write(t, oneCert)
 	d := startDaemon(t, e)
 	d.await(1, 20*time.Second, "event=issued")
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", d.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", d.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}

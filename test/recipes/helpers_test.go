@@ -32,24 +32,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// missing skips t, or fails it under CI, because a peer is absent.
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	testbin.Missing(t, format, args...)
-}
-
-// needTool returns the path of an external program.
-func needTool(t *testing.T, name string) string { return testbin.NeedTool(t, name) }
-
 // needPython checks that /usr/bin/python3 can import every module.
 func needPython(t *testing.T, modules ...string) {
 	t.Helper()
 	if _, err := os.Stat(python); err != nil {
-		missing(t, "%s not installed", python)
+		testbin.Missing(t, "%s not installed", python)
 	}
 	for _, m := range modules {
 		if out, err := exec.Command(python, "-c", "import "+m).CombinedOutput(); err != nil {
-			missing(t, "python module %s not importable by %s: %s", m, python, strings.TrimSpace(string(out)))
+			testbin.Missing(t, "python module %s not importable by %s: %s", m, python, strings.TrimSpace(string(out)))
 		}
 	}
 }
@@ -122,11 +113,6 @@ func writeFile(t *testing.T, path, data string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(data), mode); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// run executes an external command and fails the test on error.
-func run(t *testing.T, name string, args ...string) string {
-	return testbin.Run(t, name, args...)
 }
 
 // repoFile is a path relative to the repository root.

@@ -46,7 +46,7 @@ func startStepCA(t *testing.T) *stepCA {
 	t.Helper()
 	bin, ok := findStepCA()
 	if !ok {
-		missing(t, "step-ca %s not found in $CERTAGENT_TOOLS, .cache/bin or $PATH (test/setup.d/55-stepca.sh)", stepCAVersion)
+		testbin.Missing(t, "step-ca %s not found in $CERTAGENT_TOOLS, .cache/bin or $PATH (test/setup.d/55-stepca.sh)", stepCAVersion)
 	}
 	dir := t.TempDir()
 	s := &stepCA{root: filepath.Join(dir, "certs", "root_ca.crt"), httpPort: pebbletest.FreePort(t), log: &testbin.SyncBuffer{}}
@@ -199,7 +199,7 @@ func poolOf(t *testing.T, file string) *x509.CertPool {
 // that openssl verifies against that root and that a Go TLS client
 // trusting the written ca_file accepts.
 func TestStepCAACME(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testbin.OpenSSL(t)
 	ca := startStepCA(t)
 	h := newHost(t)
 	h.write(t, `
@@ -237,7 +237,7 @@ ca_file = "{{dir}}/cert/cert_chain.crt"
 			t.Errorf("%s: mode %04o, want %04o", path, st.Mode().Perm(), want)
 		}
 	}
-	out := run(t, openssl, "verify", "-CAfile", ca.root, "-untrusted", h.path("cert/server/agg-chain.crt"),
+	out := testbin.Run(t, openssl, "verify", "-CAfile", ca.root, "-untrusted", h.path("cert/server/agg-chain.crt"),
 		"-purpose", "sslserver", h.path("cert/server/agg.crt"))
 	if !strings.Contains(out, ": OK") {
 		t.Fatalf("openssl verify: %s", out)

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 const vegaConfig = `
@@ -65,10 +67,10 @@ func vegaHost(t *testing.T, password string) *host {
 // encrypted evaluate_service key with the credential, and only with it;
 // the ini files point at the absolute paths written.
 func TestVegaEncryptedKeyOpenSSL(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testbin.OpenSSL(t)
 	h := vegaHost(t, strongPassword)
 	h.renew(t)
-	out := run(t, openssl, "pkey", "-in", h.path("vega/server.key"), "-passin", "file:"+h.path("creds/vega-key-password"), "-noout", "-text")
+	out := testbin.Run(t, openssl, "pkey", "-in", h.path("vega/server.key"), "-passin", "file:"+h.path("creds/vega-key-password"), "-noout", "-text")
 	if !strings.Contains(out, "3072 bit") {
 		t.Errorf("openssl pkey: not an RSA 3072 key:\n%.300s", out)
 	}
@@ -76,7 +78,7 @@ func TestVegaEncryptedKeyOpenSSL(t *testing.T) {
 	if err := exec.Command(openssl, "pkey", "-in", h.path("vega/server.key"), "-passin", "file:"+h.path("wrong"), "-noout").Run(); err == nil {
 		t.Fatal("openssl opened the key with a wrong password")
 	}
-	asn1 := run(t, openssl, "asn1parse", "-in", h.path("vega/server.key"))
+	asn1 := testbin.Run(t, openssl, "asn1parse", "-in", h.path("vega/server.key"))
 	for _, want := range []string{"PBES2", "PBKDF2", "hmacWithSHA256", "aes-256-cbc"} {
 		if !strings.Contains(asn1, want) {
 			t.Errorf("encrypted key lacks %s:\n%s", want, asn1)

@@ -1,7 +1,6 @@
 package nspawn
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // Container is a booted systemd-nspawn container. Its PID 1 is a real
@@ -33,7 +34,7 @@ type Container struct {
 	pid1    int
 	cmd     *exec.Cmd
 	exited  chan struct{}
-	console *syncBuffer
+	console *testbin.SyncBuffer // nspawn's console, written by two goroutines
 	cgroups []string
 	stop    sync.Once
 }
@@ -72,7 +73,7 @@ func Boot(t testing.TB) *Container {
 		Root:     rootfs,
 		ShareDir: filepath.Join(base, "share"),
 		exited:   make(chan struct{}),
-		console:  &syncBuffer{},
+		console:  &testbin.SyncBuffer{},
 	}
 	// Services in the container run as other users and must reach /share.
 	if err := os.Chmod(base, 0o755); err != nil {
@@ -289,22 +290,4 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects nspawn's console output from two goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]byte(nil), b.buf.Bytes()...)
 }

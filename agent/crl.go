@@ -1,0 +1,244 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/agent/store"
+)
+
+// crlRetry is how soon a failed CRL fetch is tried again (or sooner, at
+// check_interval).
+const crlRetry = time.Hour
+
+// crlFetchTimeout bounds one CRL fetch.
+const crlFetchTimeout = time.Minute
+
+// syncCRLs keeps every crl_file current: it fetches the issuer's CRL when
+// the last one is past half its validity (or force names the issuer),
+// checks it, and writes it when the bytes on disk differ, with the certs'
+// crl_action recorded as pending unit actions. A CRL that fails a check
+// is not written: the old one stays, and the cert's status says why.
+// Certs naming the same crl_file share one fetch and one write.
+func (a *Agent) syncCRLs(ctx context.Context, force map[string]bool, roots map[string][]*x509.Certificate) {
+	groups := map[string][]*certState{}
+	var order []string
+	for _, st := range a.sortedCerts() {
+		if st.cfg.CRLFile == "" {
+			continue
+		}
+		p := filepath.Clean(st.cfg.CRLFile)
+		if groups[p] == nil {
+			order = append(order, p)
+		}
+		groups[p] = append(groups[p], st)
+	}
+	now := a.clock.Now()
+	for _, p := range order {
+		g := groups[p]
+		lead := g[0]
+		if lead.leaf == nil && lead.inspected.IsZero() {
+			a.inspect(lead, roots[lead.cfg.Issuer], now) // a one-shot pass restricted to other certs
+		}
+		if lead.leaf == nil {
+			continue // nothing issued yet: nothing to check a CRL against
+		}
+		if force[lead.cfg.Issuer] || lead.crlNext.IsZero() || !now.Before(lead.crlNext) {
+			a.fetchCRL(ctx, lead, roots[lead.cfg.Issuer], now)
+		}
+		if lead.crlData != nil && !a.adoptNewerCRL(lead, roots[lead.cfg.Issuer], now) {
+			a.writeCRL(g)
+		}
+		for _, st := range g[1:] {
+			st.crlData, st.crlNext, st.crlErr = lead.crlData, lead.crlNext, lead.crlErr
+		}
+	}
+}
+
+// fetchCRL asks st's issuer for its current CRL and checks it.
+func (a *Agent) fetchCRL(ctx context.Context, st *certState, roots []*x509.Certificate, now time.Time) {
+	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer, "file", st.cfg.CRLFile)
+	fail := func(err error) {
+		st.crlErr = fmt.Sprintf("crl_file %s not refreshed (the old CRL is kept): %v", st.cfg.CRLFile, err)
+		st.crlNext = now.Add(a.crlRetry())
+		log.Error("cannot refresh the CRL; keeping the old one", "event", "crl_failed", "error", err,
+			"retry_at", stamp(st.crlNext))
+	}
+	src, ok := a.issuers[st.cfg.Issuer].(CRLSource)
+	if !ok {
+		fail(fmt.Errorf("issuer %q provides no CRL", st.cfg.Issuer))
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, crlFetchTimeout)
+	defer cancel()
+	der, err := src.CRL(cctx, st.leaf, st.chain)
+	if err != nil {
+		fail(err)
+		return
+	}
+	crl, err := checkCRL(der, st.leaf, issuerCandidates(st, roots), now)
+	if err != nil {
+		fail(err)
+		return
+	}
+	st.crlData = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+	st.crlErr = ""
+	// Fetch again at half its validity (when a local CA re-signs), and at
+	// least every check_interval, so a CA's early re-signing is seen.
+	next := crl.ThisUpdate.Add(crl.NextUpdate.Sub(crl.ThisUpdate) / 2)
+	if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 && next.After(now.Add(iv)) {
+		next = now.Add(iv)
+	}
+	if !next.After(now) {
+		next = now.Add(a.crlRetry())
+	}
+	st.crlNext = next
+}
+
+func (a *Agent) crlRetry() time.Duration {
+	if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 && iv < crlRetry {
+		return iv
+	}
+	return crlRetry
+}
+
+// checkCRL parses der and requires it to be signed by the CA that issued
+// leaf and not expired.
+func checkCRL(der []byte, leaf *x509.Certificate, candidates []*x509.Certificate, now time.Time) (*x509.RevocationList, error) {
+	if len(der) == 0 {
+		return nil, errors.New("the issuer returned an empty CRL")
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid X.509 CRL (missing or truncated?): %w", err)
+	}
+	signed := false
+	for _, c := range candidates {
+		if bytes.Equal(c.RawSubject, leaf.RawIssuer) && bytes.Equal(crl.RawIssuer, c.RawSubject) && crl.CheckSignatureFrom(c) == nil {
+			signed = true
+			break
+		}
+	}
+	if !signed {
+		return nil, fmt.Errorf("the CRL (issuer %q) is not signed by the CA that issued the certificate (%q)",
+			crl.Issuer.String(), leaf.Issuer.String())
+	}
+	if !crl.NextUpdate.IsZero() && !now.Before(crl.NextUpdate) {
+		return nil, fmt.Errorf("the CRL expired at %s (nextUpdate)", stamp(crl.NextUpdate))
+	}
+	return crl, nil
+}
+
+// issuerCandidates are the certs that may have issued st's leaf: its
+// chain on disk (cert_file, chain_file, fullchain_file, ca_file) and the
+// issuer's roots.
+func issuerCandidates(st *certState, roots []*x509.Certificate) []*x509.Certificate {
+	out := append(append([]*x509.Certificate{}, st.chain...), roots...)
+	for _, p := range []string{st.cfg.ChainFile, st.cfg.FullchainFile, st.cfg.CAFile} {
+		if p == "" {
+			continue
+		}
+		if certs, err := readCerts(p); err == nil {
+			out = append(out, certs...)
+		}
+	}
+	return out
+}
+
+// adoptNewerCRL keeps a CRL on disk that is at least as new as the one
+// in memory: another certagent process (a one-shot `certagent revoke`
+// beside this daemon) wrote it after this process last fetched. Writing
+// the older one back would un-revoke a serial. Only a CRL that passes
+// the same checks (signed by the leaf's issuer, not expired) counts.
+func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time.Time) bool {
+	cur, err := pki.ReadFileLimited(st.cfg.CRLFile, pki.MaxFileSize)
+	if err != nil || bytes.Equal(cur, st.crlData) {
+		return err == nil
+	}
+	blk, _ := pem.Decode(cur)
+	mine, _ := pem.Decode(st.crlData)
+	if blk == nil || mine == nil || blk.Type != "X509 CRL" {
+		return false
+	}
+	disk, err := checkCRL(blk.Bytes, st.leaf, issuerCandidates(st, roots), now)
+	if err != nil {
+		return false
+	}
+	ours, err := x509.ParseRevocationList(mine.Bytes)
+	if err != nil || disk.Number == nil || ours.Number == nil || disk.Number.Cmp(ours.Number) < 0 {
+		return false
+	}
+	st.crlData = cur
+	return true
+}
+
+// writeCRL commits the group's CRL when the file on disk differs, under
+// a store name of its own (so the cert's own previous pair, kept for
+// rollback, is untouched) with the crl_action of every cert that uses it.
+// Those intents name the cert as "crl:NAME": a failing reload after a CRL
+// change rolls no certificate back.
+func (a *Agent) writeCRL(g []*certState) {
+	lead := g[0]
+	c := lead.cfg
+	var intents []store.Intent
+	for _, st := range g {
+		if st.cfg.CRLAction == config.CRLActionNone || st.cfg.CRLAction == "" {
+			continue
+		}
+		for _, u := range st.cfg.Units {
+			intents = append(intents, store.Intent{Unit: u, Action: st.cfg.CRLAction, Cert: "crl:" + st.name})
+		}
+	}
+	f := store.File{Path: c.CRLFile, Data: lead.crlData, Mode: c.CertMode.FileMode, UID: c.UID, GID: c.GID,
+		DirMode: c.DirMode.FileMode, FollowSymlinks: c.FollowSymlinks}
+	log := a.log.With("cert", lead.name, "issuer", c.Issuer, "file", c.CRLFile)
+	if _, err := a.store.Commit(crlStoreName(c), []store.File{f}, intents); err != nil {
+		lead.crlErr = fmt.Sprintf("crl_file %s not written: %v", c.CRLFile, err)
+		lead.crlNext = time.Time{} // try again next pass
+		log.Error("cannot write the CRL", "event", "crl_failed", "error", err)
+		return
+	}
+	log.Info("CRL updated", "event", "crl_updated", "units", len(intents))
+}
+
+// crlStoreName is the store's name for a crl_file's commits: '+' cannot
+// appear in a cert name, so it never meets a cert's journal.
+func crlStoreName(c *config.Cert) string {
+	sum := sha256.Sum256([]byte(filepath.Clean(c.CRLFile)))
+	return "crl+" + c.Issuer + "+" + hex.EncodeToString(sum[:6])
+}
+
+// crlFileProblem is what `certagent status` (without the daemon) finds
+// wrong with a crl_file on disk: missing, unreadable, not a CRL, or past
+// its nextUpdate. Empty when fine or when the cert has none.
+func crlFileProblem(c *config.Cert, now time.Time) string {
+	if c.CRLFile == "" {
+		return ""
+	}
+	b, err := pki.ReadFileLimited(c.CRLFile, pki.MaxFileSize)
+	if err != nil {
+		return fmt.Sprintf("crl_file %s: %v", c.CRLFile, err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "X509 CRL" {
+		return fmt.Sprintf("crl_file %s holds no PEM X509 CRL", c.CRLFile)
+	}
+	crl, err := x509.ParseRevocationList(block.Bytes)
+	if err != nil {
+		return fmt.Sprintf("crl_file %s: not a valid X.509 CRL: %v", c.CRLFile, err)
+	}
+	if !crl.NextUpdate.IsZero() && !now.Before(crl.NextUpdate) {
+		return fmt.Sprintf("crl_file %s expired at %s", c.CRLFile, stamp(crl.NextUpdate))
+	}
+	return ""
+}

@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"time"
+
+	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/internal/safefile"
+)
+
+// revokedDir holds one record per cert that `certagent revoke` revoked:
+// state_dir/revoked/NAME. It is written right after the CA accepted the
+// revocation and before anything is re-issued, so a crash in between
+// still re-issues: the next pass (daemon or `certagent renew`) finds the
+// record naming the serial on disk and renews it at once.
+const revokedDir = "revoked"
+
+// revocationRecord is the content of a record.
+type revocationRecord struct {
+	Serial    string    `json:"serial"`
+	Reason    string    `json:"reason"`
+	RevokedAt time.Time `json:"revoked_at"`
+	// Reissue is false after --no-reissue: the revoked files stay and the
+	// cert shows state revoked until an operator renews it.
+	Reissue bool `json:"reissue"`
+}
+
+// RevocationStatus is the last revocation of a cert, as shown by status.
+type RevocationStatus struct {
+	Serial    string    `json:"serial"`
+	Reason    string    `json:"reason"`
+	RevokedAt time.Time `json:"revoked_at"`
+}
+
+// writeRevocation stores the record atomically (safefile: temp, fsync,
+// rename, fsync dir) in a root-only directory.
+func writeRevocation(stateDir, cert string, r revocationRecord) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	d, err := safefile.OpenDir(filepath.Join(stateDir, revokedDir), true, 0o700)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Replace(cert, append(b, '\n'), safefile.Private, nil)
+}
+
+// readRevocation returns cert's record, or nil when there is none or it
+// cannot be read (a damaged record must not block renewals).
+func readRevocation(stateDir, cert string) *revocationRecord {
+	b, err := pki.ReadFileLimited(filepath.Join(stateDir, revokedDir, cert), 1<<16)
+	if err != nil {
+		return nil
+	}
+	var r revocationRecord
+	if json.Unmarshal(b, &r) != nil || r.Serial == "" {
+		return nil
+	}
+	return &r
+}
+
+// revokedOnDisk reports whether the cert on disk is the one revoked.
+func (s *certState) revokedOnDisk() bool {
+	return s.revoked != nil && s.leaf != nil && s.revoked.Serial == serialHex(s.leaf)
+}
+
+// reissueRevoked reports whether the revoked cert on disk must be
+// replaced now.
+func (s *certState) reissueRevoked() bool {
+	return s.revokedOnDisk() && s.revoked.Reissue
+}

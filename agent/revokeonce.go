@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RevokeOptions are the arguments of `certagent revoke`.
+type RevokeOptions struct {
+	Reason RevocationReason
+	// NoReissue keeps the revoked files in place (state revoked) instead
+	// of issuing and deploying a new pair at once.
+	NoReissue bool
+}
+
+// revokeTimeout bounds the CA's part of a revoke.
+const revokeTimeout = 2 * time.Minute
+
+// RevokeOnce is `certagent revoke NAME`: it revokes the cert on disk with
+// its issuer, records the revocation, then (unless NoReissue) issues and
+// deploys a new pair with the usual unit actions and rollback, and
+// refreshes the crl_file of every cert of that issuer. A failed revoke
+// changes nothing and returns the CA's error. It holds the state dir lock
+// while revoking, so it never interleaves with a daemon's pass; as one
+// op it needs only the agent, so a control socket can run it in the
+// daemon later.
+func (a *Agent) RevokeOnce(ctx context.Context, name string, opts RevokeOptions) error {
+	st := a.certs[name]
+	if st == nil {
+		return fmt.Errorf("no cert named %q in the configuration", name)
+	}
+	if err := a.recover(ctx); err != nil {
+		return err
+	}
+	if err := a.revoke(ctx, st, opts); err != nil {
+		return err
+	}
+	po := passOptions{names: map[string]bool{name: true}, crlIssuers: map[string]bool{st.cfg.Issuer: true}}
+	if !opts.NoReissue {
+		po.force = map[string]bool{name: true}
+	}
+	a.pass(ctx, po)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !opts.NoReissue && st.failures > 0 {
+		return fmt.Errorf("%s was revoked, but its replacement failed: %s", name, st.lastErr)
+	}
+	if st.crlErr != "" {
+		return fmt.Errorf("%s was revoked, but %s", name, st.crlErr)
+	}
+	return nil
+}
+
+// revoke does the CA's part under the state dir lock and writes the
+// record. The record follows the CA's acceptance: a crash before it
+// leaves the cert unrevoked as far as certagent knows, and a repeated
+// revoke converges (Revokers treat an already revoked serial as success).
+func (a *Agent) revoke(ctx context.Context, st *certState, opts RevokeOptions) error {
+	release, err := a.store.Lock(ctx)
+	if err != nil {
+		return fmt.Errorf("lock state dir: %w", err)
+	}
+	defer release()
+	now := a.clock.Now()
+	roots := a.issuerRoots(ctx)
+	a.inspect(st, roots[st.cfg.Issuer], now)
+	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer, "reason", opts.Reason.String())
+	if st.leaf == nil {
+		return fmt.Errorf("%s: no certificate on disk to revoke (%s)", st.name, st.cfg.CertFile)
+	}
+	serial := serialHex(st.leaf)
+	rv, ok := a.issuers[st.cfg.Issuer].(Revoker)
+	if !ok {
+		return fmt.Errorf("issuer %q cannot revoke certificates", st.cfg.Issuer)
+	}
+	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
+	defer cancel()
+	req := RevokeRequest{Name: st.name, Cert: st.leaf, Chain: st.chain, Reason: opts.Reason, KeyFile: st.cfg.KeyFile}
+	if err := rv.Revoke(rctx, req); err != nil {
+		log.Error("revocation failed; nothing changed", "event", "revoke_failed", "serial", serial, "error", err)
+		a.countRevocation(st.name, opts.Reason, "failure")
+		return fmt.Errorf("revoke %s (serial %s): %w", st.name, serial, err)
+	}
+	rec := revocationRecord{Serial: serial, Reason: opts.Reason.String(), RevokedAt: now.UTC(), Reissue: !opts.NoReissue}
+	if err := writeRevocation(a.cfg.Agent.StateDir, st.name, rec); err != nil {
+		// The CA has revoked it: say so loudly, and still re-issue.
+		// The CA has revoked it; the pass below still re-issues (forced).
+		log.Error("revoked, but the record could not be written", "event", "revoked", "serial", serial, "error", err)
+	}
+	st.revoked = &rec
+	log.Info("certificate revoked", "event", "revoked", "serial", serial, "reissue", !opts.NoReissue)
+	a.countRevocation(st.name, opts.Reason, "success")
+	a.emit(certEvent(eventRevoked, st, now, "certificate revoked ("+opts.Reason.String()+")", ""))
+	return nil
+}
+
+func (a *Agent) countRevocation(cert string, reason RevocationReason, result string) {
+	if m, ok := a.opts.Metrics.(RevocationMetrics); ok {
+		m.Revocation(cert, reason.String(), result)
+	}
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/config"
+)
+
+// cmdRevoke revokes one cert with its issuer and, unless --no-reissue,
+// issues and deploys its replacement; 1 when the CA refused or the
+// replacement failed.
+func cmdRevoke(ctx context.Context, env *cmdEnv, args []string) int {
+	var cfgPath string
+	fl := newFlags(env, "revoke", &cfgPath)
+	reason := fl.String("reason", "unspecified", "RFC 5280 reason: "+strings.Join(agent.ReasonNames(), ", "))
+	noReissue := fl.Bool("no-reissue", false, "keep the revoked files in place (state revoked) instead of deploying a new pair")
+	if code, ok := parse(fl, args, env); !ok {
+		return code
+	}
+	// NAME may come before the options: parse what follows it too.
+	rest := fl.Args()
+	if len(rest) > 1 {
+		if code, ok := parse(fl, rest[1:], env); !ok {
+			return code
+		}
+		rest = append([]string{rest[0]}, fl.Args()...)
+	}
+	if len(rest) != 1 {
+		fmt.Fprintln(env.stderr, "certagent: revoke takes exactly one cert NAME")
+		return exitUsage
+	}
+	r, err := agent.ParseReason(*reason)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "certagent: %v\n", err)
+		return exitUsage
+	}
+	cfg, ok := env.load(cfgPath)
+	if !ok {
+		return exitUsage
+	}
+	name := rest[0]
+	if cfg.Certs[name] == nil {
+		fmt.Fprintf(env.stderr, "certagent: no cert named %q in %s (known: %s)\n", name, cfgPath, strings.Join(cfg.CertNames(), ", "))
+		return exitUsage
+	}
+	a, done, code := oneShotAgent(ctx, cfg, env)
+	if a == nil {
+		return code
+	}
+	defer done()
+	if err := a.RevokeOnce(ctx, name, agent.RevokeOptions{Reason: r, NoReissue: *noReissue}); err != nil {
+		fmt.Fprintf(env.stderr, "certagent: revoke: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// oneShotAgent wires an agent for a command that runs one operation and
+// exits (renew, revoke). On failure it has logged why and a is nil.
+func oneShotAgent(ctx context.Context, cfg *config.Config, env *cmdEnv) (a *agent.Agent, done func(), code int) {
+	p, code := wire(ctx, cfg, env.stderr)
+	if p == nil {
+		return nil, nil, code
+	}
+	a, err := agent.New(agent.Options{Config: cfg, Issuers: p.issuers, Store: p.store, Restarter: p.restarter, Logger: p.logger})
+	if err != nil {
+		p.restarter.Close()
+		p.logger.Error("cannot start", "error", err)
+		return nil, nil, exitFailure
+	}
+	return a, func() { p.restarter.Close() }, exitOK
+}
