@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/internal/pebbletest"
+	"github.com/certagent/certagent/internal/testbin"
 )
 
 // fallbackIssuer is one [issuers.NAME] table of a fallback config.
@@ -28,7 +29,7 @@ type fallbackIssuer struct {
 func writeFallbackConfig(t *testing.T, e *env, issuers ...fallbackIssuer) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "[agent]\nstate_dir = %q\nlog_level = \"debug\"\nlog_format = \"json\"\n", e.state)
+	fmt.Fprintf(&b, "[agent]\nstate_dir = %q\nlog_level = \"debug\"\nlog_format = \"json\"\n", e.State)
 	var names []string
 	for _, is := range issuers {
 		names = append(names, fmt.Sprintf("%q", is.name))
@@ -40,9 +41,9 @@ func writeFallbackConfig(t *testing.T, e *env, issuers ...fallbackIssuer) {
 		fmt.Fprintf(&b, "challenge = \"http-01\"\nhttp_listen = \"127.0.0.1:%d\"\nprofile = \"default\"\n", is.httpPort)
 	}
 	fmt.Fprintf(&b, "\n[certs.web]\nissuer = [%s]\ndns_names = [\"web.example.com\"]\n", strings.Join(names, ", "))
-	fmt.Fprintf(&b, "cert_file = %q\nkey_file = %q\n", e.path("web", "cert.pem"), e.path("web", "key.pem"))
-	fmt.Fprintf(&b, "chain_file = %q\nfullchain_file = %q\nca_file = %q\n", e.path("web", "chain.pem"), e.path("web", "fullchain.pem"), e.path("web", "ca.pem"))
-	if err := os.WriteFile(e.config, []byte(b.String()), 0o600); err != nil {
+	fmt.Fprintf(&b, "cert_file = %q\nkey_file = %q\n", e.Path("web", "cert.pem"), e.Path("web", "key.pem"))
+	fmt.Fprintf(&b, "chain_file = %q\nfullchain_file = %q\nca_file = %q\n", e.Path("web", "chain.pem"), e.Path("web", "fullchain.pem"), e.Path("web", "ca.pem"))
+	if err := os.WriteFile(e.Config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -79,7 +80,7 @@ func pebbleRoots(t *testing.T, srv *pebbletest.Server) []*x509.Certificate {
 // issuedBy is the issued_by field of cert in `certagent status --json`.
 func issuedBy(t *testing.T, e *env, cert string) string {
 	t.Helper()
-	r := mustRun(t, "status", "--json", "--config", e.config)
+	r := mustRun(t, "status", "--json", "--config", e.Config)
 	var rows []struct {
 		Name     string `json:"name"`
 		IssuedBy string `json:"issued_by"`
@@ -99,7 +100,7 @@ func issuedBy(t *testing.T, e *env, cert string) string {
 // caFileHolds reports whether ca.pem holds every one of roots.
 func caFileHolds(t *testing.T, e *env, roots ...*x509.Certificate) bool {
 	t.Helper()
-	data, err := os.ReadFile(e.path("web", "ca.pem"))
+	data, err := os.ReadFile(e.Path("web", "ca.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestFallbackBetweenPebbles(t *testing.T) {
 		fallbackIssuer{name: "primary", directory: px.dirURL, caBundle: bundleWithRoot(t, primary, px.caFile), httpPort: primary.HTTPPort},
 		fallbackIssuer{name: "secondary", directory: secondary.DirectoryURL, caBundle: bundleWithRoot(t, secondary, secondary.CABundle), httpPort: secondary.HTTPPort})
 
-	r := mustRun(t, "renew", "--config", e.config)
+	r := mustRun(t, "renew", "--config", e.Config)
 	verifyChain(t, secondary, e, "web")
 	if got := issuedBy(t, e, "web"); got != "secondary" {
 		t.Fatalf("status issued_by %q, want secondary", got)
@@ -141,13 +142,13 @@ func TestFallbackBetweenPebbles(t *testing.T) {
 	if len(withField(entries, "event", "issuer_fallback")) != 1 {
 		t.Errorf("want one event=issuer_fallback:\n%s", r.stderr)
 	}
-	table := mustRun(t, "status", "--config", e.config).stdout
+	table := mustRun(t, "status", "--config", e.Config).stdout
 	if !strings.Contains(table, "secondary (fallback)") {
 		t.Errorf("status table does not show the fallback:\n%s", table)
 	}
 
 	px.clear(kindNewOrder)
-	mustRun(t, "renew", "--force", "--config", e.config)
+	mustRun(t, "renew", "--force", "--config", e.Config)
 	verifyChain(t, primary, e, "web")
 	if got := issuedBy(t, e, "web"); got != "primary" {
 		t.Fatalf("after the primary recovered: issued_by %q, want primary", got)
@@ -168,17 +169,17 @@ func TestFallbackACMEToLocal(t *testing.T) {
 		fallbackIssuer{name: "internal", local: true})
 	srv.Stop()
 
-	mustRun(t, "renew", "--config", e.config)
+	mustRun(t, "renew", "--config", e.Config)
 	if got := issuedBy(t, e, "web"); got != "internal" {
 		t.Fatalf("status issued_by %q, want internal", got)
 	}
-	openssl := needTool(t, "openssl")
-	out := run(t, openssl, "verify", "-CAfile", e.path("web", "ca.pem"), "-untrusted", e.path("web", "chain.pem"), e.path("web", "cert.pem"))
+	openssl := testbin.OpenSSL(t)
+	out := testbin.Run(t, openssl, "verify", "-CAfile", e.Path("web", "ca.pem"), "-untrusted", e.Path("web", "chain.pem"), e.Path("web", "cert.pem"))
 	if !strings.Contains(out, ": OK") {
 		t.Fatalf("openssl verify against ca_file: %s", out)
 	}
-	caData := readFiles(t, filepath.Join(e.state, "ca", "internal"), "ca.crt")["ca.crt"]
-	if !strings.Contains(string(readFiles(t, e.path("web"), "ca.pem")["ca.pem"]), string(caData)) {
+	caData := readFiles(t, filepath.Join(e.State, "ca", "internal"), "ca.crt")["ca.crt"]
+	if !strings.Contains(string(readFiles(t, e.Path("web"), "ca.pem")["ca.pem"]), string(caData)) {
 		t.Fatal("ca_file does not hold the local CA's certificate")
 	}
 }

@@ -20,10 +20,10 @@ func TestReuseKeyPebble(t *testing.T) {
 	e.write(t, srv, issuerOpts{}, certOpts{name: "web", dnsNames: []string{"web.example.com"}})
 	// The cert is the config's last table: its keys can be appended.
 	appendConfig(t, e, "reuse_key = true\n")
-	mustRun(t, "renew", "--config", e.config)
+	mustRun(t, "renew", "--config", e.Config)
 	first, firstKey := e.leaf(t, "web"), e.snapshot(t, "web")["key.pem"]
 
-	mustRun(t, "renew", "--force", "--config", e.config)
+	mustRun(t, "renew", "--force", "--config", e.Config)
 	second := e.leaf(t, "web")
 	if first.SerialNumber.Cmp(second.SerialNumber) == 0 {
 		t.Fatal("not renewed: same serial")
@@ -36,14 +36,14 @@ func TestReuseKeyPebble(t *testing.T) {
 	}
 	verifyChain(t, srv, e, "web")
 
-	data, err := os.ReadFile(e.config)
+	data, err := os.ReadFile(e.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(e.config, []byte(strings.Replace(string(data), `key_type = "ec256"`, `key_type = "ec384"`, 1)), 0o600); err != nil {
+	if err := os.WriteFile(e.Config, []byte(strings.Replace(string(data), `key_type = "ec256"`, `key_type = "ec384"`, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := mustRun(t, "renew", "--force", "--config", e.config)
+	r := mustRun(t, "renew", "--force", "--config", e.Config)
 	third := e.leaf(t, "web")
 	if bytes.Equal(second.RawSubjectPublicKeyInfo, third.RawSubjectPublicKeyInfo) {
 		t.Fatal("a P-256 key was reused for key_type ec384")
@@ -60,7 +60,7 @@ func TestReuseKeyPebble(t *testing.T) {
 // appendConfig adds text at the end of the config file.
 func appendConfig(t *testing.T, e *env, text string) {
 	t.Helper()
-	f, err := os.OpenFile(e.config, os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(e.Config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

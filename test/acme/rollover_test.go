@@ -28,12 +28,12 @@ func TestAccountRolloverCommand(t *testing.T) {
 	srv := pebbletest.Start(t, pebbletest.Options{})
 	e := newEnv(t)
 	e.write(t, srv, issuerOpts{}, certOpts{name: "web", dnsNames: []string{"web.example.com"}})
-	mustRun(t, "renew", "--config", e.config)
-	keyFile := filepath.Join(e.state, "acme", "pebble", "account.key")
+	mustRun(t, "renew", "--config", e.Config)
+	keyFile := filepath.Join(e.State, "acme", "pebble", "account.key")
 	staged := keyFile + ".new"
 
 	before := readFiles(t, filepath.Dir(keyFile), "account.key")["account.key"]
-	r := mustRun(t, "account", "rollover", "--config", e.config, "pebble")
+	r := mustRun(t, "account", "rollover", "--config", e.Config, "pebble")
 	if !strings.Contains(r.stdout, "now uses a new key") {
 		t.Errorf("rollover output: %q", r.stdout)
 	}
@@ -41,18 +41,18 @@ func TestAccountRolloverCommand(t *testing.T) {
 	if bytes.Equal(before, after) {
 		t.Fatal("account.key unchanged by the rollover")
 	}
-	mustRun(t, "renew", "--force", "--config", e.config)
+	mustRun(t, "renew", "--force", "--config", e.Config)
 
 	for _, point := range []string{"acme-keychange-staged", "acme-keychange-accepted"} {
 		old := readFiles(t, filepath.Dir(keyFile), "account.key")["account.key"]
-		cmd := exec.Command(bins.Failpoint, "account", "rollover", "--config", e.config, "pebble")
+		cmd := exec.Command(bins.Failpoint, "account", "rollover", "--config", e.Config, "pebble")
 		cmd.Env = append(os.Environ(), "CERTAGENT_FAILPOINT="+point)
 		var ee *exec.ExitError
 		if out, err := cmd.CombinedOutput(); !errors.As(err, &ee) || ee.ExitCode() != -1 {
 			t.Fatalf("%s: rollover was not killed (err %v):\n%s", point, err, out)
 		}
 		newKey := readFiles(t, filepath.Dir(keyFile), "account.key.new")["account.key.new"]
-		mustRun(t, "renew", "--force", "--config", e.config)
+		mustRun(t, "renew", "--force", "--config", e.Config)
 		got := readFiles(t, filepath.Dir(keyFile), "account.key")["account.key"]
 		want, what := old, "the old key"
 		if point == "acme-keychange-accepted" {
