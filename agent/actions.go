@@ -228,10 +228,9 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 		// its serial, since `certagent status` shows a recorded failure
 		// only for the serial on disk. The next pass re-checks the issuer.
 		a.inspect(st, nil, now)
-		st.failures++
-		st.failedSerial = serialHex(st.leaf) // the restored cert
+		// The failure is about the restored cert, now on disk.
+		st.recordFailure(fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause))
 		st.retryAt = now.Add(Backoff(name, st.failures))
-		st.lastErr = fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause)
 		st.inspected = time.Time{}
 		log.Warn("previous certificate restored", "event", "rollback", "error", cause, "retry_at", stamp(st.retryAt))
 		// on_failure and rolled_back (stagehooks.go), once the unit runs

@@ -109,6 +109,9 @@ type Agent struct {
 	// restart neither forgets a failure's backoff nor re-deploys a cert
 	// that was rolled back.
 	seed map[string]CertStatus
+
+	// rotations is what the last pass saw of each local CA rotation.
+	rotations map[string]*rotationState
 	// lastStatus describes the status.json this agent last wrote: a
 	// different file found there was written by a one-shot
 	// `certagent renew`.

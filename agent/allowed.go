@@ -19,6 +19,21 @@ func allowedFor(cfg *config.Config) store.Allowed {
 			ac.Outputs = append(ac.Outputs, store.Output{Path: p, FollowSymlinks: c.FollowSymlinks})
 		}
 		allow[name] = ac
+		if c.CRLFile != "" { // crl_file commits (crl.go), shared by certs of one issuer
+			n := crlStoreName(c)
+			ac := allow[n]
+			ac.Outputs = append(ac.Outputs, store.Output{Path: c.CRLFile, FollowSymlinks: c.FollowSymlinks})
+			for _, u := range c.Units {
+				if c.CRLAction != config.CRLActionNone && c.CRLAction != "" {
+					ac.Intents = append(ac.Intents, store.Intent{Unit: u, Action: c.CRLAction, Cert: "crl:" + name})
+				}
+			}
+			allow[n] = ac
+		}
+		if c.CAFile != "" { // a ca rotation's bundle commits (rotation.go)
+			allow[caStoreName(name)] = store.AllowedCert{Intents: caIntents(c),
+				Outputs: []store.Output{{Path: c.CAFile, FollowSymlinks: c.FollowSymlinks}}}
+		}
 	}
 	return allow
 }

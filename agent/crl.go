@@ -92,6 +92,7 @@ func (a *Agent) fetchCRL(ctx context.Context, st *certState, roots []*x509.Certi
 		return
 	}
 	st.crlData = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+	st.crlData = append(st.crlData, a.overlapCRLs(cctx, src, st, roots, now)...)
 	st.crlErr = ""
 	// Fetch again at half its validity (when a local CA re-signs), and at
 	// least every check_interval, so a CA's early re-signing is seen.
@@ -124,7 +125,10 @@ func checkCRL(der []byte, leaf *x509.Certificate, candidates []*x509.Certificate
 	}
 	signed := false
 	for _, c := range candidates {
-		if bytes.Equal(c.RawSubject, leaf.RawIssuer) && bytes.Equal(crl.RawIssuer, c.RawSubject) && crl.CheckSignatureFrom(c) == nil {
+		// The signature check on leaf tells apart two CAs of one name (a
+		// local CA and its successor during a rotation).
+		if bytes.Equal(c.RawSubject, leaf.RawIssuer) && bytes.Equal(crl.RawIssuer, c.RawSubject) &&
+			leaf.CheckSignatureFrom(c) == nil && crl.CheckSignatureFrom(c) == nil {
 			signed = true
 			break
 		}
@@ -167,8 +171,8 @@ func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time
 	}
 	blk, _ := pem.Decode(cur)
 	mine, _ := pem.Decode(st.crlData)
-	if blk == nil || mine == nil || blk.Type != "X509 CRL" {
-		return false
+	if blk == nil || mine == nil || blk.Type != "X509 CRL" || crlCount(cur) != crlCount(st.crlData) {
+		return false // a CA rotation added or dropped the other CA's CRL
 	}
 	disk, err := checkCRL(blk.Bytes, st.leaf, issuerCandidates(st, roots), now)
 	if err != nil {
@@ -176,6 +180,9 @@ func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time
 	}
 	ours, err := x509.ParseRevocationList(mine.Bytes)
 	if err != nil || disk.Number == nil || ours.Number == nil || disk.Number.Cmp(ours.Number) < 0 {
+		return false
+	}
+	if crlCount(cur) > 1 && !otherCRLsNotOlder(cur, st.crlData, issuerCandidates(st, roots)) {
 		return false
 	}
 	st.crlData = cur
@@ -216,29 +223,4 @@ func (a *Agent) writeCRL(g []*certState) {
 func crlStoreName(c *config.Cert) string {
 	sum := sha256.Sum256([]byte(filepath.Clean(c.CRLFile)))
 	return "crl+" + c.Issuer + "+" + hex.EncodeToString(sum[:6])
-}
-
-// crlFileProblem is what `certagent status` (without the daemon) finds
-// wrong with a crl_file on disk: missing, unreadable, not a CRL, or past
-// its nextUpdate. Empty when fine or when the cert has none.
-func crlFileProblem(c *config.Cert, now time.Time) string {
-	if c.CRLFile == "" {
-		return ""
-	}
-	b, err := pki.ReadFileLimited(c.CRLFile, pki.MaxFileSize)
-	if err != nil {
-		return fmt.Sprintf("crl_file %s: %v", c.CRLFile, err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "X509 CRL" {
-		return fmt.Sprintf("crl_file %s holds no PEM X509 CRL", c.CRLFile)
-	}
-	crl, err := x509.ParseRevocationList(block.Bytes)
-	if err != nil {
-		return fmt.Sprintf("crl_file %s: not a valid X.509 CRL: %v", c.CRLFile, err)
-	}
-	if !crl.NextUpdate.IsZero() && !now.Before(crl.NextUpdate) {
-		return fmt.Sprintf("crl_file %s expired at %s", c.CRLFile, stamp(crl.NextUpdate))
-	}
-	return ""
 }

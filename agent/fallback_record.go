@@ -89,13 +89,19 @@ func readIssuedRecord(stateDir, cert string) issuedRecord {
 // is still in the cert's list, else the only issuer of a one-issuer
 // list, else "" (unknown: issued before certagent recorded it).
 func (a *Agent) issuedBy(st *certState) string {
+	return issuedByFor(a.cfg.Agent.StateDir, st)
+}
+
+// issuedByFor is issuedBy for a state dir, without an Agent (status from
+// disk).
+func issuedByFor(stateDir string, st *certState) string {
 	serial := serialHex(st.leaf)
 	if serial == "" {
 		return ""
 	}
 	if st.issuedBySerial != serial {
 		st.issuedBySerial = serial
-		st.issuedBy = readIssuedRecord(a.cfg.Agent.StateDir, st.name).Serials[serial]
+		st.issuedBy = readIssuedRecord(stateDir, st.name).Serials[serial]
 	}
 	names := issuerNames(st)
 	for _, n := range names {

@@ -106,17 +106,7 @@ func (a *Agent) inWarnWindow(leaf *x509.Certificate, now time.Time) bool {
 	return leaf.NotAfter.Sub(now) < a.warnHorizon(leaf)
 }
 
-// warnHorizon is warn_before, shortened to a third of the cert's lifetime:
-// a 6-day ACME "shortlived" cert would otherwise be "expiring" from the
-// moment it is issued, although the policy renews it with half its life
-// left. A warning then means the renewal is overdue.
+// warnHorizon is the agent's warn_before for leaf (see horizonOf).
 func (a *Agent) warnHorizon(leaf *x509.Certificate) time.Duration {
-	wb := a.cfg.Agent.WarnBefore.Duration
-	if leaf == nil {
-		return wb
-	}
-	if third := leaf.NotAfter.Sub(leaf.NotBefore) / 3; third < wb {
-		return third
-	}
-	return wb
+	return horizonOf(a.cfg.Agent.WarnBefore.Duration, leaf)
 }

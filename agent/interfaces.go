@@ -2,6 +2,18 @@
 // due, asks an Issuer for a new one, writes it crash-safely and asks a
 // Restarter to act on the units that use it. It imports neither lego nor
 // D-Bus; cmd/certagent wires the implementations of the interfaces below.
+//
+// What certagent knows about one cert is a certState (state.go), changed
+// only through its transitions (statetrans.go): observe a reading of the
+// files, plan the renewal, record a failure or a success, adopt a record
+// that another process wrote to status.json, and produce a status row
+// (status.go). Reading the files is a pure function of the files and the
+// config (stateinspect.go), and status.json has one reader
+// (statusfile.go). Agent is the side-effecting shell around these: it
+// holds the state dir lock and the store, calls the issuers, acts on
+// units, runs the watcher, and logs what the transitions report.
+// `certagent status` without a daemon (StatusFromDisk, statusdisk.go)
+// runs the same inspection and transitions without an Agent.
 package agent
 
 import (

@@ -146,10 +146,8 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	st := o.st
 	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer)
 	if o.err != nil {
-		st.failures++
-		st.lastErr = o.err.Error()
-		st.failedSerial = serialHex(st.leaf)
-		st.caRetryAt = time.Time{}
+		st.recordFailure(o.err.Error())
+		st.caRetryAt = time.Time{} // set again below if the CA named a time
 		if a.noteNeedsToken(st, o.err) {
 			a.countRenewal(st.name, "failure")
 			return
@@ -168,10 +166,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	if st.leaf == nil {
 		event = "issued"
 	}
-	st.failures, st.retryAt, st.caRetryAt, st.lastErr = 0, time.Time{}, time.Time{}, ""
-	st.needsToken = false
-	st.ari, st.ariNext = nil, time.Time{}
-	st.issuedAt, st.issuedSerial = now, serialHex(o.leaf)
+	st.recordSuccess(o.leaf, now)
 	a.inspect(st, roots, now)
 	log.Info("certificate "+event, "event", event, "serial", serialHex(o.leaf), "not_after", stamp(o.leaf.NotAfter),
 		"next_renewal", stamp(st.renewAt), "files_changed", len(o.changed))
@@ -180,13 +175,6 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 
 func (a *Agent) countRenewal(cert, result string) {
 	a.metrics().Renewal(cert, result)
-}
-
-func serialHex(c *x509.Certificate) string {
-	if c == nil || c.SerialNumber == nil {
-		return ""
-	}
-	return fmt.Sprintf("%x", c.SerialNumber)
 }
 
 // pollARI refreshes the ACME Renewal Information window when it is time,

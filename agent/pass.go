@@ -44,6 +44,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	a.adoptForeignStatus()
 
 	now := a.clock.Now()
+	a.driveRotations(ctx, now)
 	roots := a.issuerRoots(ctx)
 	var due []*certState
 	for _, st := range a.sortedCerts() {
@@ -129,41 +130,16 @@ func (a *Agent) issuerRoots(ctx context.Context) map[string][]*x509.Certificate 
 	return out
 }
 
-// inspect reads the cert's files and re-plans its renewal time.
+// inspect reads the cert's files, applies what another process recorded
+// for the cert on disk, and re-plans its renewal time.
 func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time) {
-	c := st.cfg
-	exp := pki.Expect{
-		DNSNames:   c.DNSNames,
-		IPs:        c.IPs,
-		KeyType:    pki.KeyType(c.KeyType),
-		Roots:      roots,
-		MinRSABits: a.cfg.Agent.MinRSABits,
-	}
-	rep, keyRemoved := InspectCert(a.cfg.Agent.StateDir, c, exp, now)
-	st.inspected = now
-	st.leaf, st.chain, st.problems, st.keyRemoved = rep.Leaf, rep.Chain, rep.Problems, keyRemoved
-	st.revoked = readRevocation(a.cfg.Agent.StateDir, st.name)
+	st.observe(observeCert(a.cfg, st.cfg, roots, now), now)
 	a.applySeed(st, now)
 	a.clearMootFailure(st)
+	st.plan(a.policy(st))
 	if st.leaf != nil {
-		st.renewAt, st.reason = RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari)
-		st.floorRenewal()
+		a.rotationRenewAt(st)
 	}
-}
-
-// floorRenewal prevents a hot loop: a cert we just issued that the policy
-// already finds due (a back-dated NotBefore on a very short cert, or a
-// renew_before longer than what the CA granted) is renewed half-way
-// through its remaining lifetime instead of at once.
-func (s *certState) floorRenewal() {
-	if s.issuedAt.IsZero() || serialHex(s.leaf) != s.issuedSerial || s.renewAt.After(s.issuedAt) {
-		return
-	}
-	if s.ari != nil && !s.ari.End.After(s.issuedAt) {
-		return // an ARI window already past asks for renewal now
-	}
-	s.renewAt = s.issuedAt.Add(s.leaf.NotAfter.Sub(s.issuedAt) / 2)
-	s.reason = "the policy left no time after issuance; half of the remaining lifetime"
 }
 
 // SettleTime is how long files broken by an outside writer are given to
@@ -252,6 +228,7 @@ func (a *Agent) nextWake() time.Time {
 		}
 	}
 	earlier(a.pendingRetry)
+	earlier(a.rotationWake())
 	for _, ws := range a.watches {
 		earlier(ws.settleUntil)
 		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {

@@ -61,14 +61,3 @@ func readRevocation(stateDir, cert string) *revocationRecord {
 	}
 	return &r
 }
-
-// revokedOnDisk reports whether the cert on disk is the one revoked.
-func (s *certState) revokedOnDisk() bool {
-	return s.revoked != nil && s.leaf != nil && s.revoked.Serial == serialHex(s.leaf)
-}
-
-// reissueRevoked reports whether the revoked cert on disk must be
-// replaced now.
-func (s *certState) reissueRevoked() bool {
-	return s.revokedOnDisk() && s.revoked.Reissue
-}

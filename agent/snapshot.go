@@ -44,12 +44,20 @@ func (a *Agent) share(rows []CertStatus) {
 	a.snap = c
 }
 
-// copyRows copies rows and the slices they hold.
+// copyRows copies rows and the slices and records they point to.
 func copyRows(rows []CertStatus) []CertStatus {
 	out := make([]CertStatus, len(rows))
 	for i, r := range rows {
 		r.SANs = slices.Clone(r.SANs)
 		r.Problems = slices.Clone(r.Problems)
+		if r.Revocation != nil {
+			rv := *r.Revocation
+			r.Revocation = &rv
+		}
+		if r.CARotation != nil {
+			cr := *r.CARotation
+			r.CARotation = &cr
+		}
 		out[i] = r
 	}
 	return out

@@ -36,3 +36,15 @@ func TestSnapshotFromAnotherGoroutine(t *testing.T) {
 		t.Fatalf("a caller's change to a returned row reached the agent: %+v", rows)
 	}
 }
+
+// TestSnapshotCopiesRecords: a caller that changes a row's revocation
+// record changes only its own copy.
+func TestSnapshotCopiesRecords(t *testing.T) {
+	a := &Agent{}
+	a.share([]CertStatus{{Name: "a", Revocation: &RevocationStatus{Serial: "abc", Reason: "superseded"}}})
+	rows := a.Snapshot()
+	rows[0].Revocation.Reason = "scribbled"
+	if got := a.Snapshot()[0].Revocation.Reason; got != "superseded" {
+		t.Fatalf("a caller's change to a returned revocation reached the agent: %q", got)
+	}
+}

@@ -17,6 +17,12 @@ const (
 	StateFailed   = "failed"
 	StateMissing  = "missing"
 	StateExpired  = "expired"
+	// StateNeedsToken is a cert that cannot be issued or renewed until an
+	// operator puts a new enrollment token in its issuer's token_file: the
+	// token is missing, expired or used, the CA refused the current cert
+	// (revoked, expired past what the CA allows), or the names changed
+	// (token.go).
+	StateNeedsToken = "needs_token"
 	// StateNotYetValid is a cert whose NotBefore is ahead of the system
 	// clock: peers on this host refuse it until the clock catches up.
 	StateNotYetValid = "not_yet_valid"
@@ -30,7 +36,8 @@ const (
 
 // certState is what the scheduler knows about one managed cert between
 // passes. It is owned by the Run goroutine (Snapshot reads only the rows
-// that goroutine shares).
+// that goroutine shares). Its methods read no files and log nothing: the
+// transitions are in statetrans.go, and the Agent logs what they report.
 type certState struct {
 	name string
 	cfg  *config.Cert
@@ -184,4 +191,30 @@ func hasKind(ps []pki.Problem, kind pki.ProblemKind) bool {
 		}
 	}
 	return false
+}
+
+// horizonOf is warnBefore (the config's warn_before), shortened to a third
+// of leaf's lifetime: a 6-day ACME "shortlived" cert would otherwise be
+// "expiring" from the moment it is issued, although the policy renews it
+// with half its life left. A warning then means the renewal is overdue.
+func horizonOf(warnBefore time.Duration, leaf *x509.Certificate) time.Duration {
+	if leaf == nil {
+		return warnBefore
+	}
+	if third := leaf.NotAfter.Sub(leaf.NotBefore) / 3; third < warnBefore {
+		return third
+	}
+	return warnBefore
+}
+
+// revokedOnDisk reports whether the cert on disk is the one revoked
+// (revocations.go).
+func (s *certState) revokedOnDisk() bool {
+	return s.revoked != nil && s.leaf != nil && s.revoked.Serial == serialHex(s.leaf)
+}
+
+// reissueRevoked reports whether the revoked cert on disk must be
+// replaced now.
+func (s *certState) reissueRevoked() bool {
+	return s.revokedOnDisk() && s.revoked.Reissue
 }

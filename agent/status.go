@@ -4,11 +4,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"os"
-	"sort"
 	"time"
 
-	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
 )
 
@@ -41,6 +38,8 @@ type CertStatus struct {
 	// WatchDegraded: the daemon finds changes to the files by polling,
 	// not inotify, and this says why (docs/watch.md).
 	WatchDegraded string `json:"watch_degraded,omitempty"`
+	// CARotation is set while the cert's local CA is being rotated.
+	CARotation *CARotationStatus `json:"ca_rotation,omitempty"`
 	// IssuedBy names the issuer that issued the cert on disk (one of the
 	// cert's issuer list), when certagent recorded it.
 	IssuedBy string `json:"issued_by,omitempty"`
@@ -53,13 +52,23 @@ type StatusFile struct {
 	Certs     []CertStatus `json:"certs"`
 }
 
+// rowOf is st's status row under the agent's config.
 func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
+	row := st.row(now, a.cfg.Agent.WarnBefore.Duration)
+	row.CARotation = a.rotationRow(st)
+	row.IssuedBy = a.issuedBy(st) // fallback_record.go
+	return row
+}
+
+// row is the cert's status row at now; warnBefore is the config's
+// warn_before (see horizonOf).
+func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	c := st.cfg
 	row := CertStatus{
 		Name:       st.name,
 		Issuer:     c.Issuer,
 		SANs:       append(append([]string{}, c.DNSNames...), c.IPAddresses...),
-		State:      st.state(now, a.warnHorizon(st.leaf)),
+		State:      st.state(now, horizonOf(warnBefore, st.leaf)),
 		Failures:   st.failures,
 		LastError:  st.lastErr,
 		KeyRemoved: st.keyRemoved,
@@ -67,7 +76,6 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	if st.leaf != nil {
 		row.Serial = serialHex(st.leaf)
 		row.NotAfter = st.leaf.NotAfter.UTC()
-		row.IssuedBy = a.issuedBy(st) // fallback_record.go
 	}
 	if nr := st.nextRenewal(); !nr.IsZero() {
 		row.NextRenewal = nr.UTC()
@@ -88,10 +96,15 @@ func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	return row
 }
 
-// watchRow is the status of a watch-only pair: certagent does not renew
+// watchRow is the status of a watch-only pair under the agent's config.
+func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
+	return ws.row(now, a.cfg.Agent.WarnBefore.Duration)
+}
+
+// row is the status of a watch-only pair at now: certagent does not renew
 // it, so its states are ok, expiring, expired, not_yet_valid, missing or
 // invalid.
-func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
+func (ws *watchState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	row := CertStatus{Name: watchKeyPrefix + ws.name, Issuer: "-", State: StateOK}
 	for _, p := range ws.problems {
 		row.Problems = append(row.Problems, p.Detail)
@@ -105,7 +118,7 @@ func (a *Agent) watchRow(ws *watchState, now time.Time) CertStatus {
 		row.State = StateNotYetValid
 	case len(ws.problems) > 0:
 		row.State = StateInvalid
-	case ws.leaf != nil && a.inWarnWindow(ws.leaf, now):
+	case ws.leaf != nil && ws.leaf.NotAfter.Sub(now) < horizonOf(warnBefore, ws.leaf):
 		row.State = StateExpiring
 	}
 	if ws.leaf != nil {
@@ -179,162 +192,3 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
-
-// loadSeed reads what the previous daemon recorded; a missing or
-// unreadable status file only means there is nothing to carry over.
-func (a *Agent) loadSeed() {
-	b, err := a.store.ReadStatus()
-	if err != nil {
-		return
-	}
-	var sf StatusFile
-	if json.Unmarshal(b, &sf) != nil {
-		a.log.Warn("status file unreadable; starting without the previous failures", "file", a.store.Dir()+"/status.json")
-		return
-	}
-	a.seed = map[string]CertStatus{}
-	for _, r := range sf.Certs {
-		if r.Failures > 0 {
-			a.seed[r.Name] = r
-		}
-	}
-}
-
-// adoptForeignStatus picks up the failures that a one-shot `certagent
-// renew` recorded in status.json while this daemon ran (a rollback, a
-// CA's Retry-After): without it the daemon's next write would erase them,
-// and with them the backoff that keeps a rolled-back cert from being
-// deployed again. It adopts recoveries too: a one-shot that found a cert
-// fine clears the failure this daemon had for the same serial, which it
-// would otherwise write back as "failed". It runs under the state-dir lock, as the one-shot's
-// write did. A stat per pass tells whether the file is still the one
-// this agent wrote (atomic writes give each version a new inode; mtime and
-// size guard against the inode number being reused).
-func (a *Agent) adoptForeignStatus() {
-	if a.lastStatus == nil {
-		return // nothing written yet: loadSeed read the file at start
-	}
-	fi, err := a.store.StatStatus()
-	if err != nil || (os.SameFile(fi, a.lastStatus) && fi.ModTime().Equal(a.lastStatus.ModTime()) && fi.Size() == a.lastStatus.Size()) {
-		return
-	}
-	b, err := a.store.ReadStatus()
-	if err != nil {
-		return
-	}
-	var sf StatusFile
-	if json.Unmarshal(b, &sf) != nil {
-		return
-	}
-	for _, r := range sf.Certs {
-		st := a.certs[r.Name]
-		// A recovery is a row without failures for a cert this agent
-		// has failing, describing a cert on disk (a serial): the
-		// one-shot looked at that cert and found it fine. Rows of certs
-		// a `renew NAME` did not look at have no serial.
-		recovery := r.Failures == 0 && r.Serial != "" && st != nil && st.failures > 0
-		if st == nil || (r.Failures == 0 && !recovery) {
-			continue
-		}
-		if a.seed == nil {
-			a.seed = map[string]CertStatus{}
-		}
-		a.seed[r.Name] = r
-		st.inspected = time.Time{} // re-read the files, then apply the seed
-	}
-}
-
-// clearMootFailure forgets a failure once a valid cert other than the one
-// on disk at the failure has appeared: something else (a one-shot
-// `certagent renew`, an operator) replaced it, so the backoff and the
-// "failed" state no longer describe anything.
-func (a *Agent) clearMootFailure(st *certState) {
-	if st.failures == 0 || st.leaf == nil || len(st.problems) > 0 || serialHex(st.leaf) == st.failedSerial {
-		return
-	}
-	a.log.Info("earlier failure cleared: a new valid certificate is on disk", "cert", st.name,
-		"serial", serialHex(st.leaf), "failures", st.failures)
-	st.failures, st.retryAt, st.caRetryAt, st.lastErr, st.failedSerial = 0, time.Time{}, time.Time{}, "", ""
-}
-
-// applySeed restores a recorded failure (count, error, backoff), or an
-// adopted recovery, for the cert still on disk, once.
-func (a *Agent) applySeed(st *certState, now time.Time) {
-	r, ok := a.seed[st.name]
-	if !ok {
-		return
-	}
-	delete(a.seed, st.name)
-	// Same serial on disk, or still no cert at all (a first issuance that
-	// failed): the recorded failure is about what is there now.
-	if r.Serial != serialHex(st.leaf) {
-		return
-	}
-	if r.Failures == 0 { // a recovery adopted from a one-shot renew
-		a.log.Info("earlier failure cleared: certagent renew found the certificate fine", "cert", st.name,
-			"serial", r.Serial, "failures", st.failures)
-		st.failures, st.retryAt, st.caRetryAt, st.lastErr, st.failedSerial = 0, time.Time{}, time.Time{}, "", ""
-		return
-	}
-	st.failures, st.lastErr, st.failedSerial = r.Failures, r.LastError, r.Serial
-	if r.NextRenewal.After(now) {
-		st.retryAt = r.NextRenewal
-	}
-	st.caRetryAt = r.RetryAfter
-	a.log.Info("previous failure carried over", "cert", st.name, "failures", r.Failures, "retry_at", stamp(st.retryAt))
-}
-
-// StatusFromDisk is `certagent status` without a daemon round trip: it
-// inspects every cert's and watch-only pair's files (read-only, no issuer
-// contacted) and merges what the daemon last recorded in status.json for
-// the same serial.
-func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertStatus {
-	recorded := map[string]CertStatus{}
-	if prev != nil {
-		for _, r := range prev.Certs {
-			recorded[r.Name] = r
-		}
-	}
-	a := &Agent{cfg: cfg, clock: fixedClock(now), certs: map[string]*certState{}}
-	out := make([]CertStatus, 0, len(cfg.Certs)+len(cfg.Watch))
-	for _, name := range cfg.CertNames() {
-		st := &certState{name: name, cfg: cfg.Certs[name]}
-		a.inspect(st, nil, now)
-		st.crlErr = crlFileProblem(st.cfg, now)
-		degraded := recorded[name].WatchDegraded // the daemon's, whatever the serial
-		if r, ok := recorded[name]; ok && r.Serial == serialHex(st.leaf) {
-			st.failures, st.lastErr = r.Failures, r.LastError
-			st.renewing = r.State == StateRenewing
-			st.needsToken = r.State == StateNeedsToken
-			if r.Failures > 0 {
-				st.retryAt = r.NextRenewal // the daemon retries then (see due)
-			}
-			st.caRetryAt = r.RetryAfter
-			if st.crlErr == "" {
-				st.crlErr = r.CRLError
-			}
-			// The daemon may have planned this very cert inside an ARI
-			// window, which only it knows: status contacts no CA. Its
-			// recorded time is the one it will act on.
-			if r.Failures == 0 && st.leaf != nil && !r.NextRenewal.IsZero() {
-				st.renewAt = r.NextRenewal
-			}
-		}
-		row := a.rowOf(st, now)
-		row.WatchDegraded = degraded
-		out = append(out, row)
-	}
-	for _, name := range cfg.WatchNames() {
-		ws := &watchState{name: name, cfg: cfg.Watch[name]}
-		a.readWatch(ws, now)
-		row := a.watchRow(ws, now)
-		row.WatchDegraded = recorded[row.Name].WatchDegraded
-		out = append(out, row)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time { return time.Time(c) }

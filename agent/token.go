@@ -15,12 +15,6 @@ import (
 	"github.com/certagent/certagent/agent/pki"
 )
 
-// StateNeedsToken is a cert that cannot be issued or renewed until an
-// operator puts a new enrollment token in its issuer's token_file: the
-// token is missing, expired or used, the CA refused the current cert
-// (revoked, expired past what the CA allows), or the names changed.
-const StateNeedsToken = "needs_token"
-
 // NeedsTokenError is an issuance failure that only a new one-time
 // enrollment token can fix. The agent does not retry on a timer: it
 // waits until File changes (watched, plus the check_interval backstop),

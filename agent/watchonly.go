@@ -147,8 +147,7 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 // readWatch inspects a watch-only pair's files. Nothing is repaired:
 // certagent does not manage them.
 func (a *Agent) readWatch(ws *watchState, now time.Time) {
-	rep := pki.Inspect(ws.cfg.CertFile, ws.cfg.KeyFile, pki.Expect{MinRSABits: a.cfg.Agent.MinRSABits}, now)
-	ws.inspected, ws.problems, ws.leaf = now, rep.Problems, rep.Leaf
+	ws.observe(observeWatch(a.cfg, ws.cfg, now), now)
 }
 
 // fingerprint identifies a pair's content; "" when unreadable.

@@ -86,6 +86,7 @@ func ApplyDefaults(c *Config) {
 			defStr(&is.CommonName, "certagent "+name+" CA")
 			defDur(&is.Validity, DefaultCAValidity)
 			defDur(&is.CRLValidity, DefaultCRLValidity)
+			rotationDefaults(is)
 		case "acme":
 			defStr(&is.Challenge, DefaultChallenge)
 			defStr(&is.HTTPListen, DefaultHTTPListen)

@@ -61,6 +61,14 @@ type Issuer struct {
 	// set, is written as the CRL Distribution Point into issued leaves.
 	CRLValidity Duration `toml:"crl_validity"`
 	CRLURL      string   `toml:"crl_url"`
+	// RotateAt is the share of the CA certificate's life after which a
+	// rotation starts on its own (default 2/3); Overlap is how long both
+	// roots stay in every ca_file once published (default: the longest
+	// leaf validity among the issuer's certs); CAKeyAfterRotation is
+	// "delete" (default) or "keep". See docs/local-ca.md.
+	RotateAt           Fraction `toml:"rotate_at"`
+	Overlap            Duration `toml:"overlap"`
+	CAKeyAfterRotation string   `toml:"ca_key_after_rotation"`
 
 	// type = "acme"
 	Directory         string   `toml:"directory"`

@@ -29,6 +29,9 @@ func (v *validator) issuer(name string, is *Issuer) {
 	if is.Type != "step" {
 		onlyStep(is, at)
 	}
+	if is.Type != "local" {
+		onlyLocalRotation(is, at)
+	}
 }
 
 func (v *validator) localIssuer(is *Issuer, at func(string, *valueError)) {
@@ -40,6 +43,7 @@ func (v *validator) localIssuer(is *Issuer, at func(string, *valueError)) {
 		at("validity", badValue(`use at least "1h"; the default is "3650d"`, "CA validity %s is shorter than 1h", is.Validity.Duration))
 	}
 	v.crlIssuer(is, at)
+	rotationIssuer(is, at)
 	noACMEKeys(is, at)
 	if is.MaxConcurrent != 0 {
 		at("max_concurrent", badValue(`remove it, or use type = "acme"`, "max_concurrent only applies to acme issuers"))

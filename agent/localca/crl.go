@@ -62,61 +62,77 @@ func (c *CA) Revoke(ctx context.Context, req agent.RevokeRequest) error {
 	if req.Cert == nil {
 		return fmt.Errorf("local ca %q: cert %q: nothing to revoke", c.name, req.Name)
 	}
-	key, caCert, err := c.load(ctx)
+	v, err := c.view(ctx)
 	if err != nil {
 		return err
 	}
 	serial := req.Cert.SerialNumber.Text(16)
-	if err := req.Cert.CheckSignatureFrom(caCert); err != nil {
-		return fmt.Errorf("local ca %q: cert %q (serial %s) was not issued by this ca: %w", c.name, req.Name, serial, err)
+	p := v.issuerOf(req.Cert)
+	if p == nil {
+		return fmt.Errorf("local ca %q: cert %q (serial %s) was not issued by this ca: %w", c.name, req.Name, serial, req.Cert.CheckSignatureFrom(v.sign.cert))
 	}
+	// During a rotation each generation has its own list and CRL.
+	key, caCert, s := p.key, p.cert, p.s
 	c.crlMu.Lock()
 	defer c.crlMu.Unlock()
-	list, err := c.readList()
+	list, err := c.readList(s)
 	if err != nil {
 		return err
 	}
 	for _, r := range list.Revoked {
 		if r.Serial == serial {
-			_, err := c.currentCRL(key, caCert, list)
+			_, err := c.currentCRL(s, key, caCert, list)
 			return err
 		}
 	}
 	list.Revoked = append(list.Revoked, revocation{Serial: serial, Reason: int(req.Reason),
 		RevokedAt: c.now().UTC().Truncate(time.Second), NotAfter: req.Cert.NotAfter.UTC()})
-	_, err = c.resign(key, caCert, list)
+	_, err = c.resign(s, key, caCert, list)
 	return err
 }
 
 // CRL returns the DER of the CA's current CRL, re-signing it first when
-// it is missing, older than the list, or past half its validity. leaf
-// and chain are not needed: the local CA has one CRL for all its leaves.
-func (c *CA) CRL(ctx context.Context, _ *x509.Certificate, _ []*x509.Certificate) ([]byte, error) {
-	key, caCert, err := c.load(ctx)
+// it is missing, older than the list, or past half its validity. The
+// local CA has one CRL for all its leaves; during a rotation, the one of
+// the generation that signed leaf (the old CA keeps signing its own
+// until its key is deleted). chain is not needed.
+func (c *CA) CRL(ctx context.Context, leaf *x509.Certificate, _ []*x509.Certificate) ([]byte, error) {
+	v, err := c.view(ctx)
 	if err != nil {
 		return nil, err
 	}
+	p := &v.sign
+	if leaf != nil {
+		if q := v.issuerOf(leaf); q != nil {
+			p = q
+		}
+	}
+	return c.crlOf(*p)
+}
+
+// crlOf is the current CRL of one generation.
+func (c *CA) crlOf(p pair) ([]byte, error) {
 	c.crlMu.Lock()
 	defer c.crlMu.Unlock()
-	list, err := c.readList()
+	list, err := c.readList(p.s)
 	if err != nil {
 		return nil, err
 	}
-	return c.currentCRL(key, caCert, list)
+	return c.currentCRL(p.s, p.key, p.cert, list)
 }
 
 // currentCRL returns crl.pem when it is the CRL of list and fresh, or
 // signs a new one.
-func (c *CA) currentCRL(key crypto.Signer, caCert *x509.Certificate, list *revList) ([]byte, error) {
-	if der, ok := c.freshCRL(caCert, list); ok {
+func (c *CA) currentCRL(s slot, key crypto.Signer, caCert *x509.Certificate, list *revList) ([]byte, error) {
+	if der, ok := c.freshCRL(s, caCert, list); ok {
 		return der, nil
 	}
-	return c.resign(key, caCert, list)
+	return c.resign(s, key, caCert, list)
 }
 
 // freshCRL reads crl.pem and reports whether it can be served as is.
-func (c *CA) freshCRL(caCert *x509.Certificate, list *revList) ([]byte, bool) {
-	b, err := pki.ReadFileLimited(filepath.Join(c.dir, CRLFile), pki.MaxFileSize)
+func (c *CA) freshCRL(s slot, caCert *x509.Certificate, list *revList) ([]byte, bool) {
+	b, err := pki.ReadFileLimited(filepath.Join(c.dir, s.crl), pki.MaxFileSize)
 	if err != nil {
 		return nil, false
 	}
@@ -138,7 +154,7 @@ func (c *CA) freshCRL(caCert *x509.Certificate, list *revList) ([]byte, bool) {
 
 // resign bumps the CRL number, writes the list, then signs and writes
 // the CRL. Entries of certs that have expired are dropped.
-func (c *CA) resign(key crypto.Signer, caCert *x509.Certificate, list *revList) ([]byte, error) {
+func (c *CA) resign(s slot, key crypto.Signer, caCert *x509.Certificate, list *revList) ([]byte, error) {
 	now := c.now()
 	kept := list.Revoked[:0:0]
 	for _, r := range list.Revoked {
@@ -148,7 +164,7 @@ func (c *CA) resign(key crypto.Signer, caCert *x509.Certificate, list *revList) 
 	}
 	list.Revoked = kept
 	list.CRLNumber++
-	if err := c.writeState(RevokedFile, list); err != nil {
+	if err := c.writeState(s.list, list); err != nil {
 		return nil, err
 	}
 	validity := c.cfg.CRLValidity.Duration
@@ -164,7 +180,7 @@ func (c *CA) resign(key crypto.Signer, caCert *x509.Certificate, list *revList) 
 	for _, r := range list.Revoked {
 		sn, ok := new(big.Int).SetString(r.Serial, 16)
 		if !ok {
-			return nil, fmt.Errorf("local ca %q: %s: bad serial %q", c.name, RevokedFile, r.Serial)
+			return nil, fmt.Errorf("local ca %q: %s: bad serial %q", c.name, s.list, r.Serial)
 		}
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
 			x509.RevocationListEntry{SerialNumber: sn, RevocationTime: r.RevokedAt, ReasonCode: r.Reason})
@@ -173,15 +189,15 @@ func (c *CA) resign(key crypto.Signer, caCert *x509.Certificate, list *revList) 
 	if err != nil {
 		return nil, fmt.Errorf("local ca %q: sign crl: %w", c.name, err)
 	}
-	if err := c.writeFile(CRLFile, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})); err != nil {
+	if err := c.writeFile(s.crl, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})); err != nil {
 		return nil, err
 	}
 	return der, nil
 }
 
 // readList reads revoked.json; a missing file is an empty list.
-func (c *CA) readList() (*revList, error) {
-	b, err := pki.ReadFileLimited(filepath.Join(c.dir, RevokedFile), pki.MaxFileSize)
+func (c *CA) readList(s slot) (*revList, error) {
+	b, err := pki.ReadFileLimited(filepath.Join(c.dir, s.list), pki.MaxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &revList{}, nil
 	}
@@ -191,7 +207,7 @@ func (c *CA) readList() (*revList, error) {
 	var l revList
 	if err := json.Unmarshal(b, &l); err != nil {
 		// Never start over: an empty list would un-revoke every serial.
-		return nil, fmt.Errorf("local ca %q: %s is damaged (%v); restore it from a backup", c.name, filepath.Join(c.dir, RevokedFile), err)
+		return nil, fmt.Errorf("local ca %q: %s is damaged (%v); restore it from a backup", c.name, filepath.Join(c.dir, s.list), err)
 	}
 	return &l, nil
 }

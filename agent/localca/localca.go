@@ -84,10 +84,11 @@ func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error
 	if _, err := pki.ParseKeyType(string(kt)); err != nil {
 		return nil, fmt.Errorf("local ca %q: cert %q: %w", c.name, req.Name, err)
 	}
-	caKey, caCert, err := c.load(ctx)
+	v, err := c.view(ctx)
 	if err != nil {
 		return nil, err
 	}
+	caKey, caCert := v.sign.key, v.sign.cert
 	key := req.CurrentKey // reuse_key: the agent checked its type and policy
 	if !req.ReuseKey || key == nil {
 		key, err = generateKey(ctx, kt)
@@ -107,16 +108,17 @@ func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error
 	if err != nil {
 		return nil, fmt.Errorf("local ca %q: cert %q: parse signed cert: %w", c.name, req.Name, err)
 	}
-	return &agent.Bundle{Key: key, Leaf: leaf, Roots: []*x509.Certificate{caCert}}, nil
+	return &agent.Bundle{Key: key, Leaf: leaf, Roots: v.roots}, nil
 }
 
-// Roots returns the CA certificate, loading or creating the CA first.
+// Roots returns the CA certificate, loading or creating the CA first;
+// during a rotation, the roots ca_file holds in its phase.
 func (c *CA) Roots(ctx context.Context) ([]*x509.Certificate, error) {
-	_, cert, err := c.load(ctx)
+	v, err := c.view(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return []*x509.Certificate{cert}, nil
+	return v.roots, nil
 }
 
 // ExistingRoots is Roots for read-only callers (`certagent status`,
@@ -129,6 +131,12 @@ func (c *CA) ExistingRoots(ctx context.Context) ([]*x509.Certificate, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if v, err := c.rotationView(); err != nil || v != nil {
+		if err != nil {
+			return nil, err
+		}
+		return v.roots, nil
+	}
 	if c.cert != nil {
 		return []*x509.Certificate{c.cert}, nil
 	}

@@ -55,7 +55,13 @@ func (c *CA) load(ctx context.Context) (crypto.Signer, *x509.Certificate, error)
 // mismatched pair: silently making a new CA would orphan every cert that
 // chains to the old one.
 func (c *CA) readExisting() (crypto.Signer, *x509.Certificate, error) {
-	keyPath, certPath := filepath.Join(c.dir, KeyFile), filepath.Join(c.dir, CertFile)
+	return c.readPair(KeyFile, CertFile)
+}
+
+// readPair loads the key and certificate files named keyName and
+// certName in the CA directory (ca.* or, during a rotation, next.*).
+func (c *CA) readPair(keyName, certName string) (crypto.Signer, *x509.Certificate, error) {
+	keyPath, certPath := filepath.Join(c.dir, keyName), filepath.Join(c.dir, certName)
 	_, kerr := os.Lstat(keyPath)
 	_, cerr := os.Lstat(certPath)
 	switch {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -172,7 +171,7 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) int {
 		return code
 	}
 	if !asked {
-		prev, err := readStatusFile(cfg.Agent.StateDir)
+		prev, err := agent.ReadStatusFile(cfg.Agent.StateDir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(env.stderr, "certagent: warning: %v\n", err)
 		}
@@ -214,18 +213,6 @@ func daemonStatus(ctx context.Context, env *cmdEnv, cfg *config.Config, local bo
 	return rows, exitOK, true
 }
 
-func readStatusFile(stateDir string) (*agent.StatusFile, error) {
-	b, err := os.ReadFile(filepath.Join(stateDir, "status.json"))
-	if err != nil {
-		return nil, err
-	}
-	var sf agent.StatusFile
-	if err := json.Unmarshal(b, &sf); err != nil {
-		return nil, fmt.Errorf("status file %s is unreadable: %w", filepath.Join(stateDir, "status.json"), err)
-	}
-	return &sf, nil
-}
-
 func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
@@ -253,6 +240,7 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 			na, left, next, r.State, dash(lastErr))
 	}
 	_ = tw.Flush()
+	printRotations(env, rows)
 	for _, r := range rows {
 		if r.WatchDegraded != "" { // the daemon's watcher, the same for every row
 			fmt.Fprintf(env.stdout, "watch degraded: %s\n", r.WatchDegraded)
