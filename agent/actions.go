@@ -328,13 +328,6 @@ func hookEnv(c *config.Cert) []string {
 	}
 }
 
-func limit(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
-
 func contains(xs []string, x string) bool {
 	for _, v := range xs {
 		if v == x {

@@ -86,7 +86,7 @@ func (a *Agent) fetchCRL(ctx context.Context, st *certState, roots []*x509.Certi
 		fail(err)
 		return
 	}
-	crl, err := checkCRL(der, st.leaf, issuerCandidates(st, roots), now)
+	crl, err := checkCRL(der, st.leaf, issuerCandidates(st, roots, now), now)
 	if err != nil {
 		fail(err)
 		return
@@ -143,17 +143,38 @@ func checkCRL(der []byte, leaf *x509.Certificate, candidates []*x509.Certificate
 	return crl, nil
 }
 
-// issuerCandidates are the certs that may have issued st's leaf: its
-// chain on disk (cert_file, chain_file, fullchain_file, ca_file) and the
-// issuer's roots.
-func issuerCandidates(st *certState, roots []*x509.Certificate) []*x509.Certificate {
-	out := append(append([]*x509.Certificate{}, st.chain...), roots...)
+// issuerCandidates are the certs that may have issued st's leaf: the
+// issuer's roots, and the certs of its chain on disk (cert_file,
+// chain_file, fullchain_file, ca_file) that chain to those roots at now.
+// The files on disk are in a directory the service user may own, so a
+// cert read there counts only once the roots vouch for it; when the
+// issuer names no roots there is nothing to check it against.
+func issuerCandidates(st *certState, roots []*x509.Certificate, now time.Time) []*x509.Certificate {
+	disk := append([]*x509.Certificate{}, st.chain...)
 	for _, p := range []string{st.cfg.ChainFile, st.cfg.FullchainFile, st.cfg.CAFile} {
 		if p == "" {
 			continue
 		}
 		if certs, err := readCerts(p); err == nil {
-			out = append(out, certs...)
+			disk = append(disk, certs...)
+		}
+	}
+	if len(roots) == 0 {
+		return disk
+	}
+	rootPool, inter := x509.NewCertPool(), x509.NewCertPool()
+	for _, r := range roots {
+		rootPool.AddCert(r)
+	}
+	for _, c := range disk {
+		inter.AddCert(c)
+	}
+	out := append([]*x509.Certificate{}, roots...)
+	for _, c := range disk {
+		opts := x509.VerifyOptions{Roots: rootPool, Intermediates: inter, CurrentTime: now,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+		if _, err := c.Verify(opts); err == nil {
+			out = append(out, c)
 		}
 	}
 	return out
@@ -163,7 +184,8 @@ func issuerCandidates(st *certState, roots []*x509.Certificate) []*x509.Certific
 // in memory: another certagent process (a one-shot `certagent revoke`
 // beside this daemon) wrote it after this process last fetched. Writing
 // the older one back would un-revoke a serial. Only a CRL that passes
-// the same checks (signed by the leaf's issuer, not expired) counts.
+// the same checks (signed by the leaf's issuer, not expired), signed by
+// the same key as the CRL this process fetched, counts.
 func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time.Time) bool {
 	cur, err := pki.ReadFileLimited(st.cfg.CRLFile, pki.MaxFileSize)
 	if err != nil || bytes.Equal(cur, st.crlData) {
@@ -174,15 +196,24 @@ func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time
 	if blk == nil || mine == nil || blk.Type != "X509 CRL" || crlCount(cur) != crlCount(st.crlData) {
 		return false // a CA rotation added or dropped the other CA's CRL
 	}
-	disk, err := checkCRL(blk.Bytes, st.leaf, issuerCandidates(st, roots), now)
+	ours, err := x509.ParseRevocationList(mine.Bytes)
 	if err != nil {
 		return false
 	}
-	ours, err := x509.ParseRevocationList(mine.Bytes)
+	// The file is in a directory the service user may own: its CRL
+	// counts only when signed by the key that signed the one the CA sent
+	// us, never by a cert of the same name found beside it.
+	var signers []*x509.Certificate
+	for _, c := range issuerCandidates(st, roots, now) {
+		if ours.CheckSignatureFrom(c) == nil {
+			signers = append(signers, c)
+		}
+	}
+	disk, err := checkCRL(blk.Bytes, st.leaf, signers, now)
 	if err != nil || disk.Number == nil || ours.Number == nil || disk.Number.Cmp(ours.Number) < 0 {
 		return false
 	}
-	if crlCount(cur) > 1 && !otherCRLsNotOlder(cur, st.crlData, issuerCandidates(st, roots)) {
+	if crlCount(cur) > 1 && !otherCRLsNotOlder(cur, st.crlData, issuerCandidates(st, roots, now)) {
 		return false
 	}
 	st.crlData = cur

@@ -84,6 +84,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	}
 	a.passWatches(ctx, po, now)
 	a.issueAll(ctx, due, roots)
+	a.retryRevocations(ctx, po)
 	a.syncCRLs(ctx, po.crlIssuers, roots)
 	a.deliver(ctx)
 	a.publish()
@@ -223,6 +224,9 @@ func (a *Agent) nextWake() time.Time {
 		earlier(st.ariNext)
 		earlier(st.settleUntil)
 		earlier(st.crlNext)
+		if st.revoked != nil && st.revoked.Pending {
+			earlier(st.revokeRetryAt)
+		}
 		if st.leaf != nil && !st.lastWarn.IsZero() && a.inWarnWindow(st.leaf, now) {
 			earlier(st.lastWarn.Add(24 * time.Hour))
 		}

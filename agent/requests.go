@@ -78,7 +78,8 @@ func nameSet(names []string) map[string]bool {
 }
 
 // failedAmong is the verdict of a renew: an error listing the certs among
-// names (all when empty) that are failing.
+// names (all when empty) that are failing, or whose pending revocation
+// (step) the CA refused again.
 func (a *Agent) failedAmong(names map[string]bool) error {
 	var failed []string
 	for _, r := range a.Snapshot() {
@@ -87,6 +88,8 @@ func (a *Agent) failedAmong(names map[string]bool) error {
 		}
 		if r.Failures > 0 {
 			failed = append(failed, fmt.Sprintf("%s: %s", r.Name, r.LastError))
+		} else if r.State == StateRevokePending && r.Revocation != nil && r.Revocation.Error != "" {
+			failed = append(failed, fmt.Sprintf("%s: revocation of old serial %s pending: %s", r.Name, r.Revocation.Serial, r.Revocation.Error))
 		}
 	}
 	sort.Strings(failed)

@@ -2,6 +2,9 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -24,6 +27,13 @@ type revocationRecord struct {
 	// Reissue is false after --no-reissue: the revoked files stay and the
 	// cert shows state revoked until an operator renews it.
 	Reissue bool `json:"reissue"`
+	// Pending: the CA has not revoked Serial yet. An issuer that revokes
+	// after re-issuing (ReissueFirstRevoker) gets the record before the
+	// new pair is made; every pass retries it once that pair is deployed.
+	Pending bool `json:"pending,omitempty"`
+	// Cert is the DER of the certificate to revoke, kept while Pending:
+	// the files on disk hold its replacement by then.
+	Cert []byte `json:"cert,omitempty"`
 }
 
 // RevocationStatus is the last revocation of a cert, as shown by status.
@@ -31,6 +41,12 @@ type RevocationStatus struct {
 	Serial    string    `json:"serial"`
 	Reason    string    `json:"reason"`
 	RevokedAt time.Time `json:"revoked_at"`
+	// Pending: the CA has not accepted the revocation yet (step, after the
+	// replacement was deployed); the state is revoke_pending and Error
+	// says why the last attempt failed.
+	Pending bool      `json:"pending,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
 // writeRevocation stores the record atomically (safefile: temp, fsync,
@@ -46,6 +62,16 @@ func writeRevocation(stateDir, cert string, r revocationRecord) error {
 	}
 	defer d.Close()
 	return d.Replace(cert, append(b, '\n'), safefile.Private, nil)
+}
+
+// removeRevocation deletes cert's record (a pending one whose
+// replacement failed, so nothing was revoked).
+func removeRevocation(stateDir, cert string) error {
+	err := os.Remove(filepath.Join(stateDir, revokedDir, cert))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // readRevocation returns cert's record, or nil when there is none or it

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -71,12 +72,13 @@ type RevokeRequest struct {
 	Chain []*x509.Certificate
 	// Reason is the RFC 5280 reason to record.
 	Reason RevocationReason
-	// KeyFile is the path of the cert's own private key, for an issuer
-	// that authenticates a revocation with the key being revoked (step-ca
-	// over mTLS). It may be missing (remove_key_after_start) or encrypted;
-	// such an issuer then fails with a clear error. Read it only through
-	// the safe reader, as the agent does.
-	KeyFile string
+	// Key is Cert's own private key, for an issuer that authenticates a
+	// revocation with the pair being revoked (step-ca over mutual TLS);
+	// nil when it cannot be read (remove_key_after_start, a wrong
+	// key_password), and always nil for issuers that do not renew with
+	// the current key (KeyRenewer). Such an issuer then fails with a
+	// clear error.
+	Key crypto.Signer
 }
 
 // Revoker is implemented by issuers that can revoke what they issued.
@@ -93,6 +95,22 @@ type RevokeRequest struct {
 // the agent re-issues afterwards.
 type Revoker interface {
 	Revoke(ctx context.Context, req RevokeRequest) error
+}
+
+// ReissueFirstRevoker is a Revoker whose CA authenticates a revocation
+// with the revoked pair itself and, once it is revoked, refuses that pair
+// for renewal too (step-ca: the revoked cert's mutual TLS is what proves
+// the host to the CA). Revoking first would leave the host with no way
+// to its replacement. For such an issuer (RevokesAfterReissue true) the
+// agent reverses the order: it records the revocation as pending, issues
+// and deploys the new pair, and only then calls Revoke with the old cert
+// and the old key from the store's previous set. A Revoke that fails
+// then leaves the new pair in place and the old serial revoke_pending;
+// the pending record is durable and every pass retries it
+// (revokepending.go). Revoke itself keeps the Revoker contract.
+type ReissueFirstRevoker interface {
+	Revoker
+	RevokesAfterReissue() bool
 }
 
 // ErrNoCRL marks a CRLSource error meaning the issuer publishes no CRL

@@ -3,7 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"net"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/certagent/certagent/agent/pki"
 )
 
 // RevokeOptions are the arguments of `certagent revoke`.
@@ -32,6 +37,9 @@ func (a *Agent) RevokeOnce(ctx context.Context, name string, opts RevokeOptions)
 	}
 	if err := a.recover(ctx); err != nil {
 		return err
+	}
+	if rf, ok := a.issuers[st.cfg.Issuer].(ReissueFirstRevoker); ok && rf.RevokesAfterReissue() && !opts.NoReissue {
+		return a.revokeAfterReissue(ctx, st, opts)
 	}
 	if err := a.revoke(ctx, st, opts); err != nil {
 		return err
@@ -70,6 +78,9 @@ func (a *Agent) revoke(ctx context.Context, st *certState, opts RevokeOptions) e
 	if st.leaf == nil {
 		return fmt.Errorf("%s: no certificate on disk to revoke (%s)", st.name, st.cfg.CertFile)
 	}
+	if why := notOwnCert(st); why != "" {
+		return fmt.Errorf("%s: %s; not revoking (restore the cert's files, or revoke the serial at the CA)", st.name, why)
+	}
 	serial := serialHex(st.leaf)
 	rv, ok := a.issuers[st.cfg.Issuer].(Revoker)
 	if !ok {
@@ -77,7 +88,7 @@ func (a *Agent) revoke(ctx context.Context, st *certState, opts RevokeOptions) e
 	}
 	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
-	req := RevokeRequest{Name: st.name, Cert: st.leaf, Chain: st.chain, Reason: opts.Reason, KeyFile: st.cfg.KeyFile}
+	req := RevokeRequest{Name: st.name, Cert: st.leaf, Chain: st.chain, Reason: opts.Reason, Key: a.currentKey(st)}
 	if err := rv.Revoke(rctx, req); err != nil {
 		log.Error("revocation failed; nothing changed", "event", "revoke_failed", "serial", serial, "error", err)
 		a.countRevocation(st.name, opts.Reason, "failure")
@@ -100,4 +111,49 @@ func (a *Agent) countRevocation(cert string, reason RevocationReason, result str
 	if m, ok := a.opts.Metrics.(RevocationMetrics); ok {
 		m.Revocation(cert, reason.String(), result)
 	}
+}
+
+// RevokeNow is RevokeOnce run by the daemon for a `certagent revoke`
+// sent over the control socket: the Run goroutine does it between passes,
+// with the daemon's metrics and log. A name the running configuration
+// does not know wraps ErrNoSuchCert. Safe to call from any goroutine
+// while Run runs.
+func (a *Agent) RevokeNow(ctx context.Context, name string, opts RevokeOptions) error {
+	return a.submit(ctx, func(ctx context.Context) error {
+		if _, ok := a.certs[name]; !ok {
+			return fmt.Errorf("%w: no cert named %q in the running configuration (known: %v)", ErrNoSuchCert, name, a.cfg.CertNames())
+		}
+		return a.RevokeOnce(ctx, name, opts)
+	})
+}
+
+// notOwnCert says why the cert on disk may not be st's own: its key does
+// not match, or its names are not exactly the configured ones. The output
+// directory may belong to the service user, who could copy there another
+// cert of the same CA (certs are public): revoking it would revoke an
+// innocent cert and leave this one valid. Empty when it is st's.
+func notOwnCert(st *certState) string {
+	for _, p := range st.problems {
+		if p.Kind == pki.ProblemMismatch {
+			return fmt.Sprintf("the certificate in %s does not match %s", st.cfg.CertFile, st.cfg.KeyFile)
+		}
+	}
+	norm := func(dns []string, ips []net.IP) []string {
+		var out []string
+		for _, d := range dns {
+			out = append(out, "dns:"+strings.ToLower(strings.TrimSuffix(d, ".")))
+		}
+		for _, ip := range ips {
+			out = append(out, "ip:"+ip.String())
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	have, want := norm(st.leaf.DNSNames, st.leaf.IPAddresses), norm(st.cfg.DNSNames, st.cfg.IPs)
+	// A CA may copy common_name into the DNS names.
+	withCN := norm(append(slices.Clone(st.cfg.DNSNames), st.cfg.CommonName), st.cfg.IPs)
+	if !slices.Equal(have, want) && (st.cfg.CommonName == "" || !slices.Equal(have, withCN)) {
+		return fmt.Sprintf("%s holds a certificate for %s, not for %s", st.cfg.CertFile, strings.Join(have, ","), strings.Join(want, ","))
+	}
+	return ""
 }

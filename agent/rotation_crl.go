@@ -34,7 +34,7 @@ func (a *Agent) overlapCRLs(ctx context.Context, src CRLSource, st *certState, r
 	var out []byte
 	for _, der := range ders {
 		crl, err := x509.ParseRevocationList(der)
-		if err == nil && !crlSignedByOne(crl, issuerCandidates(st, roots)) {
+		if err == nil && !crlSignedByOne(crl, issuerCandidates(st, roots, now)) {
 			err = errors.New("not signed by a root of the issuer")
 		}
 		if err == nil && !crl.NextUpdate.IsZero() && !now.Before(crl.NextUpdate) {

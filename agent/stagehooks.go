@@ -6,7 +6,6 @@ package agent
 // hook trust rule at load (agent/config) and right before each run.
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/capped"
 	"github.com/certagent/certagent/internal/safefile"
 	"github.com/certagent/certagent/internal/trust"
 )
@@ -145,11 +145,13 @@ func runHookCommand(ctx context.Context, argv []string, timeout time.Duration, e
 	defer cancel()
 	cmd := exec.CommandContext(hctx, argv[0], argv[1:]...)
 	cmd.Env = env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	// Only the logged part is kept: a hook printing without end must not
+	// grow the daemon's memory until its timeout.
+	out := capped.New(8192)
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
-	text := strings.TrimSpace(limit(out.String(), 8192))
+	text := strings.TrimSpace(out.String())
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && hctx.Err() == nil {
 		return text, ee.ExitCode(), fmt.Errorf("exit code %d", ee.ExitCode())

@@ -32,6 +32,11 @@ const (
 	// StateRevoked is a cert whose serial on disk was revoked (`certagent
 	// revoke`) and not yet replaced: peers that check CRLs refuse it.
 	StateRevoked = "revoked"
+	// StateRevokePending is a cert whose old serial must still be revoked
+	// by an issuer that revokes after re-issuing (step): the new pair is
+	// deployed, the CA has not accepted the revocation yet, and every
+	// pass retries it.
+	StateRevokePending = "revoke_pending"
 )
 
 // certState is what the scheduler knows about one managed cert between
@@ -92,6 +97,11 @@ type certState struct {
 	tokenStamp tokenStamp
 	// revoked is the cert's last revocation record (revocations.go).
 	revoked *revocationRecord
+	// revokeErr, revokeFailures and revokeRetryAt track the retries of a
+	// pending revocation (revokepending.go).
+	revokeErr      string
+	revokeFailures int
+	revokeRetryAt  time.Time
 	// crlData is the last good CRL (PEM) for crl_file, crlNext when to
 	// fetch it again and crlErr why the last fetch failed (crl.go).
 	crlData []byte
@@ -148,6 +158,8 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 		return StateMissing
 	case s.leaf != nil && !now.Before(s.leaf.NotAfter):
 		return StateExpired
+	case s.revoked != nil && s.revoked.Pending:
+		return StateRevokePending
 	case s.revokedOnDisk():
 		return StateRevoked
 	case s.leaf != nil && now.Before(s.leaf.NotBefore):

@@ -136,6 +136,9 @@ func (s *certState) showRecorded(r CertStatus) {
 	if s.crlErr == "" {
 		s.crlErr = r.CRLError
 	}
+	if rv := r.Revocation; rv != nil && rv.Pending && s.revoked != nil && s.revoked.Serial == rv.Serial {
+		s.revokeErr, s.revokeRetryAt = rv.Error, rv.RetryAt
+	}
 	// The daemon may have planned this very cert inside an ARI window,
 	// which only it knows: status contacts no CA. Its recorded time is
 	// the one it will act on.

@@ -87,7 +87,13 @@ func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 		row.Problems = append(row.Problems, p.Detail)
 	}
 	if r := st.revoked; r != nil {
-		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC()}
+		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC(), Pending: r.Pending}
+		if r.Pending {
+			row.Revocation.Error = st.revokeErr
+			if !st.revokeRetryAt.IsZero() {
+				row.Revocation.RetryAt = st.revokeRetryAt.UTC()
+			}
+		}
 	}
 	row.CRLError = st.crlErr
 	if row.LastError == "" {

@@ -297,9 +297,14 @@ func unwrapPathErr(err error) error {
 	return err
 }
 
+// checkReadableFile checks a file certagent reads that is no secret but
+// says what root trusts (a ca_bundle, a root_file): whoever could change
+// it could put their own root there, so it follows the trust rule.
 func checkReadableFile(p string) *valueError {
-	_, ve := statRegular(p)
-	return ve
+	if _, ve := statRegular(p); ve != nil {
+		return ve
+	}
+	return checkTrustedFile(p)
 }
 
 // statRegular stats p and requires a regular file.

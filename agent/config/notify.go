@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"net/textproto"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/certagent/certagent/internal/trust"
 )
+
+// maxHeadersFile bounds a headers_file read: a few header lines.
+const maxHeadersFile = 64 << 10
 
 // Notify is one [notify.NAME] table: where certagent tells a person about
 // an event (docs/notifications.md). Type selects which keys apply.
@@ -148,8 +152,10 @@ func (v *validator) webhook(n *Notify, at func(string, *valueError)) {
 	}
 	v.inputFile(at, "ca_bundle", n.CABundle, false)
 	v.inputFile(at, "headers_file", n.HeadersFile, true)
-	if n.HeadersFile != "" && !v.opts.SkipFileChecks && checkPath(n.HeadersFile) == nil {
-		if data, err := os.ReadFile(n.HeadersFile); err == nil {
+	// Parsed only once it passed the trust rule above, and read without
+	// following a final link or blocking on a FIFO.
+	if n.HeadersFile != "" && !v.opts.SkipFileChecks && checkPath(n.HeadersFile) == nil && checkSecretFile(n.HeadersFile) == nil {
+		if data, err := trust.ReadTrusted(n.HeadersFile, maxHeadersFile); err == nil {
 			if _, err := ParseHeaders(data); err != nil {
 				at("headers_file", badValue(`write one "Name: value" line per header`, "%s: %v", n.HeadersFile, err))
 			}

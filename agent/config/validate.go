@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -117,7 +118,13 @@ func (v *validator) agent() {
 	} else if !v.opts.SkipFileChecks {
 		at("state_dir", checkStateDir(a.StateDir))
 	}
-	at("control_socket", checkSocketPath(a.ControlSocket))
+	if ve := checkSocketPath(a.ControlSocket); ve != nil {
+		at("control_socket", ve)
+	} else if dir := filepath.Dir(a.ControlSocket); !v.opts.SkipFileChecks && dir != filepath.Clean(a.StateDir) {
+		// Root binds and chmods the socket by name there. (In state_dir,
+		// the default, state_dir's own check says it once.)
+		at("control_socket", checkTrustedDirs(dir))
+	}
 	at("check_interval", positive(a.CheckInterval, "check_interval", "12h"))
 	at("warn_before", positive(a.WarnBefore, "warn_before", "14d"))
 	at("log_level", oneOf(a.LogLevel, "log level", logLevels))

@@ -138,8 +138,8 @@ func (v *validator) dns01(is *Issuer, at func(string, *valueError)) {
 	v.inputFile(at, "dns_env_file", is.DNSEnvFile, true)
 }
 
-// inputFile checks a file certagent reads; secret files must also be
-// private (see checkSecretFile).
+// inputFile checks a file certagent reads: it follows the trust rule,
+// and secret files must also be private (see checkSecretFile).
 func (v *validator) inputFile(at func(string, *valueError), key, p string, secret bool) {
 	if p == "" {
 		return

@@ -127,8 +127,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	if err != nil || rep.Exit != ExitUsage || rep.Error != `no cert named "nope" in the running configuration` {
 		t.Errorf("got %+v, %v", rep, err)
 	}
-	rep, err = Do(context.Background(), path, Request{Op: "revoke"}, nil)
-	if err != nil || rep.Exit != ExitUsage || !strings.Contains(rep.Error, `unknown op "revoke"`) {
+	rep, err = Do(context.Background(), path, Request{Op: "rotate"}, nil)
+	if err != nil || rep.Exit != ExitUsage || !strings.Contains(rep.Error, `unknown op "rotate"`) {
 		t.Errorf("unknown op: %+v, %v", rep, err)
 	}
 	// A client of a newer protocol gets a clear no, not a guess.

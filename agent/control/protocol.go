@@ -1,5 +1,5 @@
 // Package control is the daemon's local control socket: one-shot commands
-// (`certagent renew`, `status`, `reload`) hand their request to a running
+// (`certagent renew`, `revoke`, `status`, `reload`) hand their request to a running
 // daemon, which does the work with its own credentials, sandbox, state-dir
 // lock and journal, and streams the request's log lines back.
 //
@@ -22,7 +22,8 @@
 // Requests run one at a time, in arrival order; "status" is read-only and
 // does not wait for a running request. A daemon answers an op it does not
 // know, or a newer protocol version, with a verdict of exit 2, so ops can
-// be added (a later "revoke") without breaking older peers. Unknown JSON
+// be added without breaking older peers (a daemon from before "revoke"
+// answers it with exit 2, and the client then names the cause). Unknown JSON
 // fields are ignored in both directions; fields are only ever added.
 //
 // If the client goes away, the daemon finishes the request anyway: its
@@ -55,6 +56,10 @@ const (
 	// OpReload re-reads the configuration; the verdict carries the
 	// rejection when it is refused.
 	OpReload = "reload"
+	// OpRevoke revokes the one cert in Names with Reason (an RFC 5280
+	// name) and, unless NoReissue, deploys its replacement, exactly as an
+	// in-process `certagent revoke` does (agent.RevokeOnce).
+	OpRevoke = "revoke"
 )
 
 // Request is the line a client sends.
@@ -63,6 +68,9 @@ type Request struct {
 	Op    string   `json:"op"`
 	Names []string `json:"names,omitempty"`
 	Force bool     `json:"force,omitempty"`
+	// Reason and NoReissue are OpRevoke's options.
+	Reason    string `json:"reason,omitempty"`
+	NoReissue bool   `json:"no_reissue,omitempty"`
 	// StateDir is the state_dir of the client's configuration. A daemon
 	// with another one serves another configuration (several daemons on
 	// one host, each with its own config): it refuses the request with

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/certagent/certagent/internal/trust"
 )
 
 // Handler runs the requests a Server accepts. Contract: Handle is never
@@ -62,12 +64,19 @@ func NewServer(h Handler, logger hclog.InterceptLogger, stateDir string) *Server
 }
 
 // Listen binds the control socket at path, mode 0600, creating its parent
-// directory (0700) if missing. A socket file no daemon answers on is left
+// directory (0700) if missing; that directory must follow the trust rule
+// (internal/trust), as no other user may change what root binds there. A socket file no daemon answers on is left
 // over from a daemon that died, and is replaced; a live one is an error,
 // as is any other kind of file at path.
 func Listen(path string) (*net.UnixListener, error) {
 	path = filepath.Clean(path) // as Do dials it
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	// Root removes, binds and chmods by name here: in a directory another
+	// user could change, that user could swap the socket for a symlink
+	// between bind and chmod, and root would chmod the link's target.
+	if _, err := trust.CheckDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("control socket directory: %w", err)
 	}
 	if err := removeStale(path); err != nil {
@@ -243,11 +252,11 @@ func readRequest(conn *net.UnixConn) (Request, error) {
 		return req, fmt.Errorf("protocol version %d is not supported; this daemon speaks version %d (is certagent upgraded but the daemon not restarted?)", req.V, Version)
 	}
 	switch req.Op {
-	case OpRenew, OpStatus, OpReload:
+	case OpRenew, OpStatus, OpReload, OpRevoke:
 		return req, nil
 	}
-	return req, fmt.Errorf("unknown op %q; this daemon knows %s, %s and %s (is certagent upgraded but the daemon not restarted?)",
-		req.Op, OpRenew, OpStatus, OpReload)
+	return req, fmt.Errorf("unknown op %q; this daemon knows %s, %s, %s and %s (is certagent upgraded but the daemon not restarted?)",
+		req.Op, OpRenew, OpRevoke, OpStatus, OpReload)
 }
 
 // lineWriter writes messages, one JSON line each, from any goroutine. After

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/internal/capped"
 	"github.com/certagent/certagent/internal/trust"
 )
 
@@ -39,16 +42,25 @@ func newSender(t *config.Notify) (sender, error) {
 // webhook POSTs the JSON body with TLS verification on. Redirects are
 // not followed: they would carry the headers (often a token) elsewhere.
 type webhook struct {
-	url         string
+	url string
+	// site is the URL's scheme and host, which errors name: receivers
+	// (Slack, Teams) often put their credential in the path or query,
+	// and errors reach the journal and the queue.
+	site        string
 	headersFile string
 	client      *http.Client
 }
+
+// maxBundle bounds the ca_bundle and headers_file reads.
+const maxBundle = 4 << 20
 
 func newWebhook(t *config.Notify) (*webhook, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // a root daemon does not pick up a proxy from its environment
 	if t.CABundle != "" {
-		pem, err := os.ReadFile(t.CABundle)
+		// The roots that decide who receives the headers: read only
+		// through a path no other user can change (the load-time rule).
+		pem, err := trust.ReadTrusted(t.CABundle, maxBundle)
 		if err != nil {
 			return nil, fmt.Errorf("ca_bundle: %w", err)
 		}
@@ -61,7 +73,11 @@ func newWebhook(t *config.Notify) (*webhook, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &webhook{url: t.URL, headersFile: t.HeadersFile, client: &http.Client{
+	site := "webhook"
+	if u, err := url.Parse(t.URL); err == nil {
+		site = u.Scheme + "://" + u.Host
+	}
+	return &webhook{url: t.URL, site: site, headersFile: t.HeadersFile, client: &http.Client{
 		Transport: tr,
 		Timeout:   t.Timeout.Duration,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -90,12 +106,16 @@ func (w *webhook) send(ctx context.Context, ev Event) error {
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text quotes the whole URL
+		}
+		return fmt.Errorf("%s: %w", w.site, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s answered %s", w.url, resp.Status)
+		return fmt.Errorf("%s answered %s", w.site, resp.Status)
 	}
 	return nil
 }
@@ -115,7 +135,7 @@ func readHeaders(p string) (map[string]string, error) {
 	if _, err := trust.CheckPath(p); err != nil {
 		return nil, fmt.Errorf("headers_file: %w", err)
 	}
-	data, err := os.ReadFile(p)
+	data, err := trust.ReadTrusted(p, maxBundle)
 	if err != nil {
 		return nil, fmt.Errorf("headers_file: %w", err)
 	}
@@ -143,14 +163,11 @@ func (c *command) send(ctx context.Context, ev Event) error {
 	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
 	cmd.Env = commandEnv(ev)
 	cmd.Stdin = bytes.NewReader(encodeBody(ev))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := capped.New(512) // what an error quotes; the rest is dropped as it comes
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
 		text := strings.TrimSpace(out.String())
-		if len(text) > 512 {
-			text = text[:512] + "…"
-		}
 		if text != "" {
 			return fmt.Errorf("%w: %s", err, text)
 		}

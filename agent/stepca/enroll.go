@@ -14,6 +14,7 @@ import (
 
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/internal/trust"
 )
 
 // readToken reads and checks token_file. It returns the token, or nil
@@ -85,6 +86,12 @@ func checkTokenFile(p string) error {
 	if di.Mode().Perm()&0o022 != 0 || ds == nil || (ds.Uid != 0 && int(ds.Uid) != os.Geteuid()) {
 		return fmt.Errorf("token directory %s must be owned by root and writable only by it (it is %s)", filepath.Dir(p), di.Mode())
 	}
+	// Every directory and link above it too: a user who could change
+	// one could point the path at a directory of root's, where root
+	// would read and then delete what it finds.
+	if _, err := trust.CheckDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("token file %s: %w", p, err)
+	}
 	return nil
 }
 
@@ -112,6 +119,14 @@ func tokenCommand(req agent.Request, caURL string) string {
 // removeToken deletes a spent token: it is a secret that can no longer
 // be used, and its absence is how operators see it was.
 func (i *Issuer) removeToken(req agent.Request) {
+	// Checked again right before the delete: root unlinks only in a
+	// directory no other user can redirect.
+	if _, err := os.Lstat(i.cfg.TokenFile); err == nil {
+		if err := checkTokenFile(i.cfg.TokenFile); err != nil {
+			i.log.Warn("used token not deleted", "issuer", i.name, "cert", req.Name, "token_file", i.cfg.TokenFile, "error", err)
+			return
+		}
+	}
 	if err := os.Remove(i.cfg.TokenFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		i.log.Warn("cannot delete the used token", "issuer", i.name, "cert", req.Name, "token_file", i.cfg.TokenFile, "error", err)
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/internal/safefile"
+	"github.com/certagent/certagent/internal/trust"
 )
 
 // TrustFile is the issuer's trust state in state_dir/step/<issuer>/.
@@ -117,7 +118,10 @@ func (i *Issuer) anchorOf() (string, *x509.Certificate, error) {
 	case i.cfg.RootFingerprint != "":
 		return "sha256:" + i.cfg.RootFingerprint, nil, nil
 	case i.cfg.RootFile != "":
-		b, err := pki.ReadFileLimited(i.cfg.RootFile, pki.MaxFileSize)
+		// The anchor of all trust in the CA: read again at use under
+		// the rule config applied at load (no path another user can
+		// change), so a root the service user planted is never trusted.
+		b, err := trust.ReadTrusted(i.cfg.RootFile, pki.MaxFileSize)
 		if err != nil {
 			return "", nil, fmt.Errorf("root_file: %w", err)
 		}

@@ -233,6 +233,9 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 		if lastErr == "" && r.State == agent.StateRevoked && r.Revocation != nil {
 			lastErr = "revoked (" + r.Revocation.Reason + "); renew --force " + r.Name + " replaces it"
 		}
+		if r.State == agent.StateRevokePending && r.Revocation != nil {
+			lastErr = "revocation of old serial " + r.Revocation.Serial + " pending: " + dash(r.Revocation.Error)
+		}
 		if lastErr == "" && r.KeyRemoved {
 			lastErr = "(key removed after start, on purpose)"
 		}

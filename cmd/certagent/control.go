@@ -1,7 +1,7 @@
 package main
 
 // The control socket, both ends: the daemon serves it (serveControl), and
-// renew, status and reload ask it (askDaemon) before working in-process.
+// renew, revoke, status and reload ask it (askDaemon) before working in-process.
 
 import (
 	"context"
@@ -31,6 +31,8 @@ func (h controlHandler) Handle(ctx context.Context, req control.Request) (any, e
 			return nil, control.Usage(err)
 		}
 		return nil, err
+	case control.OpRevoke:
+		return nil, h.revoke(ctx, req)
 	case control.OpStatus:
 		return h.a.Snapshot(), nil
 	case control.OpReload:
@@ -39,13 +41,34 @@ func (h controlHandler) Handle(ctx context.Context, req control.Request) (any, e
 	return nil, control.Usage(fmt.Errorf("unknown op %q", req.Op))
 }
 
+// revoke runs an OpRevoke: one name, a reason the client checked already
+// (checked again: the client may be another build).
+func (h controlHandler) revoke(ctx context.Context, req control.Request) error {
+	if len(req.Names) != 1 {
+		return control.Usage(errors.New("revoke takes exactly one cert name"))
+	}
+	reason := agent.ReasonUnspecified
+	if req.Reason != "" {
+		r, err := agent.ParseReason(req.Reason)
+		if err != nil {
+			return control.Usage(err)
+		}
+		reason = r
+	}
+	err := h.a.RevokeNow(ctx, req.Names[0], agent.RevokeOptions{Reason: reason, NoReissue: req.NoReissue})
+	if errors.Is(err, agent.ErrNoSuchCert) {
+		return control.Usage(err)
+	}
+	return err
+}
+
 // serveControl listens on path and serves a until ctx is done, in a
 // goroutine wg waits for. A socket it cannot bind is logged: the daemon
 // renews without it, and the commands work in-process.
 func serveControl(ctx context.Context, wg *sync.WaitGroup, path, stateDir string, a *agent.Agent, logger hclog.InterceptLogger) {
 	ln, err := control.Listen(path)
 	if err != nil {
-		logger.Error("control socket unavailable; renew, status and reload run in-process", "error", err)
+		logger.Error("control socket unavailable; renew, revoke, status and reload run in-process", "error", err)
 		return
 	}
 	srv := control.NewServer(controlHandler{a}, logger, stateDir)
@@ -70,6 +93,11 @@ func askDaemon(ctx context.Context, env *cmdEnv, path string, req control.Reques
 	rep, err := control.Do(ctx, path, req, onLog)
 	if errors.Is(err, control.ErrNoDaemon) || errors.Is(err, control.ErrOtherDaemon) {
 		return rep, fmt.Errorf("%w: %w", errNoDaemon, err)
+	}
+	if err == nil && rep.Exit == exitUsage && strings.HasPrefix(rep.Error, fmt.Sprintf("unknown op %q", req.Op)) {
+		// A daemon from before this op (not restarted after an upgrade):
+		// the command works in-process beside it, as it did then.
+		return rep, fmt.Errorf("%w: the running daemon predates %q", errNoDaemon, req.Op)
 	}
 	if err == nil && rep.Exit != exitOK && rep.Error != "" {
 		printErrorLines(env.stderr, req.Op, rep.Error)

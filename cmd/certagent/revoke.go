@@ -2,21 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
+	"github.com/certagent/certagent/agent/control"
 )
 
 // cmdRevoke revokes one cert with its issuer and, unless --no-reissue,
 // issues and deploys its replacement; 1 when the CA refused or the
-// replacement failed.
+// replacement failed. A running daemon for this configuration does it
+// (over the control socket, its log lines streamed here) unless --local.
 func cmdRevoke(ctx context.Context, env *cmdEnv, args []string) int {
 	var cfgPath string
 	fl := newFlags(env, "revoke", &cfgPath)
 	reason := fl.String("reason", "unspecified", "RFC 5280 reason: "+strings.Join(agent.ReasonNames(), ", "))
 	noReissue := fl.Bool("no-reissue", false, "keep the revoked files in place (state revoked) instead of deploying a new pair")
+	local := fl.Bool("local", false, "revoke in this process even when the daemon runs")
 	if code, ok := parse(fl, args, env); !ok {
 		return code
 	}
@@ -45,6 +49,17 @@ func cmdRevoke(ctx context.Context, env *cmdEnv, args []string) int {
 	if cfg.Certs[name] == nil {
 		fmt.Fprintf(env.stderr, "certagent: no cert named %q in %s (known: %s)\n", name, cfgPath, strings.Join(cfg.CertNames(), ", "))
 		return exitUsage
+	}
+	if !*local {
+		req := control.Request{Op: control.OpRevoke, Names: []string{name}, Reason: r.String(), NoReissue: *noReissue,
+			StateDir: cfg.Agent.StateDir}
+		rep, err := askDaemon(ctx, env, cfg.Agent.ControlSocket, req, true)
+		switch {
+		case err == nil:
+			return rep.Exit
+		case !errors.Is(err, errNoDaemon):
+			return exchangeFailed(env, "revoke", err)
+		}
 	}
 	a, done, code := oneShotAgent(ctx, cfg, env)
 	if a == nil {

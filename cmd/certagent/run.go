@@ -34,7 +34,7 @@ func init() {
 		{"run", "[--config FILE]", "run the daemon in the foreground", cmdRun},
 		{"check", "[--config FILE] [--files]", "validate the configuration (and, with --files, the files on disk)", cmdCheck},
 		{"renew", "[--config FILE] [--force] [--local] [NAME...]", "renew the due certs (or, with --force, the named or all certs) once and exit; through the daemon when it runs", cmdRenew},
-		{"revoke", "[--config FILE] NAME [--reason REASON] [--no-reissue]", "revoke a cert with its issuer, then deploy a new pair (unless --no-reissue)", cmdRevoke},
+		{"revoke", "[--config FILE] NAME [--reason REASON] [--no-reissue] [--local]", "revoke a cert with its issuer, then deploy a new pair (unless --no-reissue); through the daemon when it runs", cmdRevoke},
 		{"ca", "rotate [--config FILE] ISSUER", "start rotating a local CA: a new CA, both roots in every ca_file, leaves re-issued over the overlap", cmdCA},
 		{"status", "[--config FILE] [--json] [--local]", "show every cert's state, expiry and next renewal", cmdStatus},
 		{"reload", "[--config FILE] [--socket PATH]", "make the running daemon re-read its configuration; exit 1 if it is rejected", cmdReload},

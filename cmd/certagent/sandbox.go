@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/certagent/certagent/internal/trust"
 )
 
 // sandbox is the part of certagent.service's sandbox that decides where
@@ -40,12 +42,30 @@ var unitDirs = []string{"/usr/lib/systemd/system", "/lib/systemd/system", "/run/
 // systemd does not run or does not know the unit, from the unit files on
 // disk. nil: no unit installed, nothing to compare against.
 var loadSandbox = func() *sandbox {
-	if out, err := exec.Command("systemctl", "show", unitName, "-p", strings.Join(showProps, ",")).Output(); err == nil {
-		if sb := sandboxFromShow(string(out)); sb != nil {
-			return sb
+	if systemctl, ok := trustedProgram("systemctl"); ok {
+		cmd := exec.Command(systemctl, "show", unitName, "-p", strings.Join(showProps, ","))
+		cmd.Env = []string{"PATH=" + trust.HookPATH}
+		if out, err := cmd.Output(); err == nil {
+			if sb := sandboxFromShow(string(out)); sb != nil {
+				return sb
+			}
 		}
 	}
 	return sandboxFromFiles(unitDirs)
+}
+
+// trustedProgram finds name in the hook PATH, not the caller's: check
+// runs as root from any shell, whose PATH may name a directory another
+// user can write. The program must follow the trust rule.
+func trustedProgram(name string) (string, bool) {
+	for _, dir := range filepath.SplitList(trust.HookPATH) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		return p, trust.CheckCommand([]string{p}) == nil
+	}
+	return "", false
 }
 
 // sandboxFromShow parses `systemctl show -p …` output; nil when the unit

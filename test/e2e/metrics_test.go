@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/certagent/certagent/internal/testbin"
 )
 
 // TestMetricsEndpoint: opt-in, loopback by default, serves the documented
@@ -22,18 +18,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	d := startDaemon(t, e)
 	d.Await(1, 20*time.Second, "event=issued")
 	var body string
-	scrapeUntil := func(what, series string) {
+	scrapeUntil := func(_, series string) {
 		t.Helper()
-		testbin.Eventually(t, 5*time.Second, what, func() bool {
-			resp, err := http.Get("http://" + addr + "/metrics")
-			if err != nil {
-				return false
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			body = string(b)
-			return resp.StatusCode == 200 && strings.Contains(body, series)
-		})
+		body = scrape(t, addr, series)
 	}
 	scrapeUntil("a scrape", `certagent_renewals_total{cert="web",result="success"} 1`)
 	for _, series := range []string{

@@ -86,8 +86,10 @@ func provideInputs(t *testing.T, h *host, cfg *config.Config) {
 				h.credential(t, n, strongPassword)
 			}
 		}
-		if len(c.Exec) > 0 {
-			writeFile(t, c.Exec[0], "#!/bin/sh\n", 0o755)
+		for _, hook := range [][]string{c.Exec, c.PreExec, c.OnFailure} {
+			if len(hook) > 0 {
+				writeFile(t, hook[0], "#!/bin/sh\n", 0o755)
+			}
 		}
 		for _, tp := range c.Templates {
 			body, err := os.ReadFile(repoFile("docs/recipes/templates/" + filepath.Base(tp.Source)))
@@ -95,6 +97,17 @@ func provideInputs(t *testing.T, h *host, cfg *config.Config) {
 				t.Fatalf("template %s is not shipped in docs/recipes/templates: %v", tp.Source, err)
 			}
 			writeFile(t, tp.Source, string(body), 0o644)
+		}
+	}
+	for _, n := range cfg.Notify {
+		if n.HeadersFile != "" {
+			writeFile(t, n.HeadersFile, "Authorization: Bearer x\n", 0o600)
+		}
+		if n.CABundle != "" {
+			writeFile(t, n.CABundle, "", 0o644)
+		}
+		if len(n.Command) > 0 {
+			writeFile(t, n.Command[0], "#!/bin/sh\n", 0o755)
 		}
 	}
 	// Directories made by the rewrite must not be group-writable for the

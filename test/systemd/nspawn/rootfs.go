@@ -31,15 +31,18 @@ const Suite = "bookworm"
 
 // Packages are installed into the rootfs on top of debootstrap's minbase.
 // openssl serves and checks certs in scenarios; dbus is the system bus the
-// Restarter talks to; procps is a dependency of the certagent .deb (kill).
-var Packages = []string{"systemd", "systemd-sysv", "dbus", "libpam-systemd", "openssl", "procps"}
+// Restarter talks to; procps is a dependency of the certagent .deb (kill);
+// nginx-light is the mutual-TLS server that checks certagent's crl_file.
+var Packages = []string{"systemd", "systemd-sysv", "dbus", "libpam-systemd", "openssl", "procps", "nginx-light"}
 
-// masked units would only add noise (gettys on a read-only console) or
-// background work (apt timers) to a test boot.
+// masked units would only add noise (gettys on a read-only console, the
+// packaged nginx on port 80) or background work (apt timers) to a test
+// boot.
 var masked = []string{
 	"getty@.service", "console-getty.service", "container-getty@.service", "getty.target",
 	"apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer",
 	"e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer", "systemd-tmpfiles-clean.timer",
+	"nginx.service", // tests run nginx under units of their own
 }
 
 // prepVersion changes whenever prepare changes, so stale caches rebuild.
