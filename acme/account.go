@@ -5,9 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,17 +48,9 @@ func loadAccount(dir, directory string) (*account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read account key: %w", err)
 	}
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return nil, fmt.Errorf("account key %s: no PEM block", filepath.Join(dir, accountKeyFile))
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	signer, err := parseAccountKey(keyPEM, filepath.Join(dir, accountKeyFile))
 	if err != nil {
-		return nil, fmt.Errorf("account key %s: %w", filepath.Join(dir, accountKeyFile), err)
-	}
-	signer, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("account key %s: unsupported key", filepath.Join(dir, accountKeyFile))
+		return nil, err
 	}
 	acct := &account{Directory: directory, key: signer}
 	data, err := os.ReadFile(filepath.Join(dir, accountJSONFile))
@@ -86,11 +76,10 @@ func newAccountKey(dir, directory string) (*account, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
+	data, err := encodeAccountKey(k)
 	if err != nil {
 		return nil, err
 	}
-	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	if err := writeAtomic(filepath.Join(dir, accountKeyFile), data); err != nil {
 		return nil, fmt.Errorf("store account key: %w", err)
 	}
@@ -116,6 +105,9 @@ func (a *account) save(dir string) error {
 func (i *Issuer) ensureAccount(hc *http.Client) (*account, error) {
 	if i.acct != nil {
 		return i.acct, nil
+	}
+	if err := i.resolveStaged(hc); err != nil {
+		return nil, err
 	}
 	acct, err := loadAccount(i.stateDir, i.cfg.Directory)
 	if err != nil {

@@ -73,7 +73,10 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (_ *agent.Bundle,
 	if kt == "" {
 		kt = pki.KeyEC256
 	}
-	key, err := pki.GenerateKey(kt)
+	key := req.CurrentKey // reuse_key: the agent checked its type and policy
+	if !req.ReuseKey || key == nil {
+		key, err = pki.GenerateKey(kt)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +186,9 @@ func (i *Issuer) setupChallenge(client *lego.Client, log hclog.Logger) (func(), 
 func (i *Issuer) account(hc *http.Client) (*account, error) {
 	i.acctMu.Lock()
 	defer i.acctMu.Unlock()
+	if i.acct != nil && keyReplacedOnDisk(i.stateDir, i.acct) {
+		i.acct = nil // `certagent account rollover` ran in another process
+	}
 	return i.ensureAccount(hc)
 }
 

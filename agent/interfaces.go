@@ -64,11 +64,14 @@ type Request struct {
 	// Current is the certificate on disk that this request replaces, or
 	// nil. ACME issuers use it for the ARI "replaces" field.
 	Current *x509.Certificate
-	// CurrentKey is Current's private key, filled only for issuers that
-	// implement KeyRenewer and only when the key on disk matches Current;
-	// step-ca renews over mutual TLS with it.
+	// CurrentKey is Current's private key, filled when the key on disk
+	// matches Current and either the issuer implements KeyRenewer
+	// (step-ca renews over mutual TLS with it) or ReuseKey is set.
 	CurrentKey crypto.Signer
-	// ReuseKey asks to keep the current key (the cert's reuse_key).
+	// ReuseKey asks to keep the current key (the cert's reuse_key). The
+	// agent sets it only when CurrentKey is still of KeyType, within the
+	// key policy and not compromised (reusekey.go); the local CA and
+	// ACME issuers then certify CurrentKey instead of a new key.
 	ReuseKey bool
 }
 
@@ -84,6 +87,12 @@ type Bundle struct {
 	Chain []*x509.Certificate
 	// Roots are the issuer's trust anchors, written to ca_file.
 	Roots []*x509.Certificate
+
+	// Set by the agent, not by issuers (see fallback.go): the name of
+	// the issuer that issued, and the roots of the cert's other issuers,
+	// which ca_file holds too.
+	issuer     string
+	otherRoots []*x509.Certificate
 }
 
 // Issuer obtains certificates. Implementations: the local CA

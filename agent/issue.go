@@ -44,7 +44,7 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	a.setRenewing(due, false)
 	now := a.clock.Now()
 	for _, o := range outs {
-		a.applyOutcome(o, roots[o.st.cfg.Issuer], now)
+		a.applyOutcome(o, rootsFor(o.st, roots), now)
 	}
 	a.afterFailures(ctx, outs) // on_failure and renewal_failed (stagehooks.go)
 }
@@ -75,20 +75,15 @@ func (a *Agent) issuerLimit(st *certState) (string, int) {
 // cert and serializes commits of the same cert itself.
 func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate, []string, error) {
 	c := st.cfg
-	iss := a.issuers[c.Issuer]
-	if iss == nil {
-		return nil, nil, fmt.Errorf("issuer %q is not available", c.Issuer)
-	}
 	dir, cleanup, err := a.store.Staging(st.name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("staging: %w", err)
 	}
 	defer cleanup()
-	ctx, cancel := context.WithTimeout(ctx, issueTimeout)
-	defer cancel()
 	req := requestFor(c, dir, st.leaf)
 	req.CurrentKey = a.currentKey(st)
-	b, err := iss.Issue(ctx, req)
+	a.applyReuse(st, &req)              // reusekey.go
+	b, err := a.issueFrom(ctx, st, req) // fallback.go: the issuer list in order
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,6 +93,7 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	if !pki.KeyMatches(b.Leaf, b.Key) {
 		return nil, nil, errors.New("issuer returned a certificate that does not match its key")
 	}
+	a.recordIssuer(st, b) // fallback_record.go
 	files, err := outputFiles(c, b)
 	if err != nil {
 		return nil, nil, err
@@ -184,8 +180,8 @@ func (a *Agent) countRenewal(cert, result string) {
 // pollARI refreshes the ACME Renewal Information window when it is time,
 // falling back to the lifetime policy when the CA has none or errors.
 func (a *Agent) pollARI(ctx context.Context, st *certState, now time.Time) {
-	ri, ok := a.issuers[st.cfg.Issuer].(RenewalInfoer)
-	ic := a.cfg.Issuers[st.cfg.Issuer]
+	ri, ok := a.issuers[a.ariIssuer(st)].(RenewalInfoer)
+	ic := a.cfg.Issuers[a.ariIssuer(st)]
 	if !ok || st.leaf == nil || (ic != nil && ic.ARI != nil && !*ic.ARI) || now.Before(st.ariNext) {
 		return
 	}

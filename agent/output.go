@@ -50,7 +50,7 @@ func outputFiles(c *config.Cert, b *Bundle) ([]store.File, error) {
 		if len(b.Roots) == 0 {
 			return nil, errors.New("ca_file is set but the issuer returned no CA certificates")
 		}
-		out = append(out, file(c.CAFile, pki.EncodeCertsPEM(b.Roots...), c.CertMode.FileMode))
+		out = append(out, file(c.CAFile, pki.EncodeCertsPEM(caFileRoots(b)...), c.CertMode.FileMode))
 	}
 	if c.BundleFile != "" {
 		out = append(out, file(c.BundleFile, formats.Bundle(key, b.Leaf, b.Chain...), c.Mode.FileMode))

@@ -54,7 +54,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 		}
 		if po.forceAll || po.force[st.name] || po.dirty[st.name] || a.needsInspect(st, now) {
 			healthy := !st.inspected.IsZero() && st.leaf != nil && len(st.problems) == 0
-			a.inspect(st, roots[st.cfg.Issuer], now)
+			a.inspect(st, rootsFor(st, roots), now)
 			a.judgeDamage(st, po.dirty[st.name], healthy, now)
 		}
 		a.checkToken(st)

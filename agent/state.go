@@ -68,6 +68,10 @@ type certState struct {
 
 	lastWarn time.Time // last expiry warning
 
+	// issuedBy is the issuer recorded for the cert with serial
+	// issuedBySerial (fallback_record.go).
+	issuedBy, issuedBySerial string
+
 	ari     *RenewalWindow
 	ariNext time.Time // when to poll ARI again
 

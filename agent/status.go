@@ -40,6 +40,9 @@ type CertStatus struct {
 	WatchDegraded string `json:"watch_degraded,omitempty"`
 	// CARotation is set while the cert's local CA is being rotated.
 	CARotation *CARotationStatus `json:"ca_rotation,omitempty"`
+	// IssuedBy names the issuer that issued the cert on disk (one of the
+	// cert's issuer list), when certagent recorded it.
+	IssuedBy string `json:"issued_by,omitempty"`
 }
 
 // StatusFile is the content of state_dir/status.json.
@@ -53,6 +56,7 @@ type StatusFile struct {
 func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	row := st.row(now, a.cfg.Agent.WarnBefore.Duration)
 	row.CARotation = a.rotationRow(st)
+	row.IssuedBy = a.issuedBy(st) // fallback_record.go
 	return row
 }
 
@@ -157,6 +161,7 @@ func (a *Agent) publish() {
 	a.notifier().Status(a.statusLine(rows, now))
 	for _, r := range rows {
 		a.metrics().SetCert(r.Name, r.NotAfter, r.NextRenewal, r.State)
+		setIssuerMetric(a.metrics(), r) // fallback_record.go
 	}
 	a.metrics().WatchDegraded(a.watchDegraded() != "")
 }

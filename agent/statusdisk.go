@@ -31,6 +31,7 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 		row := st.row(now, warnBefore)
 		row.CARotation = rotationRow(rotations, st)
 		row.WatchDegraded = recorded[name].WatchDegraded // the daemon's, whatever the serial
+		row.IssuedBy = issuedByFor(cfg.Agent.StateDir, st)
 		out = append(out, row)
 	}
 	for _, name := range cfg.WatchNames() {

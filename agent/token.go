@@ -104,8 +104,7 @@ func (a *Agent) tokenFileOf(c *config.Cert) string {
 // with it; nil when it cannot be read or does not match, which makes
 // such an issuer fall back to enrollment by token.
 func (a *Agent) currentKey(st *certState) crypto.Signer {
-	kr, ok := a.issuers[st.cfg.Issuer].(KeyRenewer)
-	if !ok || !kr.RenewsWithCurrentKey() || st.leaf == nil || st.keyRemoved {
+	if !a.renewsWithCurrentKey(st) || st.leaf == nil || st.keyRemoved { // fallback.go
 		return nil
 	}
 	b, err := pki.ReadFileLimited(st.cfg.KeyFile, pki.MaxFileSize)
@@ -150,7 +149,7 @@ func (a *Agent) staleCAFile(st *certState) string {
 		return ""
 	}
 	have, err := pki.ParseCertsPEM(b)
-	if err != nil || !sameCertSet(have, want) {
+	if err != nil || !caFileCurrent(st, have, want) { // fallback.go
 		return "the issuer's roots changed: ca_file is out of date"
 	}
 	return ""

@@ -252,6 +252,8 @@ var (
 // every bad value with a message that says how to write it.
 func setValue(f reflect.Value, key string, v any) *valueError {
 	switch {
+	case f.Type() == issuerNamesType:
+		return setIssuerNames(f, key, v)
 	case f.Type() == modeType:
 		s, ok := v.(string)
 		if !ok {

@@ -35,7 +35,7 @@ func TestDecode(t *testing.T) {
 			"settle = \"soon\"",
 			"rollback = 1",
 		}, "\n"), []string{
-			`f.toml:2: cert "web": key "issuer": expected a string, got integer 5 (quote the value, e.g. issuer = "…")`,
+			`f.toml:2: cert "web": key "issuer": expected a string or an array of strings, got integer 5 (write issuer = "NAME", or an ordered list issuer = ["primary", "fallback"])`,
 			`f.toml:3: cert "web": key "dns_names": expected an array of strings, got string "web.example.com" (write a list: dns_names = ["web.example.com"])`,
 			`f.toml:4: cert "web": key "ip_addresses": element 2: expected a string, got integer 7 (quote every element)`,
 			`f.toml:5: cert "web": key "allow_insecure_mode": expected true or false, got string "yes" (write allow_insecure_mode = true or allow_insecure_mode = false, without quotes)`,
@@ -57,7 +57,7 @@ func TestDecode(t *testing.T) {
 		{"nested unknown table", "[certs.web.extra]\nx = 1\n",
 			[]string{`f.toml:1: cert "web": key "extra": unknown key (remove it; docs/configuration.md lists the valid keys)`}},
 		{"dotted keys and inline tables", "certs.web.issuer = 1\nwatch = { w = { cert_file = 2 } }\n", []string{
-			`f.toml:1: cert "web": key "issuer": expected a string, got integer 1 (quote the value, e.g. issuer = "…")`,
+			`f.toml:1: cert "web": key "issuer": expected a string or an array of strings, got integer 1 (write issuer = "NAME", or an ordered list issuer = ["primary", "fallback"])`,
 			`f.toml:2: watch "w": key "cert_file": expected a string, got integer 2 (quote the value, e.g. cert_file = "…")`,
 		}},
 		{"negative and unknown-unit durations", "[agent]\ncheck_interval = \"-1d\"\nwarn_before = \"1y\"\n", []string{

@@ -123,14 +123,16 @@ func ApplyDefaults(c *Config) {
 }
 
 func certDefaults(c *Config, ct *Cert) {
+	normalizeIssuers(ct)
 	applyPreset(c, ct)
 	if ct.Usage == nil {
 		ct.Usage = []string{"server"}
 	}
 	defStr(&ct.KeyType, DefaultKeyType)
-	if is := c.Issuers[ct.Issuer]; is != nil && is.Type == "local" {
+	if c.issuerOfType(ct, "local") != nil {
 		defDur(&ct.Validity, DefaultLocalCertValidity)
 	}
+	defStr(&ct.FallbackWait, DefaultFallbackWait)
 	if ct.CommonName == "" {
 		switch {
 		case len(ct.DNSNames) > 0:

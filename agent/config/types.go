@@ -99,7 +99,18 @@ type Issuer struct {
 type Cert struct {
 	Name string `toml:"-"`
 
-	Issuer      string   `toml:"issuer"`
+	// IssuerList is the issuer key: "NAME" or ["primary", "fallback", …],
+	// the issuers to try in order (see docs/configuration.md). Both forms
+	// decode to a list; Defaults sets Issuer to its first entry.
+	IssuerList IssuerNames `toml:"issuer"`
+	// Issuer is the primary issuer, IssuerList[0]. A Cert built in code
+	// may set only Issuer; Defaults then makes it the whole list.
+	Issuer string `toml:"-"`
+	// FallbackWait is how long a CA's Retry-After may hold a renewal, as
+	// a share of the cert's remaining lifetime ("10%"), before the next
+	// issuer of the list is tried.
+	FallbackWait string `toml:"fallback_wait"`
+
 	CommonName  string   `toml:"common_name"`
 	DNSNames    []string `toml:"dns_names"`
 	IPAddresses []string `toml:"ip_addresses"`
@@ -107,6 +118,10 @@ type Cert struct {
 	KeyType     string   `toml:"key_type"`
 	Validity    Duration `toml:"validity"`
 	RenewBefore string   `toml:"renew_before"` // "", "20d" or "33%"
+	// ReuseKey keeps the key on disk across renewals while it is still of
+	// key_type and within policy (DANE/TLSA, pinned keys); a step issuer
+	// then renews with /1.0/renew instead of /1.0/rekey.
+	ReuseKey bool `toml:"reuse_key"`
 
 	CertFile      string `toml:"cert_file"`
 	KeyFile       string `toml:"key_file"`
@@ -151,9 +166,6 @@ type Cert struct {
 	TLSInfoPackagePath       string     `toml:"tls_info_package_path"`
 	RemoveKeyAfterStart      bool       `toml:"remove_key_after_start"`
 	Preset                   string     `toml:"preset"` // determined | flower | openfl | vega | mindio
-	// ReuseKey renews a step issuer's cert with its current key
-	// (/1.0/renew) instead of a new one (/1.0/rekey).
-	ReuseKey bool `toml:"reuse_key"`
 
 	// CRLFile receives the issuer's current CRL (PEM); CRLAction is done
 	// to the units when it changes: none | reload | restart | try-restart
@@ -176,6 +188,8 @@ type Cert struct {
 	// both zero (the default lifetime policy applies).
 	RenewBeforeDuration time.Duration `toml:"-"`
 	RenewBeforeFraction float64       `toml:"-"`
+	// FallbackWaitFraction is fallback_wait parsed (0.10 for "10%").
+	FallbackWaitFraction float64 `toml:"-"`
 
 	// siblings are all certs of the validated config, for templates.
 	siblings map[string]*Cert

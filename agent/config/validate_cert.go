@@ -20,8 +20,8 @@ func (v *validator) cert(name string, ct *Cert) {
 		}
 	}
 	at("", checkName(name))
-	is := v.certIssuer(ct, at)
-	v.sans(ct, is, at)
+	is := v.certIssuers(ct, at)
+	v.sans(ct, v.c.strictest(ct, "acme", is), at)
 	if len(ct.Usage) == 0 {
 		at("usage", badValue(`use usage = ["server"], ["client"] or ["server", "client"]`, "usage is empty"))
 	}
@@ -35,7 +35,7 @@ func (v *validator) cert(name string, ct *Cert) {
 		seen[u] = true
 	}
 	at("key_type", v.keyType(ct.KeyType))
-	v.lifetime(ct, is, at)
+	v.lifetime(ct, v.c.strictest(ct, "local", is), at)
 	if ct.KeyFile == "" {
 		at("key_file", badValue(`add e.g. key_file = "/etc/myservice/tls/key.pem"`, "missing key_file"))
 	}
@@ -54,19 +54,7 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.stepCert(ct, is, at)
 	v.crl(ct, at)
 	v.presetRules(ct, at)
-}
-
-// certIssuer resolves the cert's issuer, or returns nil.
-func (v *validator) certIssuer(ct *Cert, at func(string, *valueError)) *Issuer {
-	if ct.Issuer == "" {
-		at("issuer", badValue(issuerFix(v.c), "missing issuer"))
-		return nil
-	}
-	is := v.c.Issuers[ct.Issuer]
-	if is == nil {
-		at("issuer", badValue(issuerFix(v.c), "unknown issuer %s", quoteShort(ct.Issuer)))
-	}
-	return is
+	v.reuseKey(ct, at)
 }
 
 func issuerFix(c *Config) string {

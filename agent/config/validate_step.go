@@ -98,9 +98,6 @@ func normalFingerprint(s string) (string, *valueError) {
 // stepCert checks the cert keys that depend on a step issuer.
 func (v *validator) stepCert(ct *Cert, is *Issuer, at func(string, *valueError)) {
 	if is == nil || is.Type != "step" {
-		if ct.ReuseKey {
-			at("reuse_key", badValue("remove it; other issuers always make a new key", "reuse_key only applies to certs from a step issuer"))
-		}
 		return
 	}
 	if ct.RemoveKeyAfterStart {

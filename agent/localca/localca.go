@@ -67,8 +67,9 @@ func New(name, dir string, cfg *config.Issuer) *CA {
 }
 
 // Issue signs a new leaf certificate for req with a fresh key generated
-// in memory. The validity is req.Validity (DefaultLeafValidity when
-// zero), clamped so that the leaf never outlives the CA certificate.
+// in memory (req.CurrentKey instead when req.ReuseKey is set). The
+// validity is req.Validity (DefaultLeafValidity when zero), clamped so
+// that the leaf never outlives the CA certificate.
 func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -88,7 +89,10 @@ func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error
 		return nil, err
 	}
 	caKey, caCert := v.sign.key, v.sign.cert
-	key, err := generateKey(ctx, kt)
+	key := req.CurrentKey // reuse_key: the agent checked its type and policy
+	if !req.ReuseKey || key == nil {
+		key, err = generateKey(ctx, kt)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("local ca %q: cert %q: generate %s key: %w", c.name, req.Name, kt, err)
 	}

@@ -42,9 +42,11 @@ type Metrics struct {
 	notifications   *prometheus.CounterVec
 	lastPass        prometheus.Gauge
 	watchDegraded   prometheus.Gauge
+	issuer          *prometheus.GaugeVec // see issuer.go
 
-	mu     sync.Mutex
-	states map[string]string // cert -> state last set
+	mu      sync.Mutex
+	states  map[string]string // cert -> state last set
+	issuers map[string]string // cert -> issuer last set
 }
 
 // New returns a Metrics with every collector registered.
@@ -91,13 +93,16 @@ func New() *Metrics {
 			Name: "certagent_watch_degraded",
 			Help: "1 while inotify is unavailable and file changes are found by polling, else 0.",
 		}),
-		states: map[string]string{},
+		issuer:  newIssuerGauge(),
+		states:  map[string]string{},
+		issuers: map[string]string{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.notAfter, m.nextRenewal, m.state,
 		m.renewals, m.unitActions, m.externalChanges, m.revocations, m.notifications, m.lastPass, m.watchDegraded,
+		m.issuer,
 	)
 	return m
 }
@@ -154,6 +159,7 @@ func (m *Metrics) DeleteCert(cert string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.states, cert)
+	delete(m.issuers, cert)
 	l := prometheus.Labels{"cert": cert}
 	m.notAfter.DeletePartialMatch(l)
 	m.nextRenewal.DeletePartialMatch(l)
@@ -161,6 +167,7 @@ func (m *Metrics) DeleteCert(cert string) {
 	m.renewals.DeletePartialMatch(l)
 	m.externalChanges.DeletePartialMatch(l)
 	m.revocations.DeletePartialMatch(l)
+	m.issuer.DeletePartialMatch(l)
 }
 
 // Revocation counts one revocation asked of an issuer; reason is the RFC

@@ -144,6 +144,7 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 	m.Revocation("web", "keyCompromise", ResultSuccess)
 	m.Notification("ops", "expiring", "delivered")
 	m.PassCompleted(notAfter)
+	m.SetCertIssuer("web", "le")
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -154,8 +155,8 @@ func TestEverySeriesIsDocumented(t *testing.T) {
 			registered[f.GetName()] = true
 		}
 	}
-	if len(registered) != 10 {
-		t.Errorf("registered certagent families = %d, want the 7 of the issue, revocations, notifications and certagent_watch_degraded: %v", len(registered), registered)
+	if len(registered) != 11 {
+		t.Errorf("registered certagent families = %d, want the 7 of the issue, revocations, notifications, certagent_watch_degraded and certagent_cert_issuer: %v", len(registered), registered)
 	}
 	docs := readFile(t, "../../docs/metrics.md")
 	for name := range registered {

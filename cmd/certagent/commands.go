@@ -64,7 +64,7 @@ func checkFiles(cfg *config.Config, now time.Time) []string {
 	for _, name := range cfg.CertNames() {
 		c := cfg.Certs[name]
 		exp := pki.Expect{DNSNames: c.DNSNames, IPs: c.IPs, KeyType: pki.KeyType(c.KeyType),
-			MinRSABits: cfg.Agent.MinRSABits, Roots: existingLocalRoots(cfg, c.Issuer)}
+			MinRSABits: cfg.Agent.MinRSABits, Roots: listRoots(cfg, c)}
 		rep, _ := agent.InspectCert(cfg.Agent.StateDir, c, exp, now)
 		for _, p := range rep.Problems {
 			out = append(out, problemLine("cert", name, p, c.CertFile))
@@ -239,7 +239,7 @@ func printStatusTable(env *cmdEnv, rows []agent.CertStatus, now time.Time) {
 		if lastErr == "" && r.KeyRemoved {
 			lastErr = "(key removed after start, on purpose)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Issuer, strings.Join(r.SANs, ","),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, issuerColumn(r), strings.Join(r.SANs, ","),
 			na, left, next, r.State, dash(lastErr))
 	}
 	_ = tw.Flush()

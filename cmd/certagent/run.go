@@ -38,6 +38,7 @@ func init() {
 		{"ca", "rotate [--config FILE] ISSUER", "start rotating a local CA: a new CA, both roots in every ca_file, leaves re-issued over the overlap", cmdCA},
 		{"status", "[--config FILE] [--json] [--local]", "show every cert's state, expiry and next renewal", cmdStatus},
 		{"reload", "[--config FILE] [--socket PATH]", "make the running daemon re-read its configuration; exit 1 if it is rejected", cmdReload},
+		{"account", "[--config FILE] rollover ISSUER", "replace the ACME account key of ISSUER at the CA (RFC 8555 key change)", cmdAccount},
 		{"version", "", "print the version", cmdVersion},
 	}
 }
