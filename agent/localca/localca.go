@@ -69,6 +69,9 @@ func New(name, dir string, cfg *config.Issuer) *CA {
 // Issue signs a new leaf certificate for req with a fresh key generated
 // in memory. The validity is req.Validity (DefaultLeafValidity when
 // zero), clamped so that the leaf never outlives the CA certificate.
+// NoStaging marks the local CA as agent.StagingFree: it issues in memory.
+func (c *CA) NoStaging() {}
+
 func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
