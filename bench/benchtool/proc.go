@@ -26,9 +26,9 @@ type procSample struct {
 	runNs int64
 	// ctxsw is the sum over its threads of voluntary and involuntary
 	// context switches.
-	ctxsw   int64
-	rssKB   int64
-	hwmKB   int64
+	ctxsw int64
+	rssKB int64
+	hwmKB int64
 	// rssFileKB and rssAnonKB split VmRSS: pages of the binary (and
 	// other files) versus the heap, stacks and runtime.
 	rssFileKB, rssAnonKB int64
