@@ -339,7 +339,7 @@ $( has idle_cpu_ms10 certagent && awk -v c="$(stat_of idle_cpu_ms10 certagent me
   memory limit of what is in use plus 8 MiB, which bounds what control
   requests or metrics scrapes allocate in between (cmd/certagent's
   `idleCollector`; an operator's `GOGC` or `GOMEMLIMIT` wins). What is
-  left is the runtime's sysmon thread, which wakes at least once a minute
+  left is the runtime's sysmon thread, which wakes about twice a minute
   even when every goroutine sleeps; certmonger, a C program, has neither.
 IDLE
 )

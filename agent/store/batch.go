@@ -140,6 +140,7 @@ func (s *Store) writeBatch(items []*batchItem) {
 		for _, it := range items {
 			it.err = err
 		}
+		s.dropBatch(name) // it may be in place, unsynced; it lists no temp that exists
 		return
 	}
 	// 2. temps, several at a time: their fsyncs are most of the work.
@@ -321,6 +322,7 @@ func (s *Store) unwindBatch(name string, live []*batchItem, cause error) {
 		if rerr := s.removeJournalFile(name); rerr != nil {
 			for _, it := range live {
 				it.err = fmt.Errorf("cert %q: %w: %w", it.cert, ErrIncomplete, cause)
+				s.markStuck(it.cert, name)
 			}
 			return
 		}
@@ -358,6 +360,7 @@ func (s *Store) rollForwardBatch(name string, live []*batchItem, cause error) {
 				"cert", it.cert, "error", cause, "retry_error", err)
 			for _, it := range stuck {
 				it.err = fmt.Errorf("cert %q: %w: %w", it.cert, ErrIncomplete, cause)
+				s.markStuck(it.cert, name)
 			}
 			return
 		}
@@ -525,4 +528,74 @@ func (s *Store) writeAside(r *record) (string, error) {
 		return p, s.syncDir(d)
 	}
 	return "", fmt.Errorf("move refused journal record aside: %s holds too many records named %s", rdir, base)
+}
+
+// markStuck records that the batch record name still holds cert's
+// committed set after CommitBatch returned: the next write of cert must
+// complete it first (completeStuck), as the next Commit does with a
+// per-cert record. Otherwise recovery at the next start would roll that
+// older set's leftover temps forward over the newer files.
+func (s *Store) markStuck(cert, name string) {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	s.stuck[cert] = name
+}
+
+// completeStuck completes cert's set in a batch record that a failed
+// group commit left behind (see markStuck) and takes it out of that
+// record. The caller holds cert's lock.
+func (s *Store) completeStuck(cert string, rep *RecoverReport) error {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	name, ok := s.stuck[cert]
+	if !ok {
+		return nil
+	}
+	recs, err := s.readBatch(name)
+	if errors.Is(err, os.ErrNotExist) {
+		delete(s.stuck, cert)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var rest []*record
+	var intents []Intent
+	for _, r := range recs {
+		if r.Cert != cert {
+			rest = append(rest, r)
+			continue
+		}
+		if err := s.recoverEntry(r, s.allowed(), rep, &intents); err != nil {
+			return err
+		}
+	}
+	if err := s.AddIntents(intents); err != nil {
+		return err
+	}
+	if err := s.rewriteBatch(name, rest); err != nil {
+		return err
+	}
+	delete(s.stuck, cert)
+	return nil
+}
+
+// rewriteBatch replaces the batch record name by recs (or removes it if
+// there are none).
+func (s *Store) rewriteBatch(name string, recs []*record) error {
+	if len(recs) == 0 {
+		return s.removeJournalFile(name)
+	}
+	doc := batchDoc{Version: journalVersion}
+	for _, r := range recs {
+		doc.Records = append(doc.Records, *r)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	if err := s.writeAtomic(s.journalPath(), name, b); err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -241,5 +242,49 @@ func TestRecoverBatchRefusesOneSet(t *testing.T) {
 	assertOnDisk(t, r.dir(0), nw[0])
 	assertOnDisk(t, r.dir(1), old[1]) // untouched: its temps stay too
 	assertOnDisk(t, r.dir(2), nw[2])
+	assertNoJournal(t, s2)
+}
+
+// A set a failed group commit could neither complete nor record on its
+// own stays in the batch record; the next write of that cert completes
+// it first, so that a later recovery cannot roll its leftover temps
+// forward over the newer files.
+func TestStuckBatchSetCompletedBeforeNextWrite(t *testing.T) {
+	r := &batchRig{s: newStore(t), out: t.TempDir(), n: 2}
+	old := newPairs(t, r.n, "old")
+	if _, errs := r.s.CommitBatch(r.sets(t, old)); errors.Join(errs...) != nil {
+		t.Fatal(errs)
+	}
+	r.s.ops.renameat = func(a int, o string, b int, n string) error {
+		dir, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", a))
+		if (n == "cert.pem" && strings.HasSuffix(dir, "/b1")) || n == journalName("b1") {
+			return syscall.EIO
+		}
+		return syscall.Renameat(a, o, b, n)
+	}
+	nw := newPairs(t, r.n, "new")
+	_, errs := r.s.CommitBatch(r.sets(t, nw))
+	if errs[0] != nil || !errors.Is(errs[1], ErrIncomplete) {
+		t.Fatalf("errors %v, want b0 done and b1 incomplete", errs)
+	}
+	if m, _ := filepath.Glob(filepath.Join(r.s.Dir(), journalDir, batchPrefix+"*")); len(m) != 1 {
+		t.Fatalf("batch records %v, want the one holding b1", m)
+	}
+	r.s.ops = realOps()
+	newer := newPair(t, "newer")
+	if _, err := r.s.Commit("b1", pairFiles(r.dir(1), newer), r.intents(1)); err != nil {
+		t.Fatal(err)
+	}
+	assertOnDisk(t, r.dir(1), newer)
+	s2, err := Open(r.s.Dir(), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Recover(r.allowed()); err != nil {
+		t.Fatal(err)
+	}
+	assertOnDisk(t, r.dir(0), nw[0])
+	assertOnDisk(t, r.dir(1), newer)
+	assertNoTemps(t, r.dir(0), r.dir(1))
 	assertNoJournal(t, s2)
 }

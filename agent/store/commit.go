@@ -87,6 +87,9 @@ func (s *Store) plan(cert string, files []File) (*plan, error) {
 	// A set left half-written by an earlier failed Commit is completed
 	// (or discarded) before anything else touches these files.
 	var rep RecoverReport
+	if err := s.completeStuck(cert, &rep); err != nil {
+		return p, fmt.Errorf("cert %q: completing an earlier group commit: %w", cert, err)
+	}
 	if err := s.recoverLocked(cert, &rep); err != nil {
 		return p, fmt.Errorf("cert %q: completing an earlier write: %w", cert, err)
 	}
