@@ -204,6 +204,10 @@ func (s *Store) saveBatch(name string, items []*batchItem, state string) error {
 		}
 		doc.Records = append(doc.Records, r)
 	}
+	return s.writeBatchDoc(name, doc)
+}
+
+func (s *Store) writeBatchDoc(name string, doc batchDoc) error {
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return err
@@ -590,12 +594,5 @@ func (s *Store) rewriteBatch(name string, recs []*record) error {
 	for _, r := range recs {
 		doc.Records = append(doc.Records, *r)
 	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	if err := s.writeAtomic(s.journalPath(), name, b); err != nil {
-		return fmt.Errorf("write journal: %w", err)
-	}
-	return nil
+	return s.writeBatchDoc(name, doc)
 }
