@@ -383,4 +383,3 @@ func (s *Store) rollForwardBatch(name string, live []*batchItem, cause error) {
 		}
 	}
 }
-
