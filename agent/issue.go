@@ -22,6 +22,7 @@ type outcome struct {
 	leaf    *x509.Certificate
 	changed []string
 	err     error
+	files   inspection // the written files, read back (inspectAhead)
 }
 
 // issueAll renews the due certs concurrently, at most max_concurrent per
@@ -39,6 +40,7 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	outs := gc.wait(a.beat)
 	a.setRenewing(due, false)
 	now := a.clock.Now()
+	a.readBack(outs, roots, now)
 	for _, o := range outs {
 		a.applyOutcome(o, roots[o.st.cfg.Issuer], now)
 	}
@@ -160,7 +162,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	st.needsToken = false
 	st.ari, st.ariNext = nil, time.Time{}
 	st.issuedAt, st.issuedSerial = now, serialHex(o.leaf)
-	a.inspect(st, roots, now)
+	a.applyInspection(st, o.files, now)
 	log.Info("certificate "+event, "event", event, "serial", serialHex(o.leaf), "not_after", stamp(o.leaf.NotAfter),
 		"next_renewal", stamp(st.renewAt), "files_changed", len(o.changed))
 	a.countRenewal(st.name, "success")
