@@ -146,36 +146,3 @@ func boolStr(b bool) string {
 	}
 	return "false"
 }
-
-// Reading the files ahead on every CPU finds what inspecting them one by
-// one finds, for whole, missing and damaged pairs alike.
-func TestInspectAheadMatchesInspect(t *testing.T) {
-	ta := newTestAgent(t, threeCertsOneUnit)
-	if err := ta.RenewOnce(context.Background(), nil, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(ta.dir, "out", "b.key")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(ta.dir, "out", "c.pem"), []byte("junk"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	roots := ta.issuerRoots(context.Background())
-	now := time.Now()
-	sts := ta.sortedCerts()
-	pre := ta.inspectAhead(sts, func(*certState) bool { return true }, roots, now)
-	if len(pre) != len(sts) {
-		t.Fatalf("%d results for %d certs", len(pre), len(sts))
-	}
-	for _, st := range sts {
-		one := ta.readCert(st, roots[st.cfg.Issuer], now)
-		got := pre[st]
-		if len(got.rep.Problems) != len(one.rep.Problems) || (got.rep.Leaf == nil) != (one.rep.Leaf == nil) ||
-			(got.rep.Leaf != nil && got.rep.Leaf.SerialNumber.Cmp(one.rep.Leaf.SerialNumber) != 0) {
-			t.Errorf("%s: ahead %+v, one by one %+v", st.name, got.rep.Problems, one.rep.Problems)
-		}
-	}
-	if len(pre[ta.certs["a"]].rep.Problems) != 0 || len(pre[ta.certs["b"]].rep.Problems) == 0 || len(pre[ta.certs["c"]].rep.Problems) == 0 {
-		t.Fatalf("problems: a %v, b %v, c %v", pre[ta.certs["a"]].rep.Problems, pre[ta.certs["b"]].rep.Problems, pre[ta.certs["c"]].rep.Problems)
-	}
-}

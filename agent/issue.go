@@ -22,7 +22,6 @@ type outcome struct {
 	leaf    *x509.Certificate
 	changed []string
 	err     error
-	files   inspection // the written files, read back (inspectAhead)
 }
 
 // issueAll renews the due certs concurrently, at most max_concurrent per
@@ -40,7 +39,6 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	outs := gc.wait(a.beat)
 	a.setRenewing(due, false)
 	now := a.clock.Now()
-	a.readBack(outs, roots, now)
 	for _, o := range outs {
 		a.applyOutcome(o, roots[o.st.cfg.Issuer], now)
 	}
@@ -162,7 +160,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	st.needsToken = false
 	st.ari, st.ariNext = nil, time.Time{}
 	st.issuedAt, st.issuedSerial = now, serialHex(o.leaf)
-	a.applyInspection(st, o.files, now)
+	a.inspect(st, roots, now)
 	log.Info("certificate "+event, "event", event, "serial", serialHex(o.leaf), "not_after", stamp(o.leaf.NotAfter),
 		"next_renewal", stamp(st.renewAt), "files_changed", len(o.changed))
 	a.countRenewal(st.name, "success")

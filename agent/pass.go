@@ -43,27 +43,15 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 
 	now := a.clock.Now()
 	roots := a.issuerRoots(ctx)
-	sorted := a.sortedCerts()
-	toInspect := func(st *certState) bool {
-		return (len(po.names) == 0 || po.names[st.name]) &&
-			(po.forceAll || po.force[st.name] || po.only[st.name] || a.needsInspect(st, now))
-	}
-	// The files are read and checked on every CPU first (at 10,000 certs
-	// that is seconds of CPU); the loop applies the results in order.
-	pre := a.inspectAhead(sorted, toInspect, roots, now)
 	var due []*certState
-	for _, st := range sorted {
+	for _, st := range a.sortedCerts() {
 		a.beat() // ARI polls and inspections of many certs take time
 		if len(po.names) > 0 && !po.names[st.name] {
 			continue
 		}
-		if toInspect(st) {
+		if po.forceAll || po.force[st.name] || po.only[st.name] || a.needsInspect(st, now) {
 			healthy := !st.inspected.IsZero() && st.leaf != nil && len(st.problems) == 0
-			in, ok := pre[st]
-			if !ok {
-				in = a.readCert(st, roots[st.cfg.Issuer], now)
-			}
-			a.applyInspection(st, in, now)
+			a.inspect(st, roots[st.cfg.Issuer], now)
 			a.judgeDamage(st, po.only[st.name], healthy, now)
 		}
 		a.checkToken(st)
@@ -143,12 +131,6 @@ func (a *Agent) issuerRoots(ctx context.Context) map[string][]*x509.Certificate 
 
 // inspect reads the cert's files and re-plans its renewal time.
 func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time) {
-	a.applyInspection(st, a.readCert(st, roots, now), now)
-}
-
-// readCert is inspect's reading half: it only reads st.cfg and the
-// files, so it may run on any goroutine.
-func (a *Agent) readCert(st *certState, roots []*x509.Certificate, now time.Time) inspection {
 	c := st.cfg
 	exp := pki.Expect{
 		DNSNames:   c.DNSNames,
@@ -158,12 +140,6 @@ func (a *Agent) readCert(st *certState, roots []*x509.Certificate, now time.Time
 		MinRSABits: a.cfg.Agent.MinRSABits,
 	}
 	rep, keyRemoved := InspectCert(a.cfg.Agent.StateDir, c, exp, now)
-	return inspection{rep: rep, keyRemoved: keyRemoved}
-}
-
-// applyInspection is inspect's other half, on the Run goroutine.
-func (a *Agent) applyInspection(st *certState, in inspection, now time.Time) {
-	rep, keyRemoved := in.rep, in.keyRemoved
 	st.inspected = now
 	st.leaf, st.chain, st.problems, st.keyRemoved = rep.Leaf, rep.Chain, rep.Problems, keyRemoved
 	st.revoked = readRevocation(a.cfg.Agent.StateDir, st.name)
