@@ -87,6 +87,10 @@ type Options struct {
 	Clock     Clock     // nil: SystemClock
 	Logger    hclog.Logger
 	Reload    Reloader // nil: SIGHUP is refused with a log line
+	// Idle, if set, brackets the daemon's passes: Busy before each and
+	// Idle after (cmd/certagent uses it to stop the collector while
+	// nothing runs; see lifecycle.go).
+	Idle IdleHooks
 }
 
 // Agent is the certificate daemon's domain core. Construct with New; Run
@@ -272,8 +276,10 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 	ready := false
 	dirty := map[string]bool{}
 	for {
+		a.busy()
 		next := a.pass(ctx, passOptions{dirty: dirty})
 		dirty = map[string]bool{}
+		a.idle()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -301,10 +307,12 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 				timer.Stop()
 				break wait
 			case <-a.reloadCh:
+				a.busy()
 				_ = a.reload() // logged; SIGHUP has no one to answer
 				timer.Stop()
 				break wait
 			case r := <-a.requests:
+				a.busy()
 				r.done <- r.run(ctx)
 				timer.Stop()
 				break wait

@@ -59,7 +59,7 @@ type Request struct {
 	// StagingDir is a private (0700) directory that exists for this one
 	// attempt only. An issuer that needs scratch files (CSR, temp key,
 	// downloaded bundle) must put them there; the agent deletes it after
-	// success, failure or crash.
+	// success, failure or crash. It is "" for a StagingFree issuer.
 	StagingDir string
 	// Current is the certificate on disk that this request replaces, or
 	// nil. ACME issuers use it for the ARI "replaces" field.
@@ -73,6 +73,15 @@ type Request struct {
 	// key policy and not compromised (reusekey.go); the local CA and
 	// ACME issuers then certify CurrentKey instead of a new key.
 	ReuseKey bool
+}
+
+// StagingFree is implemented by issuers that never write scratch files
+// (the local CA signs in memory): the agent creates no staging directory
+// for their requests. A directory made and deleted per cert is not free:
+// ext4 skips recently deleted inodes when it allocates, which made every
+// later file creation of a large pass slower.
+type StagingFree interface {
+	NoStaging()
 }
 
 // Bundle is a freshly issued certificate with its private key.

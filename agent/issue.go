@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
-	"github.com/certagent/certagent/internal/failpoint"
 )
 
 // issueTimeout bounds one issuance so a stuck CA cannot wedge the pass.
@@ -32,15 +30,13 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	if len(due) == 0 {
 		return
 	}
-	var mu sync.Mutex // guards outs
-	var outs []outcome
 	a.setRenewing(due, true)
+	gc := startGroupCommit(a.store)
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
-		leaf, changed, err := a.issueOne(ctx, st)
-		mu.Lock()
-		outs = append(outs, outcome{st: st, leaf: leaf, changed: changed, err: err})
-		mu.Unlock()
+		leaf, files, err := a.issueOne(ctx, st)
+		gc.add(st, leaf, files, err)
 	})
+	outs := gc.wait(a.beat)
 	a.setRenewing(due, false)
 	now := a.clock.Now()
 	for _, o := range outs {
@@ -69,17 +65,20 @@ func (a *Agent) issuerLimit(st *certState) (string, int) {
 	return st.cfg.Issuer, n
 }
 
-// issueOne obtains a new cert in a fresh staging dir and commits it. It
-// must not touch st beyond reading its config and current leaf.
-// Commits of different certs run concurrently: the store journals per
-// cert and serializes commits of the same cert itself.
-func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate, []string, error) {
+// issueOne obtains a new cert in a fresh staging dir and returns the
+// files to commit (the group commit writes them with the certs finished
+// meanwhile). It must not touch st beyond reading its config and leaf.
+func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate, []store.File, error) {
 	c := st.cfg
-	dir, cleanup, err := a.store.Staging(st.name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("staging: %w", err)
+	var dir string
+	if a.needsStaging(c) {
+		d, cleanup, err := a.store.Staging(st.name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("staging: %w", err)
+		}
+		defer cleanup()
+		dir = d
 	}
-	defer cleanup()
 	req := requestFor(c, dir, st.leaf)
 	req.CurrentKey = a.currentKey(st)
 	a.applyReuse(st, &req)              // reusekey.go
@@ -101,15 +100,22 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	if err := a.preExec(ctx, st, dir, b, files); err != nil {
 		return nil, nil, err
 	}
-	// The watcher is not muted here: muting would hide an outside change
-	// made just after this write. The event our own rename causes costs
-	// one inspection that finds the files as they should be.
-	res, err := a.store.Commit(st.name, files, intentsFor(c))
-	if err != nil {
-		return nil, nil, fmt.Errorf("write: %w", err)
+	return b.Leaf, files, nil
+}
+
+// needsStaging reports whether an issuance of c needs a staging dir: a
+// pre_exec hook reads the new pair there, and every issuer of its list
+// that is not StagingFree writes its scratch files there.
+func (a *Agent) needsStaging(c *config.Cert) bool {
+	if len(c.PreExec) > 0 {
+		return true
 	}
-	failpoint.Hit("agent-after-commit")
-	return b.Leaf, res.Changed, nil
+	for _, name := range append([]string{c.Issuer}, c.IssuerList...) {
+		if _, free := a.issuers[name].(StagingFree); !free {
+			return true
+		}
+	}
+	return false
 }
 
 func requestFor(c *config.Cert, staging string, current *x509.Certificate) Request {

@@ -112,3 +112,25 @@ func (a *Agent) watchDegraded() string {
 	}
 	return a.opts.Watcher.Degraded()
 }
+
+// IdleHooks let the process act on the daemon's busy and idle edges.
+// Both run on the Run goroutine, so they never overlap a pass; either may
+// be nil.
+type IdleHooks struct {
+	// Busy runs before each pass.
+	Busy func()
+	// Idle runs after each pass (and the first READY), before the wait.
+	Idle func()
+}
+
+func (a *Agent) busy() {
+	if f := a.opts.Idle.Busy; f != nil {
+		f()
+	}
+}
+
+func (a *Agent) idle() {
+	if f := a.opts.Idle.Idle; f != nil {
+		f()
+	}
+}

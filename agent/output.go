@@ -105,6 +105,11 @@ func formatFiles(c *config.Cert, b *Bundle, keyPw []byte) ([]store.File, error) 
 		}
 		out = append(out, store.File{Path: c.TLSInfoFile, Data: []byte(s + "\n"), Mode: c.Mode.FileMode & 0o600})
 	}
+	if len(c.Templates) == 0 {
+		return out, nil
+	}
+	// Built only for templates: it lists every cert's paths, so building
+	// it for each cert of a large fleet cost O(certs²).
 	data := templateData(c, b)
 	for i, t := range c.Templates {
 		// Read through the trust rule at every render, not only at load:

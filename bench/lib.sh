@@ -81,9 +81,14 @@ wait_for() {
 
 # agent_header STATE_DIR
 agent_header() {
+	# A private control socket: with the default one, every daemon a
+	# bench starts (and any other certagent on the host) shares
+	# /run/certagent/control.sock, and one's `certagent status` traffic
+	# would wake another in its idle window.
 	cat <<EOF
 [agent]
 state_dir = "$1"
+control_socket = "$1.sock"
 log_level = "warn"
 log_format = "text"
 

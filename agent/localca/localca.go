@@ -66,6 +66,9 @@ func New(name, dir string, cfg *config.Issuer) *CA {
 	return c
 }
 
+// NoStaging marks the local CA as agent.StagingFree: it issues in memory.
+func (c *CA) NoStaging() {}
+
 // Issue signs a new leaf certificate for req with a fresh key generated
 // in memory (req.CurrentKey instead when req.ReuseKey is set). The
 // validity is req.Validity (DefaultLeafValidity when zero), clamped so

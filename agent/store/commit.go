@@ -40,51 +40,16 @@ func (s *Store) commit(cert string, files []File, intents []Intent, savePrev boo
 	m := s.certLock(cert)
 	m.Lock()
 	defer m.Unlock()
-	// A set left half-written by an earlier failed Commit is completed
-	// (or discarded) before anything else touches these files.
-	var rep RecoverReport
-	if err := s.recoverLocked(cert, &rep); err != nil {
-		return res, fmt.Errorf("cert %q: completing an earlier write: %w", cert, err)
+	p, err := s.plan(cert, files)
+	defer p.close()
+	if err != nil {
+		return p.res, err
 	}
-	targets := make([]*target, 0, len(files))
-	defer func() {
-		for _, t := range targets {
-			t.dir.close()
-		}
-	}()
-	var chFiles []File
-	var chTargets []*target
-	var chOlds []existing
-	seen := map[string]string{}
-	for _, f := range files {
-		t, err := resolveTarget(f.Path, f.FollowSymlinks, true, f.DirMode)
-		if err != nil {
-			return res, err
-		}
-		targets = append(targets, t)
-		if other, dup := seen[t.path()]; dup {
-			return res, fmt.Errorf("cert %q: %s and %s are the same file %s", cert, other, f.Path, t.path())
-		}
-		seen[t.path()] = f.Path
-		ex, err := inspect(t, f.Data)
-		if err != nil {
-			return res, err
-		}
-		if !ex.same {
-			chFiles, chTargets, chOlds = append(chFiles, f), append(chTargets, t), append(chOlds, ex)
-			continue
-		}
-		fixed, err := fixPerms(t, f)
-		if err != nil {
-			return res, err
-		}
-		if fixed {
-			res.Fixed = append(res.Fixed, f.Path)
-		}
-	}
-	if len(chFiles) == 0 {
+	res = p.res
+	if len(p.files) == 0 {
 		return res, nil
 	}
+	chFiles, chTargets, chOlds := p.files, p.ts, p.olds
 	for _, f := range chFiles {
 		res.Changed = append(res.Changed, f.Path)
 	}
@@ -96,6 +61,66 @@ func (s *Store) commit(cert string, files []File, intents []Intent, savePrev boo
 	}
 	s.logger.Debug("committed files", "cert", cert, "changed", res.Changed, "fixed", res.Fixed)
 	return res, nil
+}
+
+// plan is what a write of one cert's set must do: the files whose bytes
+// change, with their resolved targets and what is there now.
+type plan struct {
+	res     Result // Fixed filled in; Changed by the caller
+	files   []File
+	ts      []*target
+	olds    []existing
+	targets []*target // every resolved target, to close
+}
+
+func (p *plan) close() {
+	for _, t := range p.targets {
+		t.dir.close()
+	}
+}
+
+// plan completes an earlier interrupted write of cert, resolves and reads
+// every target, corrects the mode and owner of those already right and
+// returns the rest. The caller holds the cert's lock and closes the plan.
+func (s *Store) plan(cert string, files []File) (*plan, error) {
+	p := &plan{}
+	// A set left half-written by an earlier failed Commit is completed
+	// (or discarded) before anything else touches these files.
+	var rep RecoverReport
+	if err := s.completeStuck(cert, &rep); err != nil {
+		return p, fmt.Errorf("cert %q: completing an earlier group commit: %w", cert, err)
+	}
+	if err := s.recoverLocked(cert, &rep); err != nil {
+		return p, fmt.Errorf("cert %q: completing an earlier write: %w", cert, err)
+	}
+	seen := map[string]string{}
+	for _, f := range files {
+		t, err := resolveTarget(f.Path, f.FollowSymlinks, true, f.DirMode)
+		if err != nil {
+			return p, err
+		}
+		p.targets = append(p.targets, t)
+		if other, dup := seen[t.path()]; dup {
+			return p, fmt.Errorf("cert %q: %s and %s are the same file %s", cert, other, f.Path, t.path())
+		}
+		seen[t.path()] = f.Path
+		ex, err := inspect(t, f.Data)
+		if err != nil {
+			return p, err
+		}
+		if !ex.same {
+			p.files, p.ts, p.olds = append(p.files, f), append(p.ts, t), append(p.olds, ex)
+			continue
+		}
+		fixed, err := fixPerms(t, f)
+		if err != nil {
+			return p, err
+		}
+		if fixed {
+			p.res.Fixed = append(p.res.Fixed, f.Path)
+		}
+	}
+	return p, nil
 }
 
 func checkFiles(files []File) error {

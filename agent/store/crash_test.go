@@ -47,6 +47,7 @@ func buildCrashHelper(t *testing.T) string {
 type crashRig struct {
 	bin, state, out string
 	serials         map[string]string // cert -> cert.pem bytes seen last time
+	batch           bool              // commit each round with one CommitBatch
 	torn, delivered int
 }
 
@@ -54,7 +55,7 @@ type crashRig struct {
 // or nil to let a failpoint do it. It returns the helper's stderr.
 func (r *crashRig) run(t *testing.T, env string, kill *time.Duration) string {
 	t.Helper()
-	cmd := exec.Command(r.bin, "-state", r.state, "-out", r.out, "-certs", strconv.Itoa(crashCerts))
+	cmd := exec.Command(r.bin, "-state", r.state, "-out", r.out, "-certs", strconv.Itoa(crashCerts), "-batch="+strconv.FormatBool(r.batch))
 	cmd.Env = append(os.Environ(), "CERTAGENT_FAILPOINT="+env)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -171,9 +172,20 @@ func (r *crashRig) allowed() Allowed {
 // TestCrashAnyInstant SIGKILLs a real process that commits sets, at each
 // failpoint and at random instants, and checks the invariant after each.
 func TestCrashAnyInstant(t *testing.T) {
+	crashAnyInstant(t, false)
+}
+
+// TestCrashAnyInstantBatch is TestCrashAnyInstant for group commits: each
+// round commits all four sets with one CommitBatch (one journal record),
+// and a kill at any instant of it leaves every set entirely old or new.
+func TestCrashAnyInstantBatch(t *testing.T) {
+	crashAnyInstant(t, true)
+}
+
+func crashAnyInstant(t *testing.T, batch bool) {
 	bin := buildCrashHelper(t)
 	base := t.TempDir()
-	r := &crashRig{bin: bin, state: filepath.Join(base, "state"), out: filepath.Join(base, "out"), serials: map[string]string{}}
+	r := &crashRig{bin: bin, state: filepath.Join(base, "state"), out: filepath.Join(base, "out"), serials: map[string]string{}, batch: batch}
 
 	points := []string{"store-after-temps", "store-after-journal", "store-after-first-rename", "store-after-renames"}
 	for _, p := range points {

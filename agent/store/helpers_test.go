@@ -139,7 +139,8 @@ func assertNoTemps(t *testing.T, dirs ...string) {
 func assertNoJournal(t *testing.T, s *Store) {
 	t.Helper()
 	m, _ := filepath.Glob(filepath.Join(s.Dir(), journalDir, "commit-*"))
-	if len(m) > 0 {
+	b, _ := filepath.Glob(filepath.Join(s.Dir(), journalDir, batchPrefix+"*"))
+	if m = append(m, b...); len(m) > 0 {
 		t.Fatalf("journal records left: %v", m)
 	}
 }

@@ -93,8 +93,12 @@ func (r *record) validate() error {
 	return nil
 }
 
-func (s *Store) removeRecord(cert string) error {
-	p := filepath.Join(s.journalPath(), journalName(cert))
+func (s *Store) removeRecord(cert string) error { return s.removeJournalFile(journalName(cert)) }
+
+// removeJournalFile deletes journal/name (gone already is fine) and
+// fsyncs journal/.
+func (s *Store) removeJournalFile(name string) error {
+	p := filepath.Join(s.journalPath(), name)
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -110,6 +114,18 @@ func (s *Store) removeRecord(cert string) error {
 // exists (a missing temp was already renamed), fsyncs the directories,
 // records the intents and removes the record. It is idempotent.
 func (s *Store) finish(r *record) error {
+	if err := s.finishFiles(r); err != nil {
+		return err
+	}
+	if err := s.AddIntents(r.Intents); err != nil {
+		return err
+	}
+	return s.removeRecord(r.Cert)
+}
+
+// finishFiles is finish without the intents and the record: the renames
+// and the directory fsyncs. Idempotent.
+func (s *Store) finishFiles(r *record) error {
 	for _, rn := range r.Renames {
 		d, err := openDir(rn.Dir, false, 0)
 		if err != nil {
@@ -126,10 +142,7 @@ func (s *Store) finish(r *record) error {
 			return fmt.Errorf("roll forward: %w", err)
 		}
 	}
-	if err := s.AddIntents(r.Intents); err != nil {
-		return err
-	}
-	return s.removeRecord(r.Cert)
+	return nil
 }
 
 // absent reports whether name does not exist in the directory dirfd.
@@ -143,6 +156,16 @@ func absent(dirfd int, name string) bool {
 // discard deletes the temp files of a record that never reached the
 // commit point, then the record.
 func (s *Store) discard(r *record) ([]string, error) {
+	removed, err := s.discardFiles(r)
+	if err != nil {
+		// Keep the record: it is the only list of these temps.
+		return removed, err
+	}
+	return removed, s.removeRecord(r.Cert)
+}
+
+// discardFiles is discard without the record: it deletes r's temps.
+func (s *Store) discardFiles(r *record) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, rn := range r.Renames {
@@ -166,11 +189,7 @@ func (s *Store) discard(r *record) ([]string, error) {
 		}
 		d.close()
 	}
-	if len(errs) > 0 {
-		// Keep the record: it is the only list of these temps.
-		return removed, errors.Join(errs...)
-	}
-	return removed, s.removeRecord(r.Cert)
+	return removed, errors.Join(errs...)
 }
 
 // PendingIntents returns the unit actions recorded by Commit or Recover

@@ -68,6 +68,10 @@ func (s *Store) Recover(allow Allowed) (RecoverReport, error) {
 			if err := os.Remove(filepath.Join(jdir, name)); err == nil {
 				rep.TempsRemoved = append(rep.TempsRemoved, filepath.Join(jdir, name))
 			}
+		case isBatchName(name):
+			if err := s.recoverBatch(name, &rep); err != nil {
+				errs = append(errs, fmt.Errorf("recover %s: %w", name, err))
+			}
 		case strings.HasPrefix(name, "commit-") && strings.HasSuffix(name, ".json"):
 			cert := strings.TrimSuffix(strings.TrimPrefix(name, "commit-"), ".json")
 			if err := s.recoverCert(cert, &rep); err != nil {
@@ -126,16 +130,7 @@ func (s *Store) recoverLocked(cert string, rep *RecoverReport) error {
 		return nil
 	}
 	if err != nil {
-		// Unreadable: nothing safe can be done with its temps. Move it
-		// aside so it does not block every later Commit of this cert.
-		p := filepath.Join(s.journalPath(), name)
-		q := p + ".corrupt"
-		if rerr := os.Rename(p, q); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-		s.logger.Error("quarantined unreadable journal record", "cert", cert, "path", q, "error", err)
-		rep.Quarantined = append(rep.Quarantined, q)
-		return nil
+		return s.quarantine(name, cert, err, rep)
 	}
 	if r.Cert != cert {
 		return fmt.Errorf("journal %s names cert %q", name, r.Cert)
@@ -163,6 +158,19 @@ func (s *Store) recoverLocked(cert string, rep *RecoverReport) error {
 	return nil
 }
 
+// quarantine moves an unreadable journal record aside: nothing safe can
+// be done with its temps, and it must not block every later Commit.
+func (s *Store) quarantine(name, cert string, cause error, rep *RecoverReport) error {
+	p := filepath.Join(s.journalPath(), name)
+	q := p + ".corrupt"
+	if rerr := os.Rename(p, q); rerr != nil {
+		return errors.Join(cause, rerr)
+	}
+	s.logger.Error("quarantined unreadable journal record", "cert", cert, "path", q, "error", cause)
+	rep.Quarantined = append(rep.Quarantined, q)
+	return nil
+}
+
 // refuse moves a record outside the Allowed set aside, untouched and
 // unreplayed, and names the certs whose files must be inspected again.
 func (s *Store) refuse(name string, r *record, allow Allowed, reason, detail string, rep *RecoverReport) error {
@@ -170,6 +178,13 @@ func (s *Store) refuse(name string, r *record, allow Allowed, reason, detail str
 	if err != nil {
 		return fmt.Errorf("refused journal record %s (%s): %w", name, detail, err)
 	}
+	s.reportRefused(r, allow, reason, detail, q, rep)
+	return nil
+}
+
+// reportRefused logs a refused record (now at q) and names the certs
+// whose files must be inspected again.
+func (s *Store) reportRefused(r *record, allow Allowed, reason, detail, q string, rep *RecoverReport) {
 	s.logger.Error("refused a journal record that the configuration does not allow; its files were left as they are",
 		"event", "journal_record_refused", "cert", r.Cert, "state", r.State, "reason", reason,
 		"detail", detail, "path", q)
@@ -179,5 +194,4 @@ func (s *Store) refuse(name string, r *record, allow Allowed, reason, detail str
 			rep.Reinspect = append(rep.Reinspect, c)
 		}
 	}
-	return nil
 }

@@ -78,6 +78,9 @@ type Store struct {
 	certs map[string]*sync.Mutex // one per cert name
 	allow Allowed                // what journal recovery accepts; nil: all
 	imu   sync.Mutex             // guards the pending-intents file
+
+	bmu   sync.Mutex        // guards stuck and the rewrite of a stuck batch record
+	stuck map[string]string // cert -> batch record still holding its committed set
 }
 
 // Open creates dir (0700) and its subdirectories if needed, and removes
@@ -121,7 +124,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 	if err := checkStateDir(abs); err != nil {
 		return nil, err
 	}
-	return &Store{dir: abs, logger: logger.Named("store"), ops: realOps(), certs: map[string]*sync.Mutex{}}, nil
+	return &Store{dir: abs, logger: logger.Named("store"), ops: realOps(), certs: map[string]*sync.Mutex{}, stuck: map[string]string{}}, nil
 }
 
 // Dir returns the absolute state directory.

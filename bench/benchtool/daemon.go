@@ -158,8 +158,8 @@ func cmdReady(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("ready_ms=%.1f\nhwm_kb=%d\nrss_kb=%d\ncpu_s=%.2f\n",
-		float64(took.Microseconds())/1000, s.hwmKB, s.rssKB, float64(s.cpuTicks)/clockTicks)
+	fmt.Printf("ready_ms=%.1f\nhwm_kb=%d\nrss_kb=%d\npss_kb=%d\ncpu_s=%.2f\n",
+		float64(took.Microseconds())/1000, s.hwmKB, s.rssKB, s.pssKB, float64(s.cpuTicks)/clockTicks)
 	return nil
 }
 
@@ -200,14 +200,14 @@ func cmdIdle(args []string) error {
 		if err != nil {
 			return fmt.Errorf("process %d during the window: %w", *pid, err)
 		}
-		fmt.Printf("window=%d secs=%.1f cpu_sched_ms=%.2f cpu_ticks_s=%.2f wakeups=%d ctxsw=%d rss_kb=%d\n", w,
+		fmt.Printf("window=%d secs=%.1f cpu_sched_ms=%.2f cpu_ticks_s=%.2f wakeups=%d ctxsw=%d rss_kb=%d pss_kb=%d rss_file_kb=%d rss_anon_kb=%d\n", w,
 			time.Since(start).Seconds(), float64(cur.runNs-last.runNs)/1e6, float64(cur.cpuTicks-last.cpuTicks)/clockTicks,
-			cur.runs-last.runs, cur.ctxsw-last.ctxsw, cur.rssKB)
+			cur.runs-last.runs, cur.ctxsw-last.ctxsw, cur.rssKB, cur.pssKB, cur.rssFileKB, cur.rssAnonKB)
 		last = cur
 	}
 	total = last
-	fmt.Printf("total cpu_sched_ms=%.2f cpu_ticks_s=%.2f wakeups=%d ctxsw=%d rss_kb=%d hwm_kb=%d threads=%d\n",
+	fmt.Printf("total cpu_sched_ms=%.2f cpu_ticks_s=%.2f wakeups=%d ctxsw=%d rss_kb=%d pss_kb=%d hwm_kb=%d threads=%d\n",
 		float64(total.runNs-first.runNs)/1e6, float64(total.cpuTicks-first.cpuTicks)/clockTicks,
-		total.runs-first.runs, total.ctxsw-first.ctxsw, total.rssKB, total.hwmKB, total.threads)
+		total.runs-first.runs, total.ctxsw-first.ctxsw, total.rssKB, total.pssKB, total.hwmKB, total.threads)
 	return nil
 }

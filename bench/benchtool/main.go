@@ -9,6 +9,7 @@
 //	benchtool wait-files  -dir D -suffix S -n N -timeout D
 //	benchtool ports N                              N free loopback TCP ports
 //	benchtool stats  [-scale X]                     median/min/max/p50/p99 of stdin
+//	benchtool pairs  -dir D -n N [-ca F]            every D/*.crt matches its .key
 //
 // It is a tool, not part of the product: it may exit with os.Exit.
 package main
@@ -40,6 +41,8 @@ func main() {
 		err = cmdPorts(args)
 	case "stats":
 		err = cmdStats(args, os.Stdin, os.Stdout)
+	case "pairs":
+		err = cmdPairs(args)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

@@ -26,9 +26,16 @@ type procSample struct {
 	runNs int64
 	// ctxsw is the sum over its threads of voluntary and involuntary
 	// context switches.
-	ctxsw   int64
-	rssKB   int64
-	hwmKB   int64
+	ctxsw int64
+	rssKB int64
+	hwmKB int64
+	// rssFileKB and rssAnonKB split VmRSS: pages of the binary (and
+	// other files) versus the heap, stacks and runtime.
+	rssFileKB, rssAnonKB int64
+	// pssKB is the proportional set size from smaps_rollup: shared
+	// pages (the binary's, when several processes map it) count for
+	// their share only. -1 when the kernel does not provide it.
+	pssKB   int64
 	threads int
 }
 
@@ -60,6 +67,13 @@ func sampleProc(pid int) (procSample, error) {
 		return s, err
 	}
 	s.rssKB, s.hwmKB = st["VmRSS"], st["VmHWM"]
+	s.rssFileKB, s.rssAnonKB = st["RssFile"], st["RssAnon"]
+	s.pssKB = -1
+	if roll, err := readStatus(filepath.Join(base, "smaps_rollup")); err == nil {
+		if v, ok := roll["Pss"]; ok {
+			s.pssKB = v
+		}
+	}
 	tasks, _ := filepath.Glob(filepath.Join(base, "task", "*"))
 	for _, t := range tasks {
 		s.threads++

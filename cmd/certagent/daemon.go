@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 
@@ -48,6 +51,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) int {
 		Watcher:  watch.New(logger.Named("watch"), 0),
 		Logger:   logger,
 		Reload:   reloader(cfgPath, cfg, logger),
+		Idle:     idleCollector(),
 	}
 	if cfg.Agent.MetricsListen != "" {
 		m := metrics.New()
@@ -127,5 +131,41 @@ func reloader(path string, running *config.Config, logger hclog.Logger) agent.Re
 			return nil, nil, err
 		}
 		return cfg, issuers, nil
+	}
+}
+
+// idleHeadroom is what the process may allocate while idle (control
+// requests, metrics scrapes) before the memory limit makes the collector
+// run once.
+const idleHeadroom = 8 << 20
+
+// idleCollector keeps the Go collector out of the daemon's idle time.
+// After a pass there is nothing to collect until the next one, yet the
+// runtime would force a collection every 2 minutes and its scavenger
+// would then wake for a while: on an idle host that was all of
+// certagent's CPU and wake-ups. So after each pass the garbage is
+// collected and returned to the kernel at once (debug.FreeOSMemory), and
+// the periodic collector is turned off (GC percent -1) under a memory
+// limit of what is in use then plus idleHeadroom, the safety net for what
+// runs between passes. Before the next pass the usual setting is back.
+// GOGC or GOMEMLIMIT in the environment means the operator chose: then
+// nothing is changed.
+func idleCollector() agent.IdleHooks {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return agent.IdleHooks{}
+	}
+	const noLimit = math.MaxInt64
+	return agent.IdleHooks{
+		Busy: func() {
+			debug.SetGCPercent(100)
+			debug.SetMemoryLimit(noLimit)
+		},
+		Idle: func() {
+			debug.FreeOSMemory()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			debug.SetMemoryLimit(int64(ms.Sys-ms.HeapReleased) + idleHeadroom)
+			debug.SetGCPercent(-1)
+		},
 	}
 }

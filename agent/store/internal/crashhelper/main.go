@@ -29,14 +29,15 @@ func main() {
 	out := flag.String("out", "", "output root; cert N writes out/cN/")
 	certs := flag.Int("certs", 4, "number of certs")
 	rounds := flag.Int("rounds", 1000, "rounds of renewals")
+	batch := flag.Bool("batch", false, "commit each round's sets with one CommitBatch")
 	flag.Parse()
-	if err := run(*state, *out, *certs, *rounds); err != nil {
+	if err := run(*state, *out, *certs, *rounds, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, "crashhelper:", err)
 		panic(err) // non-zero exit without os.Exit
 	}
 }
 
-func run(state, out string, certs, rounds int) error {
+func run(state, out string, certs, rounds int, batch bool) error {
 	s, err := store.Open(state, hclog.NewNullLogger())
 	if err != nil {
 		return err
@@ -54,6 +55,9 @@ func run(state, out string, certs, rounds int) error {
 		return fmt.Errorf("recovery refused records this helper wrote: %v", rep.Refused)
 	}
 	fmt.Println("ready")
+	if batch {
+		return runBatch(s, out, certs, rounds)
+	}
 	for range rounds {
 		var wg sync.WaitGroup
 		errs := make(chan error, certs)
@@ -90,6 +94,29 @@ func allowed(out string, certs int) store.Allowed {
 	return allow
 }
 
+// runBatch commits every cert's new set of a round in one CommitBatch.
+func runBatch(s *store.Store, out string, certs, rounds int) error {
+	for range rounds {
+		var sets []store.Set
+		for i := range certs {
+			name := fmt.Sprintf("c%d", i)
+			key, cert, err := newPair(name)
+			if err != nil {
+				return err
+			}
+			files, intents := set(out, name, key, cert)
+			sets = append(sets, store.Set{Cert: name, Files: files, Intents: intents})
+		}
+		_, errs := s.CommitBatch(sets)
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // renew is one attempt: staging scratch file, new pair, Commit.
 func renew(s *store.Store, out, name string) error {
 	staging, cleanup, err := s.Staging(name)
@@ -104,6 +131,13 @@ func renew(s *store.Store, out, name string) error {
 	if err := os.WriteFile(filepath.Join(staging, "scratch.pem"), key, 0o600); err != nil {
 		return err
 	}
+	files, intents := set(out, name, key, cert)
+	_, err = s.Commit(name, files, intents)
+	return err
+}
+
+// set is cert name's key, cert and fullchain, and its unit action.
+func set(out, name string, key, cert []byte) ([]store.File, []store.Intent) {
 	dir := filepath.Join(out, name)
 	file := func(base string, data []byte, mode os.FileMode) store.File {
 		return store.File{Path: filepath.Join(dir, base), Data: data, Mode: mode, UID: -1, GID: -1, DirMode: 0o750}
@@ -113,9 +147,7 @@ func renew(s *store.Store, out, name string) error {
 		file("cert.pem", cert, 0o644),
 		file("fullchain.pem", append(append([]byte{}, cert...), cert...), 0o644),
 	}
-	intents := []store.Intent{{Unit: "u-" + name + ".service", Action: "restart", Cert: name}}
-	_, err = s.Commit(name, files, intents)
-	return err
+	return files, []store.Intent{{Unit: "u-" + name + ".service", Action: "restart", Cert: name}}
 }
 
 func newPair(cn string) (key, cert []byte, err error) {

@@ -1,0 +1,129 @@
+package agent
+
+import (
+	"crypto/x509"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/failpoint"
+)
+
+// maxBatch bounds the sets of one group commit (and so the size of its
+// journal record).
+const maxBatch = 1000
+
+// groupCommit writes the sets the issuances of one pass produce with
+// store.CommitBatch: each batch holds every set that finished while the
+// previous batch was being written, so the journal and directory fsyncs
+// are shared by many certs when issuance outpaces the disk (a local CA)
+// and a cert is still committed as soon as the disk is free when it
+// does not (ACME). One goroutine owns the batches; add may be called from
+// any goroutine, wait once, by the owner of the pass.
+type groupCommit struct {
+	store *store.Store
+	wake  chan struct{} // capacity 1: "the queue is not empty"
+	done  chan struct{} // closed when the writer has written everything
+
+	mu     sync.Mutex // guards queue, closed and outs
+	queue  []queuedSet
+	closed bool
+	outs   []outcome
+}
+
+type queuedSet struct {
+	st    *certState
+	leaf  *x509.Certificate
+	files []store.File
+}
+
+func startGroupCommit(s *store.Store) *groupCommit {
+	g := &groupCommit{store: s, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go g.writer()
+	return g
+}
+
+// add queues an issued set for the next batch, or records the failure
+// of an issuance (err, nothing to write).
+func (g *groupCommit) add(st *certState, leaf *x509.Certificate, files []store.File, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		g.outs = append(g.outs, outcome{st: st, err: err})
+		return
+	}
+	g.queue = append(g.queue, queuedSet{st: st, leaf: leaf, files: files})
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wait lets the writer finish the queue, calling beat every second
+// meanwhile (the watchdog), and returns every outcome.
+func (g *groupCommit) wait(beat func()) []outcome {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.done:
+			return g.outs // the writer is gone: no lock needed
+		case <-t.C:
+			beat()
+		}
+	}
+}
+
+func (g *groupCommit) writer() {
+	defer close(g.done)
+	for range g.wake {
+		for {
+			g.mu.Lock()
+			n := min(len(g.queue), maxBatch)
+			batch := g.queue[:n:n]
+			g.queue = g.queue[n:]
+			closed := g.closed && len(g.queue) == 0
+			g.mu.Unlock()
+			if n > 0 {
+				g.commit(batch)
+			}
+			if closed && n == 0 {
+				return
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+}
+
+// commit writes one batch. The watcher is not muted: muting would hide an
+// outside change made just after this write. The event our own rename
+// causes costs one inspection that finds the files as they should be.
+func (g *groupCommit) commit(batch []queuedSet) {
+	sets := make([]store.Set, len(batch))
+	for i, q := range batch {
+		sets[i] = store.Set{Cert: q.st.name, Files: q.files, Intents: intentsFor(q.st.cfg)}
+	}
+	res, errs := g.store.CommitBatch(sets)
+	outs := make([]outcome, len(batch))
+	for i, q := range batch {
+		outs[i] = outcome{st: q.st, leaf: q.leaf, changed: res[i].Changed}
+		if errs[i] != nil {
+			outs[i] = outcome{st: q.st, err: fmt.Errorf("write: %w", errs[i])}
+		} else {
+			failpoint.Hit("agent-after-commit")
+		}
+	}
+	g.mu.Lock()
+	g.outs = append(g.outs, outs...)
+	g.mu.Unlock()
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"math"
+	"runtime/debug"
+	"testing"
+)
+
+// After a pass the collector is off under a memory limit near what is in
+// use; before the next it is back to the default, without a limit.
+func TestIdleCollectorStopsGCBetweenPasses(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	h := idleCollector()
+	if h.Busy == nil || h.Idle == nil {
+		t.Fatal("no hooks without GOGC/GOMEMLIMIT")
+	}
+	h.Idle()
+	if p := debug.SetGCPercent(-1); p != -1 {
+		t.Fatalf("GC percent while idle = %d, want -1 (off)", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l == math.MaxInt64 || l < idleHeadroom {
+		t.Fatalf("memory limit while idle = %d, want in-use memory plus %d", l, idleHeadroom)
+	}
+	h.Busy()
+	if p := debug.SetGCPercent(-1); p != 100 {
+		t.Fatalf("GC percent during a pass = %d, want 100", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		t.Fatalf("memory limit during a pass = %d, want none", l)
+	}
+}
+
+// An operator's GOGC or GOMEMLIMIT wins: the daemon then changes nothing.
+func TestIdleCollectorLeavesOperatorSettings(t *testing.T) {
+	t.Setenv("GOGC", "50")
+	if h := idleCollector(); h.Busy != nil || h.Idle != nil {
+		t.Fatal("hooks installed although GOGC is set")
+	}
+}
