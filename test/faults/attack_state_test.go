@@ -1,0 +1,145 @@
+package faults
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Item 8a: state_dir belongs to the service user (who could swap in a
+// CA of their own), or sits in a directory they own. certagent must
+// refuse to start, naming the state dir, and write nothing.
+func attackStateDirOwner(t *testing.T, svc, other account) {
+	for _, c := range []struct {
+		name  string
+		state func(a *attackEnv) string
+	}{
+		{"owned by the service user", func(a *attackEnv) string {
+			mkdirOwned(t, a.state, svc)
+			return a.state
+		}},
+		{"inside the service user's directory", func(a *attackEnv) string {
+			p := a.path("state")
+			if err := os.Mkdir(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}},
+	} {
+		a := newAttackEnv(t, svc, other)
+		state := c.state(a)
+		if err := os.Chmod(state, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		a.write(t, strings.Replace(attackBase, `state_dir = "{{state}}"`, `state_dir = "`+state+`"`, 1))
+		for _, cmd := range []string{"renew", "run"} {
+			r, ok := runBounded(t, 60*time.Second, cmd, "--config", a.config)
+			if !ok {
+				t.Fatalf("state dir %s: certagent %s started and kept running", c.name, cmd)
+			}
+			if r.code == 0 || !strings.Contains(r.stderr, state) {
+				t.Errorf("state dir %s: certagent %s: want a refusal naming %s, got %s", c.name, cmd, state, r)
+			}
+		}
+		if _, err := os.Stat(a.path("cert.pem")); err == nil {
+			t.Errorf("state dir %s: a cert was issued", c.name)
+		}
+	}
+}
+
+// Item 8b: journal records planted in the state dir, naming a file the
+// config does not write (in a sticky, world-writable spool dir where the
+// service user left a file of theirs) and a unit it does not manage.
+// Recovery must refuse them, move them aside and touch nothing.
+func attackJournalRecord(t *testing.T, svc, other account) {
+	a := newAttackEnv(t, svc, other)
+	a.write(t, attackBase+`units = ["web.service"]
+`)
+	a.issueOnce(t)
+	spool := a.rootDir(t, "spool")
+	if err := os.Chmod(spool, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	decoy := a.plantDecoy(t, filepath.Join(spool, "decoy"))
+	journal := filepath.Join(a.state, "journal")
+	for i, cert := range []string{"web", "ghost"} {
+		tmp := ".decoy.certagent-" + strings.Repeat(string(rune('a'+i)), 8) + ".tmp"
+		as(t, svc, "printf 'attacker bytes\\n' > "+filepath.Join(spool, tmp))
+		rec := map[string]any{
+			"version": 1, "cert": cert, "state": "commit",
+			"renames": []map[string]string{{"dir": spool, "temp": tmp, "target": filepath.Base(decoy)}},
+			"intents": []map[string]string{{"unit": "sshd.service", "action": "restart", "cert": cert}},
+		}
+		b, _ := json.Marshal(rec)
+		writeFile(t, filepath.Join(journal, "commit-"+cert+".json"), b)
+	}
+	r := certagent(t, "renew", "--config", a.config)
+	noPanic(t, "renew", r.stderr)
+	a.decoyIntact(t)
+	for _, cert := range []string{"web", "ghost"} {
+		name := "commit-" + cert + ".json"
+		if _, err := os.Stat(filepath.Join(journal, name)); err == nil {
+			t.Errorf("planted %s is still in the journal", name)
+		}
+		if aside := findPrefix(a.state, name); len(aside) == 0 {
+			t.Errorf("planted %s was deleted, not moved aside:\n%s", name, r.stderr)
+		}
+	}
+	for _, in := range pendingIntents(t, a.state) {
+		if in.Unit == "sshd.service" {
+			t.Errorf("the planted record queued %s %s", in.Action, in.Unit)
+		}
+	}
+	if err := checkSet(a.webSet()); err != nil {
+		t.Error(err)
+	}
+}
+
+// findPrefix lists the files under dir whose name starts with prefix.
+func findPrefix(dir, prefix string) []string {
+	var out []string
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.HasPrefix(info.Name(), prefix) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// held: a drop-in the operator gave to the service user (who then makes
+// it write the decoy) is refused by check and by renew.
+func attackHeldDropin(t *testing.T, svc, other account) {
+	a := newAttackEnv(t, svc, other)
+	a.write(t, attackBase)
+	dropin := filepath.Join(a.rootDir(t, "conf.d"), "50-web.toml")
+	writeFile(t, dropin, nil)
+	if err := os.Chown(dropin, svc.uid, svc.gid); err != nil {
+		t.Fatal(err)
+	}
+	as(t, svc, a.expand(`printf '[certs.evil]\nissuer = "ca"\ndns_names = ["evil.example.com"]\ncert_file = "{{out}}/evil.pem"\nkey_file = "{{decoy}}"\n' > `+dropin))
+	for _, cmd := range []string{"check", "renew"} {
+		wantExit(t, cmd+" with a drop-in owned by "+svc.name, certagent(t, cmd, "--config", a.config), 2, dropin, "not root")
+	}
+}
+
+// held: a key password file in the service user's directory.
+func attackHeldCredential(t *testing.T, svc, other account) {
+	a := newAttackEnv(t, svc, other)
+	pass := a.path("key.pass")
+	as(t, svc, "printf 'Attack-key-pass-1!\\n' > "+pass+" && chmod 0600 "+pass)
+	a.write(t, attackBase+`key_password_file = "`+pass+`"
+`)
+	wantExit(t, "check with a key password file owned by "+svc.name, certagent(t, "check", "--config", a.config), 2, pass, "not root")
+}
+
+// held: the metrics endpoint does not listen beyond loopback unless the
+// operator says so.
+func attackHeldMetricsRemote(t *testing.T, svc, other account) {
+	a := newAttackEnv(t, svc, other)
+	a.write(t, strings.Replace(attackBase, "[agent]\n", "[agent]\nmetrics_listen = \"0.0.0.0:"+freePort(t)+"\"\n", 1))
+	wantExit(t, "check with metrics on 0.0.0.0", certagent(t, "check", "--config", a.config), 2, "is not a loopback address")
+}
