@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,20 +47,29 @@ mode = "0644"
 	}
 }
 
-// hookScript is what the service user's script does as root: take the decoy.
+// hookScript is what the service user's shell script does as root:
+// take the decoy. FILE is the script's path.
 const hookScript = `printf '#!/bin/sh\nchown {{svc}} {{decoy}}\nchmod 0666 {{decoy}}\n' > FILE && chmod 0755 FILE`
 
-// Item 4a: exec[0] is root's /bin/sh, but the script it runs belongs to
-// the service user.
+// Item 4a: exec[0] is a root-owned interpreter, but the script it runs
+// belongs to the service user.
 func attackHookScriptArg(t *testing.T, svc, other account) {
-	a := newAttackEnv(t, svc, other)
-	script := a.path("reload.sh")
-	as(t, svc, a.expand(strings.ReplaceAll(hookScript, "FILE", script)))
-	a.write(t, attackBase+`exec = ["/bin/sh", "`+script+`"]
+	for _, c := range []struct{ interp, script string }{
+		{"/bin/sh", hookScript},
+		{"/usr/bin/python3", `printf 'import os\nos.chown("{{decoy}}", ` + strconv.Itoa(svc.uid) + `, -1)\nos.chmod("{{decoy}}", 0o666)\n' > FILE`},
+	} {
+		if _, err := os.Stat(c.interp); err != nil {
+			continue
+		}
+		a := newAttackEnv(t, svc, other)
+		script := a.path("reload")
+		as(t, svc, a.expand(strings.ReplaceAll(c.script, "FILE", script)))
+		a.write(t, attackBase+`exec = ["`+c.interp+`", "`+script+`"]
 `)
-	wantExit(t, "check with an interpreter running the service user's script", certagent(t, "check", "--config", a.config), 2, script)
-	certagent(t, "renew", "--force", "--config", a.config)
-	a.decoyIntact(t)
+		wantExit(t, "check with "+c.interp+" running the service user's script", certagent(t, "check", "--config", a.config), 2, script)
+		certagent(t, "renew", "--force", "--config", a.config)
+		a.decoyIntact(t)
+	}
 }
 
 // Item 4b: exec[0] is a root-owned link, in root's directory, to a
@@ -111,11 +121,13 @@ func attackTemplateLoop(t *testing.T, svc, other account) {
 source = "{{dir}}/tpl/loop.tmpl"
 dest = "{{out}}/loop.conf"
 `)
-	r, ok := runBounded(t, 60*time.Second, "check", "--config", a.config)
-	if !ok {
-		t.Fatal("certagent check did not return within 60 s on a template with {{range 1000000000000}}")
+	for _, cmd := range []string{"check", "run"} {
+		r, ok := runBounded(t, 60*time.Second, cmd, "--config", a.config)
+		if !ok {
+			t.Fatalf("certagent %s did not return within 60 s on a template with {{range 1000000000000}}", cmd)
+		}
+		wantExit(t, cmd+" with an unbounded template loop", r, 2, filepath.Join(tpl, "loop.tmpl"))
 	}
-	wantExit(t, "check with an unbounded template loop", r, 2, filepath.Join(tpl, "loop.tmpl"))
 }
 
 var iterationRe = regexp.MustCompile(`Iteration (\d+)`)
