@@ -34,8 +34,9 @@ source = "{{out}}/site.conf.tmpl"
 dest = "{{out}}/site.conf"
 mode = "0644"
 `)
-	src := a.path("site.conf.tmpl")
-	wantExit(t, "check with a template source the service user owns", certagent(t, "check", "--config", a.config), 2, src)
+	// The refusal names the key and the first untrusted part of the
+	// source's path: the file or the service user's directory.
+	wantExit(t, "check with a template source the service user owns", certagent(t, "check", "--config", a.config), 2, `key "source"`, a.out)
 	as(t, svc, a.expand(`ln -sfn `+caKey+` {{out}}/site.conf.tmpl`))
 	r := certagent(t, "renew", "--force", "--config", a.config)
 	if r.code == 0 {
@@ -66,7 +67,7 @@ func attackHookScriptArg(t *testing.T, svc, other account) {
 		as(t, svc, a.expand(strings.ReplaceAll(c.script, "FILE", script)))
 		a.write(t, attackBase+`exec = ["`+c.interp+`", "`+script+`"]
 `)
-		wantExit(t, "check with "+c.interp+" running the service user's script", certagent(t, "check", "--config", a.config), 2, script)
+		wantExit(t, "check with "+c.interp+" running the service user's script", certagent(t, "check", "--config", a.config), 2, `key "exec"`, a.out)
 		certagent(t, "renew", "--force", "--config", a.config)
 		a.decoyIntact(t)
 	}
@@ -126,7 +127,7 @@ dest = "{{out}}/loop.conf"
 		if !ok {
 			t.Fatalf("certagent %s did not return within 60 s on a template with {{range 1000000000000}}", cmd)
 		}
-		wantExit(t, cmd+" with an unbounded template loop", r, 2, filepath.Join(tpl, "loop.tmpl"))
+		wantExit(t, cmd+" with an unbounded template loop", r, 2, `key "source"`, "loop.tmpl")
 	}
 }
 

@@ -11,26 +11,29 @@ import (
 
 // Item 8a: state_dir belongs to the service user (who could swap in a
 // CA of their own), or sits in a directory they own. certagent must
-// refuse to start, naming the state dir, and write nothing.
+// refuse to start, naming the first untrusted directory, and write
+// nothing.
 func attackStateDirOwner(t *testing.T, svc, other account) {
 	for _, c := range []struct {
-		name  string
-		state func(a *attackEnv) string
+		name string
+		// state makes the state dir and returns it and the directory
+		// the refusal must name (the first one not trusted).
+		state func(a *attackEnv) (state, bad string)
 	}{
-		{"owned by the service user", func(a *attackEnv) string {
+		{"owned by the service user", func(a *attackEnv) (string, string) {
 			mkdirOwned(t, a.state, svc)
-			return a.state
+			return a.state, a.state
 		}},
-		{"inside the service user's directory", func(a *attackEnv) string {
+		{"inside the service user's directory", func(a *attackEnv) (string, string) {
 			p := a.path("state")
 			if err := os.Mkdir(p, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			return p
+			return p, a.out
 		}},
 	} {
 		a := newAttackEnv(t, svc, other)
-		state := c.state(a)
+		state, bad := c.state(a)
 		if err := os.Chmod(state, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -40,8 +43,8 @@ func attackStateDirOwner(t *testing.T, svc, other account) {
 			if !ok {
 				t.Fatalf("state dir %s: certagent %s started and kept running", c.name, cmd)
 			}
-			if r.code == 0 || !strings.Contains(r.stderr, state) {
-				t.Errorf("state dir %s: certagent %s: want a refusal naming %s, got %s", c.name, cmd, state, r)
+			if r.code == 0 || !containsAll(r.stderr, []string{`key "state_dir"`, "directory " + bad + " "}) {
+				t.Errorf("state dir %s: certagent %s: want a refusal naming state_dir and %s, got %s", c.name, cmd, bad, r)
 			}
 		}
 		if _, err := os.Stat(a.path("cert.pem")); err == nil {
@@ -133,7 +136,7 @@ func attackHeldCredential(t *testing.T, svc, other account) {
 	as(t, svc, "printf 'Attack-key-pass-1!\\n' > "+pass+" && chmod 0600 "+pass)
 	a.write(t, attackBase+`key_password_file = "`+pass+`"
 `)
-	wantExit(t, "check with a key password file owned by "+svc.name, certagent(t, "check", "--config", a.config), 2, pass, "not root")
+	wantExit(t, "check with a key password file owned by "+svc.name, certagent(t, "check", "--config", a.config), 2, `key "key_password_file"`, a.out, "not root")
 }
 
 // held: the metrics endpoint does not listen beyond loopback unless the
