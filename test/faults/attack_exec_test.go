@@ -106,6 +106,7 @@ func attackHookTargetSwap(t *testing.T, svc, other account) {
 		return d.count("event=renewed", "cert=web")+d.count("event=issued", "cert=web") >= 2 && len(d.lines("hook")) > hooksBefore
 	})
 	a.decoyIntact(t)
+	t.Logf("hook lines:\n%s", strings.Join(d.lines("hook"), "\n"))
 	if len(d.lines("hook done")) > 1 {
 		t.Errorf("the daemon ran the replaced hook program as root:\n%s", strings.Join(d.lines("hook"), "\n"))
 	}

@@ -45,6 +45,7 @@ key_file = "{{dir}}/rootout/key.pem"
 	a.issueOnce(t)
 	as(t, svc, a.expand(`ln -sfn {{decoy}} {{out}}/key.pem`))
 	r := certagent(t, "renew", "--force", "--config", a.config)
+	t.Logf("renew after the attack: %s", r)
 	if r.code == 0 || !strings.Contains(r.stderr, a.path("key.pem")) {
 		t.Errorf("renew with the service user's link at key.pem: want a refusal naming %s, got %s", a.path("key.pem"), r)
 	}
@@ -105,6 +106,7 @@ key_file = "{{out}}/site/key.pem"
 `)
 	r := certagent(t, "renew", "--config", a.config)
 	noPanic(t, "renew", r.stderr)
+	t.Logf("renew after the attack: %s", r)
 	if d := diffSnapshot(before, snapshot(t, victim)); len(d) > 0 {
 		t.Errorf("challenge files written through the service user's .well-known link: %v\n%s", d, r)
 	}
@@ -206,6 +208,7 @@ remove_key_after_start = true
 	if !swapped {
 		t.Fatalf("the unit action never reached the fake service manager: %s", r)
 	}
+	t.Logf("renew with the swap: %s", r)
 	if _, err := os.Lstat(filepath.Join(victim, "key.pem")); err != nil {
 		t.Errorf("remove_key_after_start removed the other service's key.pem through the swapped directory: %v\n%s", err, r)
 	}

@@ -81,6 +81,7 @@ func attackJournalRecord(t *testing.T, svc, other account) {
 	}
 	r := certagent(t, "renew", "--config", a.config)
 	noPanic(t, "renew", r.stderr)
+	t.Logf("renew after planting the records: %s", r)
 	a.decoyIntact(t)
 	for _, cert := range []string{"web", "ghost"} {
 		name := "commit-" + cert + ".json"
