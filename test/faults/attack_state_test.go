@@ -69,7 +69,9 @@ func attackJournalRecord(t *testing.T, svc, other account) {
 	decoy := a.plantDecoy(t, filepath.Join(spool, "decoy"))
 	journal := filepath.Join(a.state, "journal")
 	for i, cert := range []string{"web", "ghost"} {
-		tmp := ".decoy.certagent-" + strings.Repeat(string(rune('a'+i)), 8) + ".tmp"
+		// A well-formed temp name (16 hex digits), so that only the
+		// record's targets and units can make recovery refuse it.
+		tmp := ".decoy.certagent-" + strings.Repeat(string(rune('a'+i)), 16) + ".tmp"
 		as(t, svc, "printf 'attacker bytes\\n' > "+filepath.Join(spool, tmp))
 		rec := map[string]any{
 			"version": 1, "cert": cert, "state": "commit",
