@@ -53,13 +53,23 @@ func attackStateDirOwner(t *testing.T, svc, other account) {
 	}
 }
 
-// Item 8b: journal records planted in the state dir, naming a file the
-// config does not write (in a sticky, world-writable spool dir where the
-// service user left a file of theirs) and a unit it does not manage.
-// Recovery must refuse them, move them aside and touch nothing.
+// Item 8b: journal records planted in the state dir. web's and ghost's
+// (a cert not in the config) name a file the config does not write, in
+// a sticky, world-writable spool dir where the service user left a file
+// of theirs; api's names api's own cert file but a unit api does not
+// have. Recovery must refuse all three, move them aside and touch
+// nothing.
 func attackJournalRecord(t *testing.T, svc, other account) {
 	a := newAttackEnv(t, svc, other)
 	a.write(t, attackBase+`units = ["web.service"]
+
+[certs.api]
+issuer = "ca"
+dns_names = ["api.example.com"]
+key_type = "ec256"
+cert_file = "{{out}}/api-cert.pem"
+key_file = "{{out}}/api-key.pem"
+units = ["api.service"]
 `)
 	a.issueOnce(t)
 	spool := a.rootDir(t, "spool")
@@ -67,15 +77,21 @@ func attackJournalRecord(t *testing.T, svc, other account) {
 		t.Fatal(err)
 	}
 	decoy := a.plantDecoy(t, filepath.Join(spool, "decoy"))
+	apiCert := fileHash(a.path("api-cert.pem"))
 	journal := filepath.Join(a.state, "journal")
-	for i, cert := range []string{"web", "ghost"} {
+	certs := []string{"web", "ghost", "api"}
+	for i, cert := range certs {
+		dir, target := spool, filepath.Base(decoy)
+		if cert == "api" {
+			dir, target = a.out, "api-cert.pem"
+		}
 		// A well-formed temp name (16 hex digits), so that only the
 		// record's targets and units can make recovery refuse it.
-		tmp := ".decoy.certagent-" + strings.Repeat(string(rune('a'+i)), 16) + ".tmp"
-		as(t, svc, "printf 'attacker bytes\\n' > "+filepath.Join(spool, tmp))
+		tmp := "." + target + ".certagent-" + strings.Repeat(string(rune('a'+i)), 16) + ".tmp"
+		as(t, svc, "printf 'attacker bytes\\n' > "+filepath.Join(dir, tmp))
 		rec := map[string]any{
 			"version": 1, "cert": cert, "state": "commit",
-			"renames": []map[string]string{{"dir": spool, "temp": tmp, "target": filepath.Base(decoy)}},
+			"renames": []map[string]string{{"dir": dir, "temp": tmp, "target": target}},
 			"intents": []map[string]string{{"unit": "sshd.service", "action": "restart", "cert": cert}},
 		}
 		b, _ := json.Marshal(rec)
@@ -85,7 +101,10 @@ func attackJournalRecord(t *testing.T, svc, other account) {
 	noPanic(t, "renew", r.stderr)
 	t.Logf("renew after planting the records: %s", r)
 	a.decoyIntact(t)
-	for _, cert := range []string{"web", "ghost"} {
+	if fileHash(a.path("api-cert.pem")) != apiCert {
+		t.Errorf("the record with a foreign unit replaced api-cert.pem")
+	}
+	for _, cert := range certs {
 		name := "commit-" + cert + ".json"
 		if _, err := os.Stat(filepath.Join(journal, name)); err == nil {
 			t.Errorf("planted %s is still in the journal", name)
@@ -96,7 +115,7 @@ func attackJournalRecord(t *testing.T, svc, other account) {
 	}
 	for _, in := range pendingIntents(t, a.state) {
 		if in.Unit == "sshd.service" {
-			t.Errorf("the planted record queued %s %s", in.Action, in.Unit)
+			t.Errorf("the planted record of %s queued %s %s", in.Cert, in.Action, in.Unit)
 		}
 	}
 	if err := checkSet(a.webSet()); err != nil {
