@@ -188,18 +188,23 @@ func mkdirOwned(t *testing.T, dir string, u account) {
 }
 
 // attackTally counts the attacks of one run of TestAttacks.
-type attackTally struct{ tried, held atomic.Int64 }
+type attackTally struct{ tried, held, skipped atomic.Int64 }
 
-// attack runs one attack as a subtest; it counts as tried when it ran
-// (not filtered out by -run) and as held when it passed.
+// attack runs one attack as a subtest. It counts as tried when it ran
+// (not filtered out by -run, not skipped for a missing tool) and as held
+// when it passed.
 func (tl *attackTally) attack(t *testing.T, name string, f func(t *testing.T)) {
 	t.Helper()
-	ran := false
+	ran, skipped := false, false
 	ok := t.Run(name, func(t *testing.T) {
 		ran = true
+		defer func() { skipped = t.Skipped() }()
 		f(t)
 	})
-	if ran {
+	switch {
+	case skipped:
+		tl.skipped.Add(1)
+	case ran:
 		tl.tried.Add(1)
 		if ok {
 			tl.held.Add(1)

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/certagent/certagent/internal/testbin"
@@ -22,7 +23,11 @@ func TestAttacks(t *testing.T) {
 	for _, a := range attacks {
 		tl.attack(t, a.name, func(t *testing.T) { a.run(t, svc, other) })
 	}
-	figure(t, "attacks: %d tried, %d held", tl.tried.Load(), tl.held.Load())
+	skipped := ""
+	if n := tl.skipped.Load(); n > 0 {
+		skipped = fmt.Sprintf(" (%d skipped: a tool is missing)", n)
+	}
+	figure(t, "attacks: %d tried, %d held%s", tl.tried.Load(), tl.held.Load(), skipped)
 }
 
 // attacks lists the attacks in the order of docs/security.md.
