@@ -22,18 +22,9 @@ func (a *attackEnv) issueOnce(t *testing.T) {
 	}
 }
 
-// Item 1: with follow_symlinks = true, the service user replaces
-// key.pem by a link to a root-owned file and waits for a renewal. A
-// link is followed only when root planted it in a directory only root
-// can write, which the second cert shows is still the case.
-func attackFollowFinalLink(t *testing.T, svc, other account) {
-	a := newAttackEnv(t, svc, other)
-	rootOut, rootKeys := a.rootDir(t, "rootout"), a.rootDir(t, "rootkeys")
-	if err := os.Symlink(filepath.Join(rootKeys, "web2.key"), filepath.Join(rootOut, "key.pem")); err != nil {
-		t.Fatal(err)
-	}
-	a.write(t, attackBase+`follow_symlinks = true
-
+// web2Cert is a cert whose key_file is root's link, in root's own
+// directory, to a file in another directory of root's.
+const web2Cert = `
 [certs.web2]
 issuer = "ca"
 dns_names = ["web2.example.com"]
@@ -41,13 +32,48 @@ key_type = "ec256"
 follow_symlinks = true
 cert_file = "{{dir}}/rootout/cert.pem"
 key_file = "{{dir}}/rootout/key.pem"
-`)
+`
+
+// web3Cert's key_file is root's link, in root's directory, to a file in
+// the service user's directory.
+const web3Cert = `
+[certs.web3]
+issuer = "ca"
+dns_names = ["web3.example.com"]
+key_type = "ec256"
+follow_symlinks = true
+cert_file = "{{dir}}/rootout/web3-cert.pem"
+key_file = "{{dir}}/rootout/web3-key.pem"
+`
+
+// Item 1: with follow_symlinks = true, the service user replaces
+// key.pem by a link to a root-owned file and waits for a renewal. Also,
+// root's link to a file in the service user's directory, which the user
+// replaces by a link to a second decoy. A link is followed only when
+// root planted it in a directory only root can write and its whole
+// target path is root's too, which web2 shows is still the case.
+func attackFollowFinalLink(t *testing.T, svc, other account) {
+	a := newAttackEnv(t, svc, other)
+	rootOut, rootKeys := a.rootDir(t, "rootout"), a.rootDir(t, "rootkeys")
+	if err := os.Symlink(filepath.Join(rootKeys, "web2.key"), filepath.Join(rootOut, "key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	web3Link := filepath.Join(rootOut, "web3-key.pem")
+	if err := os.Symlink(a.path("web3.key"), web3Link); err != nil {
+		t.Fatal(err)
+	}
+	a.write(t, attackBase+"follow_symlinks = true\n"+web2Cert)
 	a.issueOnce(t)
-	as(t, svc, a.expand(`ln -sfn {{decoy}} {{out}}/key.pem`))
+	decoy3 := a.plantDecoy(t, filepath.Join(a.dir, "decoy-web3"))
+	as(t, svc, a.expand(`ln -sfn {{decoy}} {{out}}/key.pem && ln -s `+decoy3+` {{out}}/web3.key`))
+	a.write(t, attackBase+"follow_symlinks = true\n"+web2Cert+web3Cert)
 	r := certagent(t, "renew", "--force", "--config", a.config)
 	t.Logf("renew after the attack: %s", r)
 	if r.code == 0 || !strings.Contains(r.stderr, a.path("key.pem")) {
 		t.Errorf("renew with the service user's link at key.pem: want a refusal naming %s, got %s", a.path("key.pem"), r)
+	}
+	if !strings.Contains(r.stderr, "web3: ") {
+		t.Errorf("renew through root's link into the service user's directory: want web3 refused, got %s", r)
 	}
 	a.decoyIntact(t)
 	// root's own link in root's own directory is followed.
