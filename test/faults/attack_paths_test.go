@@ -179,9 +179,11 @@ key_file = "{{out}}/NAME/key.pem"
 		return strings.Contains(metrics, `cert="bravo"`) && strings.Contains(metrics, `cert="alpha"`)
 	})
 	st := certagent(t, "status", "--json", "--config", a.config)
+	files := certagent(t, "check", "--files", "--config", a.config)
 	seen := map[string]string{
 		"metrics (as " + other.name + ")": metricLines(metrics),
 		"status --json":                   st.stdout,
+		"check --files":                   files.stdout + files.stderr,
 		"daemon log":                      d.text(),
 	}
 	for what, text := range seen {

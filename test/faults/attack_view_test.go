@@ -80,7 +80,7 @@ func certLines(text, name string) []string {
 			}
 			continue
 		}
-		if strings.Contains(l, "cert="+name) || strings.Contains(l, `cert="`+name+`"`) || strings.Contains(l, "/"+name+"/") {
+		if strings.Contains(l, "cert="+name) || strings.Contains(l, `cert="`+name+`"`) || strings.Contains(l, `cert "`+name+`"`) || strings.Contains(l, "/"+name+"/") {
 			out = append(out, l)
 		}
 	}
