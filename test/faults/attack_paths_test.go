@@ -4,11 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// webAs is the cert set of attackBase, owned by the service user.
+// webSet is the cert set of attackBase, owned by the service user.
 func (a *attackEnv) webSet() certSpec {
 	return certSpec{name: "web", cert: a.path("cert.pem"), key: a.path("key.pem"), fullchain: a.path("fullchain.pem"),
 		caFile: a.path("ca.pem"), keyMode: 0o600, certMode: 0o644, uid: a.svc.uid, gid: a.svc.gid}
@@ -213,12 +214,12 @@ settle = "1s"
 remove_key_after_start = true
 `)
 	swap := a.expand(`mv {{out}}/web {{out}}/web.real && ln -s {{dir}}/othersvc {{out}}/web`)
-	var swapped bool
+	// The fake service manager calls back from its own goroutine.
+	var swapped atomic.Bool
 	bus := startFakeSystemd(t, "web.service", func() {
-		if swapped {
+		if !swapped.CompareAndSwap(false, true) {
 			return
 		}
-		swapped = true
 		// The other service's directory: its cert and, as key.pem, the decoy.
 		b, err := os.ReadFile(a.path("web/cert.pem"))
 		if err != nil {
@@ -233,7 +234,7 @@ remove_key_after_start = true
 		}
 	})
 	r := runBin(t, bin, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + bus}, "renew", "--config", a.config)
-	if !swapped {
+	if !swapped.Load() {
 		t.Fatalf("the unit action never reached the fake service manager: %s", r)
 	}
 	t.Logf("renew with the swap: %s", r)
