@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/certagent/certagent/internal/safefile"
 	legoacme "github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/lego"
 	"github.com/go-acme/lego/v4/registration"
@@ -94,7 +95,7 @@ func newAccountKey(dir, directory string) (*account, error) {
 		return nil, fmt.Errorf("store account key: %w", err)
 	}
 	// A new key invalidates any stored registration.
-	if err := os.Remove(filepath.Join(dir, accountJSONFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := safefile.RemoveFile(filepath.Join(dir, accountJSONFile), false); err != nil {
 		return nil, err
 	}
 	return &account{Directory: directory, key: k}, nil
@@ -214,38 +215,9 @@ func readSecret(path string) (string, error) {
 	return s, nil
 }
 
-// writeAtomic writes data to path with mode 0600 via a temp file in the
-// same directory: chmod before the first byte, fsync, rename, fsync dir.
+// writeAtomic writes data to path with mode 0600 (safefile.WriteFile:
+// mode before the first byte, fsync, rename, fsync dir, and a temp name
+// the store's Recover sweeps after a crash).
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return safefile.WriteFile(path, data, safefile.Private)
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
+	"github.com/certagent/certagent/internal/safefile"
 	"github.com/go-acme/lego/v4/challenge/http01"
 )
 
@@ -14,45 +16,49 @@ import (
 // WEBROOT/.well-known/acme-challenge/TOKEN for an existing web server.
 // One is made per order; release removes whatever lego did not clean up,
 // so no challenge file outlives the order, whether it failed or not.
+//
+// The web root often belongs to the service user, so every mkdir,
+// create and unlink goes through internal/safefile: a `.well-known` (or
+// any other) symlink that user planted is refused, not followed, and the
+// challenge file is created O_EXCL|O_NOFOLLOW and renamed into place.
 type webrootProvider struct {
-	root  string
-	mu    sync.Mutex
-	files map[string]bool
+	root   string
+	mu     sync.Mutex
+	tokens map[string]bool
 }
 
 func newWebrootProvider(root string) *webrootProvider {
-	return &webrootProvider{root: root, files: map[string]bool{}}
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
+	return &webrootProvider{root: root, tokens: map[string]bool{}}
 }
 
-func (w *webrootProvider) path(token string) string {
-	return filepath.Join(w.root, filepath.FromSlash(http01.ChallengePath(token)))
+// dir is WEBROOT/.well-known/acme-challenge.
+func (w *webrootProvider) dir() string {
+	return filepath.Join(w.root, filepath.FromSlash(strings.TrimSuffix(http01.PathPrefix, "/")))
 }
 
-// Present implements challenge.Provider. The file is world-readable
-// (0644) because the web server, not certagent, serves it; it holds only
-// the public key authorization.
+// challengePerm is world-readable (0644) because the web server, not
+// certagent, serves the file; it holds only the public key authorization.
+var challengePerm = safefile.Perm{Mode: 0o644, UID: -1, GID: -1}
+
+// Present implements challenge.Provider.
 func (w *webrootProvider) Present(domain, token, keyAuth string) error {
 	// lego maps tokens that are not base64url to ".../invalid"; refuse
 	// them rather than write a file no validation would ask for.
 	if http01.ChallengePath(token) != http01.PathPrefix+token {
 		return fmt.Errorf("webroot: token %q is not base64url", token)
 	}
-	p := w.path(token)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("webroot: %w", err)
-	}
-	w.mu.Lock()
-	w.files[p] = true
-	w.mu.Unlock()
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	d, err := safefile.OpenDir(w.dir(), true, 0o755)
 	if err != nil {
 		return fmt.Errorf("webroot: %w", err)
 	}
-	if _, err := f.WriteString(keyAuth); err != nil {
-		f.Close()
-		return fmt.Errorf("webroot: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	defer d.Close()
+	w.mu.Lock()
+	w.tokens[token] = true
+	w.mu.Unlock()
+	if err := d.Replace(token, []byte(keyAuth), challengePerm, nil); err != nil {
 		return fmt.Errorf("webroot: %w", err)
 	}
 	return nil
@@ -60,11 +66,27 @@ func (w *webrootProvider) Present(domain, token, keyAuth string) error {
 
 // CleanUp implements challenge.Provider.
 func (w *webrootProvider) CleanUp(domain, token, keyAuth string) error {
-	p := w.path(token)
 	w.mu.Lock()
-	delete(w.files, p)
+	delete(w.tokens, token)
 	w.mu.Unlock()
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	return w.remove(token)
+}
+
+// remove unlinks the challenge file (never what a link there points to)
+// in the directory reached by the safe walk.
+func (w *webrootProvider) remove(token string) error {
+	if http01.ChallengePath(token) != http01.PathPrefix+token {
+		return nil // Present wrote nothing for it
+	}
+	d, err := safefile.OpenDir(w.dir(), false, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("webroot: %w", err)
+	}
+	defer d.Close()
+	if err := d.Remove(token); err != nil {
 		return fmt.Errorf("webroot: %w", err)
 	}
 	return nil
@@ -75,11 +97,11 @@ func (w *webrootProvider) release() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var errs []error
-	for p := range w.files {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for tok := range w.tokens {
+		if err := w.remove(tok); err != nil {
 			errs = append(errs, err)
 		}
-		delete(w.files, p)
+		delete(w.tokens, tok)
 	}
 	return errors.Join(errs...)
 }

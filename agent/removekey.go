@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/certagent/certagent/agent/formats"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
-	"golang.org/x/sys/unix"
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 // removedKeysDir holds one marker per cert whose key certagent deleted
@@ -67,7 +66,10 @@ func otherUnitPending(pending []store.Intent, cert, unit string) string {
 
 // removeKey records the marker for the cert now on disk, then deletes the
 // key file and syncs its directory. A crash between the two leaves the
-// key in place, which is harmless.
+// key in place, which is harmless. The key is resolved as the store
+// resolves it for writing (safefile.Resolve): no untrusted link on the
+// way is followed, and a symlink at the key is refused unless
+// follow_symlinks, which then removes the trusted link's target.
 func removeKey(stateDir string, c *config.Cert) error {
 	certs, err := readCerts(c.CertFile)
 	if err != nil {
@@ -76,10 +78,7 @@ func removeKey(stateDir string, c *config.Cert) error {
 	if err := writeMarker(stateDir, c.Name, serialHex(certs[0])); err != nil {
 		return err
 	}
-	if err := os.Remove(c.KeyFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return syncDir(filepath.Dir(c.KeyFile))
+	return safefile.RemoveFile(c.KeyFile, c.FollowSymlinks)
 }
 
 func readCerts(path string) ([]*x509.Certificate, error) {
@@ -93,41 +92,12 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 // writeMarker writes state_dir/removed-keys/NAME atomically (temp file,
 // fsync, rename, fsync dir).
 func writeMarker(stateDir, cert, serial string) error {
-	dir := filepath.Join(stateDir, removedKeysDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+cert+".tmp-")
+	d, err := safefile.OpenDir(filepath.Join(stateDir, removedKeysDir), true, 0o700)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err = f.WriteString(serial + "\n"); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, cert)); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return &fs.PathError{Op: "open", Path: dir, Err: err}
-	}
-	defer unix.Close(fd)
-	if err := unix.Fsync(fd); err != nil {
-		return &fs.PathError{Op: "fsync", Path: dir, Err: err}
-	}
-	return nil
+	defer d.Close()
+	return d.Replace(cert, []byte(serial+"\n"), safefile.Private, nil)
 }
 
 // KeyRemovedOnPurpose reports whether certagent deleted cert's key after
@@ -137,7 +107,7 @@ func KeyRemovedOnPurpose(stateDir, cert string, leaf *x509.Certificate) bool {
 	if leaf == nil {
 		return false
 	}
-	b, err := os.ReadFile(filepath.Join(stateDir, removedKeysDir, cert))
+	b, err := pki.ReadFileLimited(filepath.Join(stateDir, removedKeysDir, cert), 0)
 	return err == nil && strings.TrimSpace(string(b)) == serialHex(leaf)
 }
 
@@ -148,7 +118,9 @@ func KeyRemovedOnPurpose(stateDir, cert string, leaf *x509.Certificate) bool {
 // output file must exist. pass.go's inspect should call it instead of
 // pki.Inspect plus its missing-file loop.
 func InspectCert(stateDir string, c *config.Cert, exp pki.Expect, now time.Time) (rep pki.Report, keyRemoved bool) {
-	_, statErr := os.Lstat(c.KeyFile)
+	// Through the safe walker: a planted link must not tell whether the
+	// root-only file it points to exists (it reads as "not a certificate").
+	_, statErr := safefile.Lstat(c.KeyFile)
 	keyMissing := errors.Is(statErr, fs.ErrNotExist)
 	encrypted := c.KeyPassword().IsSet()
 	keyFile := c.KeyFile
@@ -169,7 +141,11 @@ func InspectCert(stateDir string, c *config.Cert, exp pki.Expect, now time.Time)
 		if f == c.KeyFile || f == c.CertFile {
 			continue
 		}
-		if _, err := os.Lstat(f); err != nil {
+		_, err := safefile.Lstat(f)
+		switch {
+		case errors.Is(err, safefile.ErrUntrusted):
+			rep.Problems = append(rep.Problems, pki.Problem{Kind: pki.ProblemUnreadable, File: f, Detail: pki.ErrNotCertificate.Error()})
+		case err != nil:
 			rep.Problems = append(rep.Problems, pki.Problem{Kind: pki.ProblemMissing, File: f, Detail: f + " is missing"})
 		}
 	}

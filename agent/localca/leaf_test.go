@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -86,7 +87,7 @@ func writePair(t *testing.T, dir string, b *agent.Bundle) (certFile, keyFile str
 		keyFile:                      key,
 		filepath.Join(dir, "ca.pem"): pki.EncodeCertsPEM(b.Roots...),
 	} {
-		if err := writeFileSync(p, data); err != nil {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

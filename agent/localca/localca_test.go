@@ -15,6 +15,7 @@ import (
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 func issuerCfg(kt string, validity time.Duration) *config.Issuer {
@@ -196,17 +197,21 @@ func TestJunkInCADirIsNotOverwritten(t *testing.T) {
 
 func TestRemovesStaleTempDirs(t *testing.T) {
 	ca, dir := newCA(t, issuerCfg("ec256", 0))
-	stale := filepath.Join(filepath.Dir(dir), ".cluster.new-123")
+	stale := filepath.Join(filepath.Dir(dir), ".cluster.new-123") // an earlier release's name
+	staleNew := filepath.Join(filepath.Dir(dir), safefile.TempName("cluster"))
 	fresh := filepath.Join(filepath.Dir(dir), ".cluster.new-456")
-	for _, d := range []string{stale, fresh} {
+	for _, d := range []string{stale, staleNew, fresh} {
 		os.MkdirAll(d, 0o700)
 		os.WriteFile(filepath.Join(d, KeyFile), []byte("half"), 0o600)
 	}
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(stale, old, old)
+	os.Chtimes(staleNew, old, old)
 	issue(t, ca, webRequest())
-	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("stale temp dir kept: %v", err)
+	for _, d := range []string{stale, staleNew} {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("stale temp dir %s kept: %v", d, err)
+		}
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Fatalf("recent temp dir (maybe another process) removed: %v", err)

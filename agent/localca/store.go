@@ -12,10 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/internal/safefile"
+	"golang.org/x/sys/unix"
 )
 
 // File names inside the CA directory.
@@ -113,30 +114,8 @@ func (c *CA) create(ctx context.Context) (crypto.Signer, *x509.Certificate, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("local ca %q: %w", c.name, err)
 	}
-	parent := filepath.Dir(c.dir)
-	if err := os.MkdirAll(parent, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("local ca %q: %w", c.name, err)
-	}
-	removeStale(parent, c.tempPrefix())
-	tmp, err := os.MkdirTemp(parent, c.tempPrefix())
-	if err != nil {
-		return nil, nil, fmt.Errorf("local ca %q: %w", c.name, err)
-	}
-	defer os.RemoveAll(tmp) // a no-op once renamed
-	if err := writeFileSync(filepath.Join(tmp, KeyFile), keyPEM); err != nil {
-		return nil, nil, fmt.Errorf("local ca %q: %w", c.name, err)
-	}
-	if err := writeFileSync(filepath.Join(tmp, CertFile), pki.EncodeCertsPEM(cert)); err != nil {
-		return nil, nil, fmt.Errorf("local ca %q: %w", c.name, err)
-	}
-	if err := syncDir(tmp); err != nil {
-		return nil, nil, fmt.Errorf("local ca %q: %w", c.name, err)
-	}
-	// rename(2) replaces c.dir only if it is missing or empty. os.Rename
-	// refuses any existing directory, so call the system call directly.
-	if err := syscall.Rename(tmp, c.dir); err != nil {
-		err = &os.LinkError{Op: "rename", Old: tmp, New: c.dir, Err: err}
-		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+	if err := c.install(keyPEM, pki.EncodeCertsPEM(cert)); err != nil {
+		if errors.Is(err, errCAExists) {
 			// Another process created the CA first, or the directory
 			// holds files that are not a CA: let readExisting decide.
 			if k, crt, rerr := c.readExisting(); rerr == nil {
@@ -148,13 +127,50 @@ func (c *CA) create(ctx context.Context) (crypto.Signer, *x509.Certificate, erro
 		}
 		return nil, nil, fmt.Errorf("local ca %q: %w", c.name, err)
 	}
-	if err := syncDir(parent); err != nil {
-		return nil, nil, fmt.Errorf("local ca %q: %w", c.name, err)
-	}
 	return key, cert, nil
 }
 
-func (c *CA) tempPrefix() string { return "." + filepath.Base(c.dir) + ".new-" }
+// errCAExists means c.dir already holds files when create renames.
+var errCAExists = errors.New("ca directory is not empty")
+
+// install writes ca.key and ca.crt into a fresh temp directory next to
+// c.dir (safefile: walked without untrusted links, files 0600 before
+// their first byte, fsynced) and renames it to c.dir.
+func (c *CA) install(keyPEM, certPEM []byte) error {
+	parent, err := safefile.OpenDir(filepath.Dir(c.dir), true, 0o700)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	removeStale(parent, filepath.Base(c.dir))
+	tmp := safefile.TempName(filepath.Base(c.dir))
+	if err := unix.Mkdirat(parent.Fd(), tmp, 0o700); err != nil {
+		return &os.PathError{Op: "mkdir", Path: parent.Join(tmp), Err: err}
+	}
+	defer parent.RemoveAll(tmp) // nothing left once renamed
+	d, err := safefile.OpenDir(parent.Join(tmp), false, 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.WriteNew(KeyFile, keyPEM, safefile.Private, nil); err != nil {
+		return err
+	}
+	if err := d.WriteNew(CertFile, certPEM, safefile.Private, nil); err != nil {
+		return err
+	}
+	if err := d.Sync(nil); err != nil {
+		return err
+	}
+	// rename(2) replaces c.dir only if it is missing or empty.
+	if err := unix.Renameat(parent.Fd(), tmp, parent.Fd(), filepath.Base(c.dir)); err != nil {
+		if err == unix.ENOTEMPTY || err == unix.EEXIST {
+			return errCAExists
+		}
+		return &os.LinkError{Op: "rename", Old: parent.Join(tmp), New: c.dir, Err: err}
+	}
+	return parent.Sync(nil)
+}
 
 // caSettings applies the package defaults to the issuer config.
 func (c *CA) caSettings() (pki.KeyType, string, time.Duration, error) {
@@ -205,54 +221,30 @@ func (c *CA) selfSign(key crypto.Signer, cn string, validity time.Duration) (*x5
 	return x509.ParseCertificate(der)
 }
 
-// writeFileSync creates path 0600 (set with fchmod before the first byte,
-// whatever the umask), writes b and fsyncs it.
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // staleAfter is how old a leftover temp directory must be before it is
 // removed, so that a concurrent create in another process is left alone.
 const staleAfter = 10 * time.Minute
 
-// removeStale deletes temp directories left by a crash during create;
-// they were never renamed into place, so no cert chains to them.
-func removeStale(parent, prefix string) {
-	entries, _ := os.ReadDir(parent)
+// removeStale deletes temp directories of the CA named base left by a
+// crash during create (safefile.TempName's, or the ".<base>.new-N" of
+// earlier releases); they were never renamed into place, so no cert
+// chains to them. The store's Recover sweeps them at start too.
+func removeStale(parent *safefile.Dir, base string) {
+	f, err := os.Open(parent.Path())
+	if err != nil {
+		return
+	}
+	entries, _ := f.ReadDir(-1)
+	f.Close()
 	for _, e := range entries {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), prefix) {
+		n := e.Name()
+		ours := strings.HasPrefix(n, "."+base+".new-") ||
+			(strings.HasPrefix(n, "."+base+".certagent-") && safefile.IsTemp(n))
+		if !e.IsDir() || !ours {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
-			os.RemoveAll(filepath.Join(parent, e.Name()))
+			_ = parent.RemoveAll(e.Name())
 		}
 	}
 }

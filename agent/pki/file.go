@@ -1,46 +1,67 @@
 package pki
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"syscall"
+	"path/filepath"
+
+	"github.com/certagent/certagent/internal/safefile"
+	"golang.org/x/sys/unix"
 )
 
 // MaxFileSize is the default limit for ReadFileLimited: PEM certs, chains
 // and keys are a few KiB, so anything past 1 MiB is not one of ours.
 const MaxFileSize = 1 << 20
 
+// ErrNotCertificate is all a read says about a file certagent would
+// refuse to write: one behind a symlink that someone other than root (or
+// certagent's user) planted, at the file or anywhere on its path. It
+// never says whether the link's target exists or what it holds, so a
+// service user cannot use certagent's status, logs or metrics to probe
+// root-only files.
+var ErrNotCertificate = errors.New("not a certificate")
+
 // ReadFileLimited reads a cert or key file without trusting what is at
-// the path. Symlinks are followed (certbot's live/ links are normal). It
-// refuses anything that is not a regular file (a FIFO, device, socket or
-// directory) without blocking on it, and any file larger than max bytes
-// (MaxFileSize when max <= 0). Errors name the path; a missing file gives
-// an error that matches fs.ErrNotExist.
+// the path. Symlinks are followed only when trusted (owned by root or
+// certagent's user, in a directory nobody else can write; certbot's
+// live/ links are), and behind a followed final link every directory
+// must be trusted too: anything else gives an error wrapping
+// ErrNotCertificate that names only path. It refuses anything that is
+// not a regular file (a FIFO, device, socket or directory) without
+// blocking on it, and any file larger than max bytes (MaxFileSize when
+// max <= 0). Errors name the path; a missing file gives an error that
+// matches fs.ErrNotExist.
 func ReadFileLimited(path string, max int64) ([]byte, error) {
 	if max <= 0 {
 		max = MaxFileSize
 	}
-	// Stat first so a device is never opened at all; the fstat below
-	// catches a swap between the two calls.
-	fi, err := os.Stat(path)
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRegular(path, fi, max); err != nil {
-		return nil, err
-	}
-	// O_NONBLOCK: opening a FIFO put there after the Stat must not hang.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
+	// The entry is checked before it is opened, so a device is never
+	// opened at all; the fstat below catches a swap between the two.
+	f, err := safefile.OpenRead(abs, func(st *unix.Stat_t) error {
+		return checkRegular(path, statMode(st), st.Size, max)
+	})
+	switch {
+	case errors.Is(err, safefile.ErrUntrusted):
+		return nil, fmt.Errorf("%s: %w", path, ErrNotCertificate)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: unix.ENOENT}
+	case errors.Is(err, unix.EISDIR):
+		return nil, checkRegular(path, fs.ModeDir, 0, max)
+	case err != nil:
+		return nil, renamePath(err, path)
 	}
 	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return nil, err
 	}
-	if err := checkRegular(path, fi, max); err != nil {
+	if err := checkRegular(path, fi.Mode(), fi.Size(), max); err != nil {
 		return nil, err
 	}
 	// The file may grow while we read; read one byte past max to see it.
@@ -54,13 +75,42 @@ func ReadFileLimited(path string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-func checkRegular(path string, fi fs.FileInfo, max int64) error {
-	m := fi.Mode()
+// renamePath makes a path error name the path the caller gave.
+func renamePath(err error, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
+	}
+	return err
+}
+
+// statMode turns a stat's file type into an fs.FileMode for messages.
+func statMode(st *unix.Stat_t) fs.FileMode {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return 0
+	case unix.S_IFDIR:
+		return fs.ModeDir
+	case unix.S_IFIFO:
+		return fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		return fs.ModeSocket
+	case unix.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		return fs.ModeDevice
+	case unix.S_IFLNK:
+		return fs.ModeSymlink
+	}
+	return fs.ModeIrregular
+}
+
+func checkRegular(path string, m fs.FileMode, size, max int64) error {
 	if !m.IsRegular() {
 		return fmt.Errorf("%s: is a %s, not a regular file", path, describeMode(m))
 	}
-	if fi.Size() > max {
-		return fmt.Errorf("%s: file is %d bytes, larger than the %d byte limit (not a pem cert or key)", path, fi.Size(), max)
+	if size > max {
+		return fmt.Errorf("%s: file is %d bytes, larger than the %d byte limit (not a pem cert or key)", path, size, max)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/certagent/certagent/internal/safefile"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,49 +38,20 @@ func realOps() fsOps {
 // bigger is not a certificate or key we wrote.
 const maxPrevious = 4 << 20
 
+func (o *fsOps) sf() *safefile.Ops {
+	return &safefile.Ops{Write: o.write, Fsync: o.fsync, FsyncDir: o.fsyncDir,
+		Renameat: o.renameat, AfterChmod: o.afterChmod}
+}
+
 // createTemp creates name in d with O_EXCL|O_NOFOLLOW, 0600, then sets the
-// final owner and mode while it is still empty.
+// final owner and mode while it is still empty (safefile.Dir.Create).
 func (s *Store) createTemp(d *dirHandle, name string, uid, gid int, mode os.FileMode) (*os.File, error) {
-	p := d.join(name)
-	fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, pathErr("create", p, err)
-	}
-	f := os.NewFile(uintptr(fd), p)
-	fail := func(op string, err error) (*os.File, error) {
-		_ = f.Close()
-		_ = unix.Unlinkat(d.fd, name, 0)
-		return nil, pathErr(op, p, err)
-	}
-	if uid >= 0 || gid >= 0 {
-		// Chown before chmod: chown may clear set-id bits.
-		if err := unix.Fchown(fd, uid, gid); err != nil {
-			return fail("chown", err)
-		}
-	}
-	if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
-		return fail("chmod", err)
-	}
-	if s.ops.afterChmod != nil {
-		s.ops.afterChmod(f)
-	}
-	return f, nil
+	return d.Create(name, safefile.Perm{Mode: mode, UID: uid, GID: gid}, s.ops.sf())
 }
 
 // fillTemp writes data, fsyncs and closes f. The caller unlinks on error.
 func (s *Store) fillTemp(f *os.File, data []byte) error {
-	if err := s.ops.write(f, data); err != nil {
-		_ = f.Close()
-		return pathErr("write", f.Name(), unwrapPath(err))
-	}
-	if err := s.ops.fsync(f); err != nil {
-		_ = f.Close()
-		return pathErr("fsync", f.Name(), unwrapPath(err))
-	}
-	if err := f.Close(); err != nil {
-		return pathErr("close", f.Name(), unwrapPath(err))
-	}
-	return nil
+	return safefile.Fill(f, data, s.ops.sf())
 }
 
 // unwrapPath strips an *os.PathError so the path is not named twice.
@@ -132,9 +104,11 @@ func inspect(t *target, want []byte) (existing, error) {
 	return ex, nil
 }
 
-// fixPerms corrects mode and owner of the regular file at t in place. It
-// refuses a file with several hard links: chmod/chown would also act on
-// whatever file the other names point to.
+// fixPerms corrects mode and owner of the regular file at t in place.
+// A file with several hard links is refused, but only where a chown or
+// chmod would actually be applied: it would also act on whatever the
+// other names are (a backup's copy, or a root file the service user
+// linked). A correct file with a second link (rsnapshot, cp -l) is fine.
 func fixPerms(t *target, f File) (bool, error) {
 	fd, err := unix.Openat(t.dir.fd, t.base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -148,11 +122,15 @@ func fixPerms(t *target, f File) (bool, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return false, fmt.Errorf("fix permissions of %s: not a regular file", t.path())
 	}
-	if st.Nlink > 1 {
-		return false, fmt.Errorf("refusing to change permissions of %s: it has %d hard links", t.path(), st.Nlink)
+	linked := func(what string) error {
+		return fmt.Errorf("refusing to %s %s: it has %d hard links, and the change would apply to all of them",
+			what, t.path(), st.Nlink)
 	}
 	changed := false
 	if (f.UID >= 0 && int(st.Uid) != f.UID) || (f.GID >= 0 && int(st.Gid) != f.GID) {
+		if st.Nlink > 1 {
+			return false, linked("change the owner of")
+		}
 		if err := unix.Fchown(fd, f.UID, f.GID); err != nil {
 			return false, pathErr("chown", t.path(), err)
 		}
@@ -163,6 +141,9 @@ func fixPerms(t *target, f File) (bool, error) {
 		return changed, pathErr("stat", t.path(), err)
 	}
 	if st.Mode&0o7777 != uint32(f.Mode.Perm()) {
+		if st.Nlink > 1 {
+			return changed, linked("change permissions of")
+		}
 		if err := unix.Fchmod(fd, uint32(f.Mode.Perm())); err != nil {
 			return changed, pathErr("chmod", t.path(), err)
 		}

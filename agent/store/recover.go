@@ -57,15 +57,7 @@ func (s *Store) Recover() (RecoverReport, error) {
 			}
 		}
 	}
-	s.sweepTemps(s.dir, &rep)
-	prev := filepath.Join(s.dir, previousDir)
-	if ents, err := os.ReadDir(prev); err == nil {
-		for _, e := range ents {
-			if e.IsDir() {
-				s.sweepTemps(filepath.Join(prev, e.Name()), &rep)
-			}
-		}
-	}
+	s.sweepTemps(&rep)
 	staging := filepath.Join(s.dir, stagingDir)
 	if ents, err := os.ReadDir(staging); err == nil {
 		for _, e := range ents {
@@ -131,20 +123,4 @@ func (s *Store) recoverLocked(cert string, rep *RecoverReport) error {
 	s.logger.Warn("discarded a write interrupted before its commit point; old files kept", "cert", cert)
 	rep.Discarded = append(rep.Discarded, cert)
 	return nil
-}
-
-// sweepTemps deletes our atomic-write temps in a state directory.
-func (s *Store) sweepTemps(dir string, rep *RecoverReport) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if isTempName(e.Name()) {
-			p := filepath.Join(dir, e.Name())
-			if os.Remove(p) == nil {
-				rep.TempsRemoved = append(rep.TempsRemoved, p)
-			}
-		}
-	}
 }

@@ -11,8 +11,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certagent/certagent/internal/safefile"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 )
@@ -36,8 +35,10 @@ type File struct {
 	// DirMode is the mode of missing parent directories, which are
 	// created (exactly this mode, umask ignored); 0 means 0755.
 	DirMode os.FileMode
-	// FollowSymlinks allows a target that is a symlink; the file it
-	// points to is then replaced. Without it such a target is refused.
+	// FollowSymlinks allows a target that is a trusted symlink (owned by
+	// root or us, in a directory only root or we can write, with every
+	// directory and link on its target's path trusted too); the file it
+	// points to is then replaced. Any other symlink there is refused.
 	FollowSymlinks bool
 }
 
@@ -206,44 +207,21 @@ func (s *Store) certLock(cert string) *sync.Mutex {
 	return m
 }
 
-// tempName is the name of a temp file next to base. Leading dot hides it;
-// the marker lets operators (and docs) recognise it.
-func tempName(base string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	if len(base) > 100 {
-		base = base[:100]
-	}
-	return "." + base + ".certagent-" + hex.EncodeToString(b[:]) + ".tmp"
-}
+// tempName is the name of a temp file next to base (safefile.TempName:
+// every temp certagent creates has this form, so Recover finds them all).
+func tempName(base string) string { return safefile.TempName(base) }
 
-func isTempName(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".certagent-") &&
-		strings.HasSuffix(name, ".tmp") && !strings.ContainsAny(name, "/\x00")
-}
+func isTempName(name string) bool { return safefile.IsTemp(name) }
 
 // writeAtomic replaces dir/name (a trusted state-dir path) with data, 0600:
 // temp, write, fsync, rename, fsync dir.
-func (s *Store) writeAtomic(dir, name string, data []byte) (err error) {
+func (s *Store) writeAtomic(dir, name string, data []byte) error {
 	d, err := openDir(dir, false, 0)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	tmp := tempName(name)
-	f, err := s.createTemp(d, tmp, -1, -1, 0o600)
-	if err != nil {
-		return err
-	}
-	if err = s.fillTemp(f, data); err != nil {
-		_ = unix.Unlinkat(d.fd, tmp, 0)
-		return err
-	}
-	if err = s.ops.renameat(d.fd, tmp, d.fd, name); err != nil {
-		_ = unix.Unlinkat(d.fd, tmp, 0)
-		return pathErr("rename", d.join(name), err)
-	}
-	return s.syncDir(d)
+	return d.Replace(name, data, safefile.Private, s.ops.sf())
 }
 
 func (s *Store) syncDir(d *dirHandle) error {
