@@ -15,6 +15,7 @@ import (
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/internal/failpoint"
+	"github.com/certagent/certagent/internal/trust"
 )
 
 // actionExec marks a pending hook run in the intent journal.
@@ -77,10 +78,13 @@ func (a *Agent) deliver(ctx context.Context) {
 			unreachable = true
 		}
 	}
+	refused := false
 	for _, h := range hooks {
-		a.runHook(ctx, h)
+		if a.runHook(ctx, h) {
+			refused = true
+		}
 	}
-	a.schedulePendingRetry(unreachable)
+	a.schedulePendingRetry(unreachable, refused)
 }
 
 // Retry interval for unit actions kept pending because the service
@@ -93,10 +97,11 @@ const (
 )
 
 // schedulePendingRetry makes the daemon run another pass soon when unit
-// actions stay pending for want of a service manager; without it they
+// actions stay pending for want of a service manager, or hooks stay
+// pending because their files failed the trust check; without it they
 // would wait for the next renewal or backstop pass (up to MaxSleep).
-func (a *Agent) schedulePendingRetry(unreachable bool) {
-	if !unreachable {
+func (a *Agent) schedulePendingRetry(unreachable, hooksRefused bool) {
+	if !unreachable && !hooksRefused {
 		a.pendingRetry, a.pendingTries = time.Time{}, 0
 		return
 	}
@@ -106,8 +111,14 @@ func (a *Agent) schedulePendingRetry(unreachable bool) {
 		d *= 2
 	}
 	a.pendingRetry = a.clock.Now().Add(min(d, pendingRetryMax))
-	a.log.Info("unit actions pending; retrying when the service manager is reachable",
-		"retry_at", stamp(a.pendingRetry), "attempts", a.pendingTries)
+	if unreachable {
+		a.log.Info("unit actions pending; retrying when the service manager is reachable",
+			"retry_at", stamp(a.pendingRetry), "attempts", a.pendingTries)
+	}
+	if hooksRefused {
+		a.log.Info("hooks pending; retrying once their files pass the trust check",
+			"retry_at", stamp(a.pendingRetry), "attempts", a.pendingTries)
+	}
 }
 
 // actOnUnit performs one unit action and judges it; on failure it rolls
@@ -252,24 +263,40 @@ func (a *Agent) countUnit(w *unitWork, result string) {
 }
 
 // runHook executes a cert's exec hook without a shell, with a timeout,
-// logging its output; its exit code is the verdict.
-func (a *Agent) runHook(ctx context.Context, in store.Intent) {
-	defer func() {
-		if err := a.store.DoneIntent(in); err != nil {
-			a.log.Error("cannot clear delivered hook", "cert", in.Cert, "error", err)
+// logging its output; its exit code is the verdict. Right before the run
+// the hook's files are checked again (trust.CheckCommand, as at load):
+// a program, link target or script may have changed since the config was
+// loaded. A hook that fails is not run and stays pending (refused is
+// true), like a unit action that cannot reach the service manager.
+func (a *Agent) runHook(ctx context.Context, in store.Intent) (refused bool) {
+	argv, timeout, env := a.hookCommand(in)
+	if len(argv) > 0 {
+		if err := trust.CheckCommand(argv); err != nil {
+			a.log.Error("hook not run: its files fail the trust check; it stays pending",
+				"cert", in.Cert, "event", "hook", "command", argv[0], "error", err)
+			return true
 		}
-	}()
+		a.runExec(ctx, in.Cert, argv, timeout, env)
+	}
+	if err := a.store.DoneIntent(in); err != nil {
+		a.log.Error("cannot clear delivered hook", "cert", in.Cert, "error", err)
+	}
+	return false
+}
+
+// hookCommand is the hook a pending intent runs, from the current
+// config; nil when the cert or watch entry no longer has one.
+func (a *Agent) hookCommand(in store.Intent) ([]string, time.Duration, []string) {
 	if name, ok := strings.CutPrefix(in.Cert, watchKeyPrefix); ok {
 		if ws := a.watches[name]; ws != nil && len(ws.cfg.Exec) > 0 {
-			a.runExec(ctx, in.Cert, ws.cfg.Exec, ws.cfg.ExecTimeout.Duration, watchEnv(ws.cfg))
+			return ws.cfg.Exec, ws.cfg.ExecTimeout.Duration, watchEnv(ws.cfg)
 		}
-		return
+		return nil, 0, nil
 	}
-	st := a.certs[in.Cert]
-	if st == nil || len(st.cfg.Exec) == 0 {
-		return
+	if st := a.certs[in.Cert]; st != nil && len(st.cfg.Exec) > 0 {
+		return st.cfg.Exec, st.cfg.ExecTimeout.Duration, hookEnv(st.cfg)
 	}
-	a.runExec(ctx, st.name, st.cfg.Exec, st.cfg.ExecTimeout.Duration, hookEnv(st.cfg))
+	return nil, 0, nil
 }
 
 // runExec runs argv with env, no shell, bounded by timeout.
@@ -297,7 +324,7 @@ func (a *Agent) runExec(ctx context.Context, name string, argv []string, timeout
 func hookEnv(c *config.Cert) []string {
 	domains := append(append([]string(nil), c.DNSNames...), c.IPAddresses...)
 	return []string{
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"PATH=" + trust.HookPATH, // the PATH CheckCommand resolves `env` programs in
 		"CERTAGENT_CERT_NAME=" + c.Name,
 		"CERTAGENT_CERT_FILE=" + c.CertFile,
 		"CERTAGENT_KEY_FILE=" + c.KeyFile,

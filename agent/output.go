@@ -11,6 +11,7 @@ import (
 	"github.com/certagent/certagent/agent/formats"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/trust"
 )
 
 // outputFiles renders a bundle into the cert's configured files, key
@@ -91,7 +92,7 @@ func formatFiles(c *config.Cert, b *Bundle, keyPw []byte) ([]store.File, error) 
 		if err != nil {
 			return nil, err
 		}
-		der, err := formats.EncodePKCS12(b.Key, b.Leaf, append(append([]*x509.Certificate{}, b.Chain...), b.Roots...), pw)
+		der, err := formats.EncodePKCS12(b.Key, b.Leaf, append(append([]*x509.Certificate{}, b.Chain...), b.Roots...), pw, c.PKCS12Iterations)
 		if err != nil {
 			return nil, err
 		}
@@ -106,7 +107,11 @@ func formatFiles(c *config.Cert, b *Bundle, keyPw []byte) ([]store.File, error) 
 	}
 	data := templateData(c, b)
 	for i, t := range c.Templates {
-		src, err := pki.ReadFileLimited(t.Source, pki.MaxFileSize)
+		// Read through the trust rule at every render, not only at load:
+		// the source or a directory or link on its path may have changed
+		// since, and root writes what it reads where the service user can
+		// read it.
+		src, err := trust.ReadTrusted(t.Source, config.MaxTemplateSize)
 		if err != nil {
 			return nil, fmt.Errorf("template %d: %w", i+1, err)
 		}

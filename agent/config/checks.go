@@ -1,14 +1,17 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/certagent/certagent/internal/trust"
 )
 
 // checkPath rejects paths certagent cannot safely use as an output or
@@ -143,8 +146,9 @@ func checkUnitName(u string) *valueError {
 }
 
 // checkSecretFile checks a credential file: it must exist, be a regular
-// readable file, have no group or other permission bits, and be owned by
-// root or by the user certagent runs as (what sshd and sudo demand).
+// readable file, have no group or other permission bits, and pass the
+// trust rule (internal/trust: owned by root or the user certagent runs
+// as, along its whole path and any symlink's target).
 func checkSecretFile(p string) *valueError {
 	fi, ve := statRegular(p)
 	if ve != nil {
@@ -153,19 +157,19 @@ func checkSecretFile(p string) *valueError {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return badValue("chmod 0600 "+p, "%s is accessible by group or others (mode %04o)", p, perm)
 	}
-	if uid, ok := foreignOwner(fi); ok {
-		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, uid)
+	if ve := checkTrustedFile(p); ve != nil {
+		return ve
 	}
 	f, err := os.Open(p)
 	if err != nil {
 		return badValue("make it readable by root", "cannot read %s: %v", p, unwrapPathErr(err))
 	}
 	f.Close()
-	return checkTrustedDirs(filepath.Dir(p))
+	return nil
 }
 
-// checkExecutable checks a hook: certagent runs it as root, so it must not
-// be writable by anyone but root (or the agent's own user).
+// checkExecutable checks a hook program: certagent runs it as root, so it
+// must pass the trust rule along its whole resolved path.
 func checkExecutable(p string) *valueError {
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -177,17 +181,36 @@ func checkExecutable(p string) *valueError {
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return badValue("chmod 0755 "+p, "%s is not an executable file", p)
 	}
+	// The program itself is named by the path the config wrote (chmod
+	// and chown follow a link), and by its target when that differs;
+	// the walk then names what it finds on the way.
+	var target string
+	if t, err := filepath.EvalSymlinks(p); err == nil && t != p {
+		target = " (a symlink to " + t + ")"
+	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return badValue("chmod go-w "+p, "%s is writable by group or others (mode %04o)", p, perm)
+		return badValue("chmod go-w "+p, "%s is writable by group or others (mode %04o)%s", p, perm, target)
 	}
 	if uid, ok := foreignOwner(fi); ok {
-		return badValue("chown root "+p, "%s is owned by uid %d, not root", p, uid)
+		return badValue("chown root "+p, "%s is owned by uid %d, not root%s", p, uid, target)
 	}
-	return checkTrustedDirs(filepath.Dir(p))
+	return checkTrustedFile(p)
+}
+
+// checkHook checks a hook's command line: the program, and when it is an
+// interpreter (sh, python, env, …) the script it runs (trust.CheckCommand
+// documents the rule). The agent applies the same check before each run.
+func checkHook(argv []string) *valueError {
+	if ve := checkExecutable(argv[0]); ve != nil {
+		return ve
+	}
+	return trustError(trust.CheckCommand(argv))
 }
 
 // checkConfigFile applies the same ownership rule to config files and
 // drop-ins: certagent runs hooks and restarts units as root from them.
+// fi is the stat of the opened file; it must be the file the trust walk
+// reaches through any symlink.
 func checkConfigFile(p string, fi os.FileInfo) *valueError {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return badValue("chmod go-w "+p, "config file is writable by group or others (mode %04o)", perm)
@@ -195,40 +218,59 @@ func checkConfigFile(p string, fi os.FileInfo) *valueError {
 	if uid, ok := foreignOwner(fi); ok {
 		return badValue("chown root "+p, "config file is owned by uid %d, not root", uid)
 	}
+	c, err := trust.CheckPath(p)
+	if err != nil {
+		return trustError(err)
+	}
+	if !c.SameFile(fi) {
+		return badValue("find out who replaces it", "config file %s changed while it was read", p)
+	}
 	return nil
 }
 
-// checkTrustedDirs refuses a file whose directory, or any directory above
-// it, can be written by a user other than root (or the agent's own user):
-// whoever can write it can swap the file certagent trusts, as sshd's
-// StrictModes and sudo reason. Root-owned sticky directories (/tmp) are
-// fine: others cannot rename what they do not own there.
+// checkTrustedFile applies the trust rule to a file certagent reads or
+// runs as root.
+func checkTrustedFile(p string) *valueError {
+	_, err := trust.CheckPath(p)
+	return trustError(err)
+}
+
+// checkTrustedDirs refuses a directory when it, any directory above it, or
+// any symlink on the way (and its target's path) can be changed by a user
+// other than root (or the agent's own user): whoever can write it can swap
+// the files certagent trusts, as sshd's StrictModes and sudo reason.
+// Root-owned sticky directories (/tmp) are fine: others cannot rename
+// what they do not own there. A directory that does not exist yet (one
+// certagent will create) is judged by its nearest existing ancestor.
 func checkTrustedDirs(dir string) *valueError {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil
 	}
 	for {
-		fi, err := os.Stat(dir)
-		if err != nil {
-			return nil // reported by the file's own checks
+		_, err := trust.CheckDir(dir)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return trustError(err)
 		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		perm := fi.Mode()
-		sticky := perm&os.ModeSticky != 0
-		uid, foreign := foreignOwner(fi)
-		switch {
-		case foreign:
-			return badValue("chown root "+dir, "directory %s is owned by uid %d, not root", dir, uid)
-		case perm.Perm()&0o022 != 0 && !(sticky && ok && st.Uid == 0):
-			return badValue("chmod go-w "+dir, "directory %s is writable by group or others (mode %04o)", dir, perm.Perm())
-		}
+		// Everything the walk met before the missing name was trusted.
 		parent := filepath.Dir(dir)
 		if parent == dir {
 			return nil
 		}
 		dir = parent
 	}
+}
+
+// trustError turns a trust.Error into a config error with its fix.
+func trustError(err error) *valueError {
+	if err == nil {
+		return nil
+	}
+	var te *trust.Error
+	if errors.As(err, &te) {
+		return badValue(te.Fix, "%s", te.Msg)
+	}
+	return badValue("make it accessible to root", "%v", err)
 }
 
 func unwrapPathErr(err error) error {
@@ -260,13 +302,7 @@ func statRegular(p string) (os.FileInfo, *valueError) {
 
 // foreignOwner returns the owner of fi when it is neither root nor the
 // user certagent runs as.
-func foreignOwner(fi os.FileInfo) (uint32, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return st.Uid, true
-	}
-	return 0, false
-}
+func foreignOwner(fi os.FileInfo) (uint32, bool) { return trust.ForeignOwner(fi) }
 
 func checkDir(p string) *valueError {
 	fi, err := os.Stat(p)

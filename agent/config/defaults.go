@@ -75,9 +75,12 @@ func ApplyDefaults(c *Config) {
 			}
 		}
 	}
-	for _, ct := range c.Certs {
+	for name, ct := range c.Certs {
 		if ct != nil {
 			certDefaults(c, ct)
+			if ct.PKCS12Iterations == 0 && !c.written("certs", name, "pkcs12_iterations") {
+				ct.PKCS12Iterations = DefaultPKCS12Iterations
+			}
 		}
 	}
 	for _, w := range c.Watch {

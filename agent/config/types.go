@@ -111,6 +111,7 @@ type Cert struct {
 	PKCS12File               string     `toml:"pkcs12_file"`
 	PKCS12PasswordCredential string     `toml:"pkcs12_password_credential"`
 	PKCS12PasswordFile       string     `toml:"pkcs12_password_file"`
+	PKCS12Iterations         int        `toml:"pkcs12_iterations"` // PBKDF2 count of key bag and MAC
 	BundleFile               string     `toml:"bundle_file"`
 	Templates                []Template `toml:"templates"`
 	TLSInfoFile              string     `toml:"tls_info_file"`

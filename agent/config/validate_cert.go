@@ -209,7 +209,7 @@ func (v *validator) actions(units []string, action string, exec []string, timeou
 			at("exec", badValue("use the program's absolute path, e.g. \"/usr/local/bin/reload-certs\"; hooks do not search $PATH",
 				"exec program %s is not an absolute path", quoteShort(exec[0])))
 		} else if !v.opts.SkipFileChecks {
-			at("exec", checkExecutable(exec[0]))
+			at("exec", checkHook(exec))
 		}
 	}
 	at("exec_timeout", positive(timeout, "exec_timeout", "60s"))

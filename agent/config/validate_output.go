@@ -3,12 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/certagent/certagent/agent/formats"
+	"github.com/certagent/certagent/internal/trust"
 )
 
 var (
@@ -16,6 +16,19 @@ var (
 	chainModes     = []string{ChainLeaf, ChainFull, ChainFullWithRoot}
 	passwordPolicy = []string{formats.PolicyNone, formats.PolicyStrong}
 )
+
+// PKCS#12 PBKDF2 iteration bounds: the default matches the encrypted
+// PKCS#8 key (the .p12 often shares its password, so it must not be the
+// cheaper one to brute-force); below MinPKCS12Iterations is refused.
+const (
+	DefaultPKCS12Iterations = formats.PBKDF2Iterations
+	MinPKCS12Iterations     = 10_000
+	MaxPKCS12Iterations     = 10_000_000
+)
+
+// MaxTemplateSize bounds a template source; templates are small config
+// snippets.
+const MaxTemplateSize = 1 << 20
 
 // KeyPassword is where the cert's key password comes from.
 func (c *Cert) KeyPassword() formats.PasswordSource {
@@ -52,6 +65,10 @@ func (v *validator) formats(ct *Cert, at func(string, *valueError)) {
 		at("pkcs12_file", badValue("set pkcs12_password_credential or pkcs12_password_file (or key_password_*, which it then uses)", "pkcs12_file needs a password"))
 	case ct.PKCS12File == "" && p12Pw:
 		at("pkcs12_password_credential", badValue("remove it, or set pkcs12_file", "a pkcs12 password only applies with pkcs12_file"))
+	}
+	if n := ct.PKCS12Iterations; n < MinPKCS12Iterations || n > MaxPKCS12Iterations {
+		at("pkcs12_iterations", badValue(fmt.Sprintf("use a count from %d to %d; the default is %d, as for the encrypted key",
+			MinPKCS12Iterations, MaxPKCS12Iterations, DefaultPKCS12Iterations), "pkcs12_iterations %d is out of range", n))
 	}
 	if ct.PasswordPolicy == formats.PolicyStrong && !keyPw && !p12Pw {
 		at("password_policy", badValue("set key_password_credential or key_password_file, or remove password_policy",
@@ -165,16 +182,16 @@ func (v *validator) templates(ct *Cert) {
 	}
 }
 
-// checkTemplateSource parses the template and renders it once with the
-// cert's real paths and names (dates and serial are samples), so a
-// misspelt field is found at check time.
+// checkTemplateSource reads the template the way the agent does (through
+// the trust rule: root renders it into a file the service user may read,
+// so a source that user could change or redirect would leak root's
+// files), parses it and renders it once with the cert's real paths and
+// names (dates and serial are samples), so a misspelt field or an
+// unbounded loop is found at check time.
 func checkTemplateSource(p string, ct *Cert) *valueError {
-	if ve := checkReadableFile(p); ve != nil {
-		return ve
-	}
-	src, err := os.ReadFile(p)
+	src, err := trust.ReadTrusted(p, MaxTemplateSize)
 	if err != nil {
-		return badValue("make it readable by root", "cannot read %s: %v", p, unwrapPathErr(err))
+		return trustError(err)
 	}
 	sample := ct.TemplateData()
 	sample.CommonName, sample.Serial, sample.IssuerCN = ct.CommonName, "00", "sample CA"

@@ -14,15 +14,21 @@ import (
 // EncodePKCS12 builds a PKCS#12 archive of key, leaf and chain (the CA
 // certificates), encrypted with password using the Modern encoder
 // (AES-256-CBC with PBKDF2, HMAC-SHA-256 MAC), which Java 11.0.12+ and
-// OpenSSL 1.1.1+ read.
-func EncodePKCS12(key crypto.Signer, leaf *x509.Certificate, chain []*x509.Certificate, password []byte) ([]byte, error) {
+// OpenSSL 1.1.1+ read. iterations is the PBKDF2 count of both the key bag
+// and the MAC; the profile's own 2,048 would make the .p12 far cheaper to
+// brute-force than the encrypted key (PBKDF2Iterations), which often
+// shares its password. Zero means PBKDF2Iterations.
+func EncodePKCS12(key crypto.Signer, leaf *x509.Certificate, chain []*x509.Certificate, password []byte, iterations int) ([]byte, error) {
 	if len(password) == 0 {
 		return nil, errors.New("pkcs12 needs a password")
 	}
 	if key == nil || leaf == nil {
 		return nil, errors.New("pkcs12 needs a key and a certificate")
 	}
-	der, err := pkcs12.Modern.Encode(key, leaf, chain, string(password))
+	if iterations <= 0 {
+		iterations = PBKDF2Iterations
+	}
+	der, err := pkcs12.Modern.WithIterations(iterations).Encode(key, leaf, chain, string(password))
 	if err != nil {
 		return nil, fmt.Errorf("encode pkcs12: %w", err)
 	}

@@ -50,21 +50,30 @@ var funcs = template.FuncMap{
 }
 
 // ParseTemplate parses a template source, reporting syntax errors with
-// the template's line.
+// the template's line. It also refuses what could run without bound (see
+// maxTemplateWork): a range over anything but .DNSNames, .IPAddresses or
+// .Certs, and template calls that recurse.
 func ParseTemplate(name string, src []byte) (*template.Template, error) {
 	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(string(src))
 	if err != nil {
 		return nil, fmt.Errorf("template %s: %w", name, err)
 	}
+	if err := bound(t, func(string) int { return 1 }); err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, workError(err, "even with one-element lists"))
+	}
 	return t, nil
 }
 
 // RenderTemplate parses and executes src with data. A reference to a
-// field that does not exist, or output over 1 MiB, is an error.
+// field that does not exist, output over 1 MiB, or more work than
+// maxTemplateWork with data's lists, is an error.
 func RenderTemplate(name string, src []byte, data TemplateData) ([]byte, error) {
 	t, err := ParseTemplate(name, src)
 	if err != nil {
 		return nil, err
+	}
+	if err := bound(t, dataLens(data)); err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, workError(err, "with this config's names and certs"))
 	}
 	var out limitedBuffer
 	if err := t.Execute(&out, data); err != nil {
