@@ -116,8 +116,10 @@ type Agent struct {
 	// heartbeat is the unix-nano time the scheduler last proved alive;
 	// the watchdog goroutine reads it.
 	heartbeat atomic.Int64
-	// mu guards certs for Snapshot, which other goroutines may call.
-	mu sync.Mutex
+	// mu guards snap, the status rows the Run goroutine last shared for
+	// Snapshot, which other goroutines may call.
+	mu   sync.Mutex
+	snap []CertStatus
 }
 
 // New builds an Agent. It starts nothing and touches no files.
@@ -155,8 +157,6 @@ func (a *Agent) Reload() {
 // apply swaps in a validated configuration, keeping the runtime state
 // (failures, backoff, warnings) of certs that still exist.
 func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	next := map[string]*certState{}
 	for _, name := range cfg.CertNames() {
 		c := cfg.Certs[name]
@@ -188,6 +188,7 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 	a.watches = watches
 	a.cfg = cfg
 	a.issuers = issuers
+	a.store.SetAllowed(allowedFor(cfg))
 }
 
 // Run is the daemon: it recovers the state directory, then passes over
@@ -232,7 +233,8 @@ func (a *Agent) recover(ctx context.Context) error {
 		return fmt.Errorf("lock state dir: %w", err)
 	}
 	defer release()
-	rep, err := a.store.Recover()
+	rep, err := a.store.Recover(allowedFor(a.cfg))
+	a.reinspect(rep.Reinspect)
 	if err != nil {
 		// Everything recoverable was recovered; what is left (e.g. an
 		// output dir that is read-only right now) is retried by the next
@@ -242,7 +244,8 @@ func (a *Agent) recover(ctx context.Context) error {
 	if !rep.Empty() {
 		a.log.Info("recovered from an interrupted run", "rolled_forward", strings.Join(rep.RolledForward, ","),
 			"discarded", strings.Join(rep.Discarded, ","), "temps_removed", len(rep.TempsRemoved),
-			"staging_removed", len(rep.StagingRemoved), "quarantined", strings.Join(rep.Quarantined, ","))
+			"staging_removed", len(rep.StagingRemoved), "quarantined", strings.Join(rep.Quarantined, ","),
+			"refused", strings.Join(rep.Refused, ","))
 	}
 	failpoint.Hit("agent-after-recover")
 	return nil

@@ -48,12 +48,13 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	}
 }
 
+// setRenewing marks certs as being renewed (or no longer) and shares
+// that at once: a renewal can take minutes, and Snapshot should say so.
 func (a *Agent) setRenewing(sts []*certState, on bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	for _, st := range sts {
 		st.renewing = on
 	}
+	a.share(a.rows(a.clock.Now()))
 }
 
 func (a *Agent) issuerLimit(st *certState) (string, int) {

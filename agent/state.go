@@ -26,7 +26,8 @@ const (
 )
 
 // certState is what the scheduler knows about one managed cert between
-// passes. It is owned by the Run goroutine (Snapshot copies it under mu).
+// passes. It is owned by the Run goroutine (Snapshot reads only the rows
+// that goroutine shares).
 type certState struct {
 	name string
 	cfg  *config.Cert

@@ -41,23 +41,6 @@ type StatusFile struct {
 	Certs     []CertStatus `json:"certs"`
 }
 
-// Snapshot returns the status of every cert. Safe to call from any
-// goroutine.
-func (a *Agent) Snapshot() []CertStatus {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.clock.Now()
-	out := make([]CertStatus, 0, len(a.certs))
-	for _, st := range a.certs {
-		out = append(out, a.rowOf(st, now))
-	}
-	for _, ws := range a.watches {
-		out = append(out, a.watchRow(ws, now))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
 func (a *Agent) rowOf(st *certState, now time.Time) CertStatus {
 	c := st.cfg
 	row := CertStatus{
@@ -121,10 +104,12 @@ func ipStrings(c *x509.Certificate) []string {
 	return out
 }
 
-// publish writes status.json and tells the service manager and metrics.
+// publish shares the status for Snapshot, writes status.json and tells
+// the service manager and metrics.
 func (a *Agent) publish() {
-	rows := a.Snapshot()
 	now := a.clock.Now()
+	rows := a.rows(now)
+	a.share(rows)
 	b, err := json.MarshalIndent(StatusFile{Version: 1, UpdatedAt: now.UTC(), Certs: rows}, "", "  ")
 	if err == nil {
 		if err = a.store.WriteStatus(append(b, '\n')); err == nil {

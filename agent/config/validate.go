@@ -23,7 +23,8 @@ type Options struct {
 	LookupUser  func(name string) (uid int, err error)
 	LookupGroup func(name string) (gid int, err error)
 	// SkipFileChecks skips the checks that stat files on disk (credential
-	// files, CA bundles, webroots, hooks, config file ownership), for tests.
+	// files, CA bundles, webroots, hooks, config file and state_dir
+	// ownership), for tests.
 	SkipFileChecks bool
 	// Getenv reads $CREDENTIALS_DIRECTORY for password credentials; nil
 	// uses os.Getenv.
@@ -105,7 +106,11 @@ func (v *validator) agent() {
 			v.errAt([]string{"agent"}, "agent", key, ve)
 		}
 	}
-	at("state_dir", checkPath(a.StateDir))
+	if ve := checkPath(a.StateDir); ve != nil {
+		at("state_dir", ve)
+	} else if !v.opts.SkipFileChecks {
+		at("state_dir", checkStateDir(a.StateDir))
+	}
 	at("check_interval", positive(a.CheckInterval, "check_interval", "12h"))
 	at("warn_before", positive(a.WarnBefore, "warn_before", "14d"))
 	at("log_level", oneOf(a.LogLevel, "log level", logLevels))

@@ -102,8 +102,12 @@ func (r *crashRig) check(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Recover(); err != nil {
+	rep, err := s.Recover(r.allowed())
+	if err != nil {
 		t.Fatalf("Recover: %v", err)
+	}
+	if len(rep.Refused) > 0 {
+		t.Fatalf("Recover refused records the helper wrote: %v", rep.Refused)
 	}
 	pending, err := s.PendingIntents()
 	if err != nil {
@@ -148,6 +152,20 @@ func (r *crashRig) check(t *testing.T) {
 	}
 	assertNoJournal(t, s)
 	assertNoTemps(t, r.state, filepath.Join(r.state, journalDir))
+}
+
+// allowed is what the helper's commits write and queue (its allowed()).
+func (r *crashRig) allowed() Allowed {
+	allow := Allowed{}
+	for i := range crashCerts {
+		name := fmt.Sprintf("c%d", i)
+		var files []File
+		for _, base := range []string{"key.pem", "cert.pem", "fullchain.pem"} {
+			files = append(files, File{Path: filepath.Join(r.out, name, base)})
+		}
+		allow[name] = allowFiles(name, files, []Intent{{Unit: "u-" + name + ".service", Action: "restart", Cert: name}})[name]
+	}
+	return allow
 }
 
 // TestCrashAnyInstant SIGKILLs a real process that commits sets, at each

@@ -86,6 +86,16 @@ func pairFiles(dir string, p pair) []File {
 	}
 }
 
+// allowFiles is the Allowed set of a configuration in which cert writes
+// files and queues intents.
+func allowFiles(cert string, files []File, intents []Intent) Allowed {
+	ac := AllowedCert{Intents: intents}
+	for _, f := range files {
+		ac.Outputs = append(ac.Outputs, Output{Path: f.Path, FollowSymlinks: f.FollowSymlinks})
+	}
+	return Allowed{cert: ac}
+}
+
 func mustRead(t *testing.T, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -21,11 +22,20 @@ type RecoverReport struct {
 	StagingRemoved []string
 	// Quarantined lists unreadable journal records renamed to *.corrupt.
 	Quarantined []string
+	// Refused lists the journal records outside the Allowed set, moved
+	// to journal/refused/ without being acted on.
+	Refused []string
+	// Reinspect names the configured certs that a refused record named,
+	// as its cert or by one of their outputs: their files were left as
+	// they are and must be looked at again (and re-issued if the pair no
+	// longer matches) by the normal pass.
+	Reinspect []string
 }
 
 // Empty reports whether Recover found nothing to do.
 func (r RecoverReport) Empty() bool {
-	return len(r.RolledForward)+len(r.Discarded)+len(r.TempsRemoved)+len(r.StagingRemoved)+len(r.Quarantined) == 0
+	return len(r.RolledForward)+len(r.Discarded)+len(r.TempsRemoved)+len(r.StagingRemoved)+
+		len(r.Quarantined)+len(r.Refused) == 0
 }
 
 // Recover must run with the lock held and before any Commit of this
@@ -35,7 +45,15 @@ func (r RecoverReport) Empty() bool {
 // that cannot be completed now (e.g. its output directory is read-only)
 // is kept for the next Recover or Commit of that cert, and its error
 // is returned joined with the others; the rest is still recovered.
-func (s *Store) Recover() (RecoverReport, error) {
+//
+// Only records within allow are acted on; any other is moved to
+// journal/refused/, logged and reported (see Allowed). allow also governs
+// the recovery each later Commit does first, until SetAllowed changes it.
+func (s *Store) Recover(allow Allowed) (RecoverReport, error) {
+	if allow == nil {
+		allow = Allowed{} // nothing configured: nothing is replayed
+	}
+	s.SetAllowed(allow)
 	var rep RecoverReport
 	var errs []error
 	jdir := s.journalPath()
@@ -72,9 +90,24 @@ func (s *Store) Recover() (RecoverReport, error) {
 	if !rep.Empty() {
 		s.logger.Info("recovered state directory", "rolled_forward", rep.RolledForward,
 			"discarded", rep.Discarded, "temps_removed", len(rep.TempsRemoved),
-			"staging_removed", len(rep.StagingRemoved), "quarantined", rep.Quarantined)
+			"staging_removed", len(rep.StagingRemoved), "quarantined", rep.Quarantined, "refused", rep.Refused)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// SetAllowed replaces what journal recovery accepts (see Allowed), for a
+// reloaded configuration. Before the first Recover or SetAllowed, the
+// recovery a Commit does first accepts the records this process wrote.
+func (s *Store) SetAllowed(allow Allowed) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allow = allow
+}
+
+func (s *Store) allowed() Allowed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.allow
 }
 
 // recoverCert completes or discards the journal record of one cert.
@@ -107,6 +140,11 @@ func (s *Store) recoverLocked(cert string, rep *RecoverReport) error {
 	if r.Cert != cert {
 		return fmt.Errorf("journal %s names cert %q", name, r.Cert)
 	}
+	if allow := s.allowed(); allow != nil {
+		if reason, detail := allow.refusal(r); reason != "" {
+			return s.refuse(name, r, allow, reason, detail, rep)
+		}
+	}
 	if r.State == stateCommit {
 		if err := s.finish(r); err != nil {
 			return err
@@ -122,5 +160,24 @@ func (s *Store) recoverLocked(cert string, rep *RecoverReport) error {
 	}
 	s.logger.Warn("discarded a write interrupted before its commit point; old files kept", "cert", cert)
 	rep.Discarded = append(rep.Discarded, cert)
+	return nil
+}
+
+// refuse moves a record outside the Allowed set aside, untouched and
+// unreplayed, and names the certs whose files must be inspected again.
+func (s *Store) refuse(name string, r *record, allow Allowed, reason, detail string, rep *RecoverReport) error {
+	q, err := s.moveAside(name)
+	if err != nil {
+		return fmt.Errorf("refused journal record %s (%s): %w", name, detail, err)
+	}
+	s.logger.Error("refused a journal record that the configuration does not allow; its files were left as they are",
+		"event", "journal_record_refused", "cert", r.Cert, "state", r.State, "reason", reason,
+		"detail", detail, "path", q)
+	rep.Refused = append(rep.Refused, q)
+	for _, c := range allow.named(r) {
+		if !slices.Contains(rep.Reinspect, c) {
+			rep.Reinspect = append(rep.Reinspect, c)
+		}
+	}
 	return nil
 }

@@ -77,7 +77,8 @@ func TestRecoverAfterSimulatedCrashes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := s2.Recover()
+			allow := allowFiles("web", pairFiles(out, nw), in)
+			rep, err := s2.Recover(allow)
 			if err != nil || !c.wantReport(rep) {
 				t.Fatalf("Recover = %+v, %v", rep, err)
 			}
@@ -91,7 +92,7 @@ func TestRecoverAfterSimulatedCrashes(t *testing.T) {
 			if got, _ := s2.PendingIntents(); !slices.Equal(got, wantIntents) {
 				t.Fatalf("intents = %v, want %v", got, wantIntents)
 			}
-			if rep2, err := s2.Recover(); err != nil || !rep2.Empty() {
+			if rep2, err := s2.Recover(allow); err != nil || !rep2.Empty() {
 				t.Fatalf("second Recover = %+v, %v; want nothing to do", rep2, err)
 			}
 		})
@@ -137,7 +138,7 @@ func TestRecoverRemovesLeftoversAndQuarantinesGarbage(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := s.Recover()
+	rep, err := s.Recover(Allowed{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestRecoverRefusesRecordOutsideOwnTemps(t *testing.T) {
 	if err := s.writeRecord(r); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := s.Recover()
+	rep, err := s.Recover(allowFiles("web", []File{{Path: filepath.Join(filepath.Dir(victim), "x")}}, nil))
 	if err != nil || len(rep.Quarantined) != 1 {
 		t.Fatalf("Recover = %+v, %v; want the record quarantined", rep, err)
 	}

@@ -74,14 +74,16 @@ type Store struct {
 	logger hclog.Logger
 	ops    fsOps
 
-	mu    sync.Mutex             // guards certs
+	mu    sync.Mutex             // guards certs and allow
 	certs map[string]*sync.Mutex // one per cert name
+	allow Allowed                // what journal recovery accepts; nil: all
 	imu   sync.Mutex             // guards the pending-intents file
 }
 
 // Open creates dir (0700) and its subdirectories if needed, and removes
-// group/other permissions from them if they exist looser. It does no
-// recovery and starts nothing.
+// group/other permissions from them if they exist looser. It refuses a
+// dir that is not trusted (see checkStateDir) with an error wrapping
+// ErrUntrustedStateDir. It does no recovery and starts nothing.
 func Open(dir string, logger hclog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
@@ -89,6 +91,9 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", dir, err)
+	}
+	if err := checkStateDir(abs); err != nil {
+		return nil, err
 	}
 	for _, d := range []string{abs, filepath.Join(abs, stagingDir), filepath.Join(abs, previousDir), filepath.Join(abs, journalDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -110,6 +115,11 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 			logger.Named("store").Warn("tightened state directory permissions", "path", d,
 				"old_mode", fmt.Sprintf("%04o", fi.Mode().Perm()), "mode", fmt.Sprintf("%04o", fi.Mode().Perm()&0o700))
 		}
+	}
+	// Checked again now that it exists: it may have been created by
+	// someone else in between, which a trusted parent rules out.
+	if err := checkStateDir(abs); err != nil {
+		return nil, err
 	}
 	return &Store{dir: abs, logger: logger.Named("store"), ops: realOps(), certs: map[string]*sync.Mutex{}}, nil
 }

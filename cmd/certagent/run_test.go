@@ -54,3 +54,31 @@ func TestCLIUsageAndExitCodes(t *testing.T) {
 		t.Error("check/status/renew-with-a-bad-name created the state dir")
 	}
 }
+
+// TestUntrustedStateDirRefused: run, renew and check refuse a state_dir
+// whose parent others can write, as a config error (exit 2) naming the
+// directory and its mode, and create nothing in it.
+func TestUntrustedStateDirRefused(t *testing.T) {
+	dir := t.TempDir()
+	open := filepath.Join(dir, "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "c.toml")
+	if err := os.WriteFile(conf, []byte("[agent]\nstate_dir = \""+open+"/state\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := `key "state_dir": directory ` + open + ` is writable by group or others (mode 0777)`
+	for _, cmd := range []string{"check", "renew", "run"} {
+		code, _, errs := runCLI(t, cmd, "--config", conf)
+		if code != 2 || !strings.Contains(errs, want) {
+			t.Errorf("certagent %s: exit %d, want 2 with %q; stderr:\n%s", cmd, code, want, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(open, "state")); !os.IsNotExist(err) {
+		t.Error("the refused state dir was created")
+	}
+}

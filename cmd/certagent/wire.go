@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -53,6 +54,9 @@ func wire(ctx context.Context, cfg *config.Config, stderr io.Writer) (*parts, in
 	var err error
 	if p.store, err = store.Open(cfg.Agent.StateDir, p.logger); err != nil {
 		p.logger.Error("cannot open the state dir", "error", err)
+		if errors.Is(err, store.ErrUntrustedStateDir) {
+			return nil, exitUsage // the config names a directory others control
+		}
 		return nil, exitFailure
 	}
 	if p.issuers, err = buildIssuers(cfg, p.logger); err != nil {

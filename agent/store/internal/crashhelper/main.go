@@ -46,8 +46,12 @@ func run(state, out string, certs, rounds int) error {
 		return err
 	}
 	defer release()
-	if _, err := s.Recover(); err != nil {
+	rep, err := s.Recover(allowed(out, certs))
+	if err != nil {
 		return err
+	}
+	if len(rep.Refused) > 0 {
+		return fmt.Errorf("recovery refused records this helper wrote: %v", rep.Refused)
 	}
 	fmt.Println("ready")
 	for range rounds {
@@ -69,6 +73,21 @@ func run(state, out string, certs, rounds int) error {
 		}
 	}
 	return nil
+}
+
+// allowed is what renew writes and queues, as an agent's configuration
+// would list it.
+func allowed(out string, certs int) store.Allowed {
+	allow := store.Allowed{}
+	for i := range certs {
+		name := fmt.Sprintf("c%d", i)
+		ac := store.AllowedCert{Intents: []store.Intent{{Unit: "u-" + name + ".service", Action: "restart", Cert: name}}}
+		for _, base := range []string{"key.pem", "cert.pem", "fullchain.pem"} {
+			ac.Outputs = append(ac.Outputs, store.Output{Path: filepath.Join(out, name, base)})
+		}
+		allow[name] = ac
+	}
+	return allow
 }
 
 // renew is one attempt: staging scratch file, new pair, Commit.
