@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -57,9 +58,10 @@ func newPairs(t *testing.T, n int, prefix string) []pair {
 // fsyncs: one per file plus one per output directory, not per cert more.
 func TestCommitBatchWritesEverySet(t *testing.T) {
 	r := &batchRig{s: newStore(t), out: t.TempDir(), n: 5}
-	var fsyncs, dirSyncs int
-	r.s.ops.fsync = func(f *os.File) error { fsyncs++; return f.Sync() }
-	r.s.ops.fsyncDir = func(fd int) error { dirSyncs++; return realOps().fsyncDir(fd) }
+	// The batch writes its sets' temps on several goroutines.
+	var fsyncN, dirSyncN atomic.Int64
+	r.s.ops.fsync = func(f *os.File) error { fsyncN.Add(1); return f.Sync() }
+	r.s.ops.fsyncDir = func(fd int) error { dirSyncN.Add(1); return realOps().fsyncDir(fd) }
 	pairs := newPairs(t, r.n, "a")
 	res, errs := r.s.CommitBatch(r.sets(t, pairs))
 	var want []Intent
@@ -81,22 +83,22 @@ func TestCommitBatchWritesEverySet(t *testing.T) {
 	// 10 temps + prepare, commit and intents files; directories: the 5
 	// output dirs once each, journal/ for prepare, commit, intents and
 	// the record's removal, plus what creating the 5 dirs synced.
-	if fsyncs != 2*r.n+3 {
-		t.Errorf("file fsyncs = %d, want %d (one per file, three journal writes)", fsyncs, 2*r.n+3)
+	if got := fsyncN.Load(); got != int64(2*r.n+3) {
+		t.Errorf("file fsyncs = %d, want %d (one per file, three journal writes)", got, 2*r.n+3)
 	}
-	if dirSyncs > 2*r.n+4 {
-		t.Errorf("directory fsyncs = %d, want at most %d", dirSyncs, 2*r.n+4)
+	if got := dirSyncN.Load(); got > int64(2*r.n+4) {
+		t.Errorf("directory fsyncs = %d, want at most %d", got, 2*r.n+4)
 	}
 	// Unchanged sets: nothing written, nothing journaled.
-	fsyncs = 0
+	fsyncN.Store(0)
 	res, errs = r.s.CommitBatch(r.sets(t, pairs))
 	for i := range r.n {
 		if errs[i] != nil || len(res[i].Changed) != 0 {
 			t.Fatalf("%s again: %+v, %v", r.name(i), res[i], errs[i])
 		}
 	}
-	if fsyncs != 0 {
-		t.Errorf("unchanged batch did %d fsyncs", fsyncs)
+	if got := fsyncN.Load(); got != 0 {
+		t.Errorf("unchanged batch did %d fsyncs", got)
 	}
 }
 

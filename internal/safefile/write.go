@@ -19,6 +19,8 @@ var Private = Perm{Mode: 0o600, UID: -1, GID: -1}
 
 // Ops are the system calls a write goes through. A nil *Ops, or a nil
 // field, means the real call; tests inject failures and races here.
+// A group commit writes its sets' files on several goroutines, so the
+// functions must be safe for concurrent use.
 type Ops struct {
 	Write    func(f *os.File, b []byte) error
 	Fsync    func(f *os.File) error
