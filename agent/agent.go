@@ -139,6 +139,10 @@ type Agent struct {
 	// Snapshot, which other goroutines may call.
 	mu   sync.Mutex
 	snap []CertStatus
+	// shared is closed once the first rows are shared: a status request
+	// that arrives before then waits for them (see Shared).
+	shared     chan struct{}
+	sharedOnce sync.Once
 }
 
 // New builds an Agent. It starts nothing and touches no files.
@@ -153,6 +157,7 @@ func New(opts Options) (*Agent, error) {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	a := &Agent{
+		shared:   make(chan struct{}),
 		opts:     opts,
 		store:    opts.Store,
 		clock:    opts.Clock,

@@ -42,6 +42,21 @@ func (a *Agent) share(rows []CertStatus) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.snap = c
+	if a.shared != nil {
+		a.sharedOnce.Do(func() { close(a.shared) })
+	}
+}
+
+// Shared is closed once the Run goroutine has shared the status of the
+// configured certs for the first time, early in the first pass; until
+// then Snapshot is empty. Safe to call from any goroutine.
+func (a *Agent) Shared() <-chan struct{} {
+	if a.shared == nil { // an Agent not made by New
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return a.shared
 }
 
 // copyRows copies rows and the slices and records they point to.

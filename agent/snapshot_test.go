@@ -48,3 +48,27 @@ func TestSnapshotCopiesRecords(t *testing.T) {
 		t.Fatalf("a caller's change to a returned revocation reached the agent: %q", got)
 	}
 }
+
+// TestSharedAfterTheFirstPass: until the first pass shares its rows,
+// Snapshot is empty and Shared is open, so a status request waits
+// instead of answering "no certs".
+func TestSharedAfterTheFirstPass(t *testing.T) {
+	ta := newTestAgent(t, threeCertsOneUnit)
+	select {
+	case <-ta.Shared():
+		t.Fatal("Shared is closed before any pass")
+	default:
+	}
+	if rows := ta.Snapshot(); len(rows) != 0 {
+		t.Fatalf("rows before the first pass: %v", rows)
+	}
+	ta.pass(context.Background(), passOptions{})
+	select {
+	case <-ta.Shared():
+	default:
+		t.Fatal("Shared still open after the first pass")
+	}
+	if rows := ta.Snapshot(); len(rows) == 0 {
+		t.Fatal("no rows after the first pass")
+	}
+}

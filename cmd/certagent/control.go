@@ -34,6 +34,13 @@ func (h controlHandler) Handle(ctx context.Context, req control.Request) (any, e
 	case control.OpRevoke:
 		return nil, h.revoke(ctx, req)
 	case control.OpStatus:
+		// A request that comes in while the first pass runs would
+		// otherwise get no rows at all.
+		select {
+		case <-h.a.Shared():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		return h.a.Snapshot(), nil
 	case control.OpReload:
 		return nil, h.a.ReloadNow(ctx)
