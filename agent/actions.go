@@ -221,7 +221,7 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 		a.inspect(st, nil, now)
 		st.failures++
 		st.failedSerial = serialHex(st.leaf) // the restored cert
-		st.retryAt = now.Add(Backoff(name, st.failures))
+		st.retryAt = now.Add(a.backoff(st, now))
 		st.lastErr = fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause)
 		st.inspected = time.Time{}
 		log.Warn("previous certificate restored", "event", "rollback", "error", cause, "retry_at", stamp(st.retryAt))

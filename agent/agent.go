@@ -102,6 +102,9 @@ type Agent struct {
 	// restart neither forgets a failure's backoff nor re-deploys a cert
 	// that was rolled back.
 	seed map[string]CertStatus
+	// spreadSeed is the per-install seed of the renewal and retry jitter
+	// (loadSpreadSeed); nil until the first pass.
+	spreadSeed []byte
 	// lastStatus describes the status.json this agent last wrote: a
 	// different file found there was written by a one-shot
 	// `certagent renew`.

@@ -24,6 +24,9 @@ type outcome struct {
 	leaf    *x509.Certificate
 	changed []string
 	err     error
+	// cancelled: the order failed because the daemon is shutting down,
+	// which says nothing about the CA or the cert.
+	cancelled bool
 }
 
 // issueAll renews the due certs concurrently, at most max_concurrent per
@@ -38,7 +41,10 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
 		leaf, changed, err := a.issueOne(ctx, st)
 		mu.Lock()
-		outs = append(outs, outcome{st: st, leaf: leaf, changed: changed, err: err})
+		// Whatever error an order cut short by shutdown returns (lego's
+		// own wording, a wrapped signal cause), it is not the CA's.
+		cancelled := err != nil && ctx.Err() != nil
+		outs = append(outs, outcome{st: st, leaf: leaf, changed: changed, err: err, cancelled: cancelled})
 		mu.Unlock()
 	})
 	a.setRenewing(due, false)
@@ -138,6 +144,12 @@ func intentsFor(c *config.Cert) []store.Intent {
 func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time) {
 	st := o.st
 	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer)
+	if o.cancelled {
+		// Not a failure: no backoff, no failure count, no error line.
+		// The next start renews the cert, still due, at once.
+		log.Info("renewal cancelled by shutdown; old files left in place", "event", "renewal_cancelled")
+		return
+	}
 	if o.err != nil {
 		st.failures++
 		st.lastErr = o.err.Error()
@@ -146,7 +158,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 		if until, ok := RetryAfter(o.err); ok && until.After(now) {
 			st.retryAt, st.caRetryAt = until, until
 		} else {
-			st.retryAt = now.Add(Backoff(st.name, st.failures))
+			st.retryAt = now.Add(a.backoff(st, now))
 		}
 		log.Error("renewal failed; old files left in place", "event", "renew_failed", "error", o.err,
 			"failures", st.failures, "retry_at", stamp(st.retryAt))

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/internal/pebbletest"
 	"github.com/certagent/certagent/internal/testbin"
 )
@@ -94,6 +96,21 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	d := t.TempDir()
 	return &env{dir: d, config: filepath.Join(d, "certagent.toml"), state: filepath.Join(d, "state"), out: filepath.Join(d, "tls")}
+}
+
+// policy is the renewal policy the daemon applies to cert name: it
+// carries the per-install seed kept in the state dir.
+func (e *env) policy(t *testing.T, name string) agent.Policy {
+	t.Helper()
+	st, err := store.Open(e.state, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _, err := st.SpreadSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agent.Policy{Name: name, Seed: seed}
 }
 
 func (e *env) path(parts ...string) string {
