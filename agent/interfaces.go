@@ -52,6 +52,12 @@ type Request struct {
 	// Current is the certificate on disk that this request replaces, or
 	// nil. ACME issuers use it for the ARI "replaces" field.
 	Current *x509.Certificate
+	// CurrentKey is Current's private key, filled only for issuers that
+	// implement KeyRenewer and only when the key on disk matches Current;
+	// step-ca renews over mutual TLS with it.
+	CurrentKey crypto.Signer
+	// ReuseKey asks to keep the current key (the cert's reuse_key).
+	ReuseKey bool
 }
 
 // Bundle is a freshly issued certificate with its private key.

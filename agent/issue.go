@@ -87,7 +87,9 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	defer cleanup()
 	ctx, cancel := context.WithTimeout(ctx, issueTimeout)
 	defer cancel()
-	b, err := iss.Issue(ctx, requestFor(c, dir, st.leaf))
+	req := requestFor(c, dir, st.leaf)
+	req.CurrentKey = a.currentKey(st)
+	b, err := iss.Issue(ctx, req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -124,6 +126,7 @@ func requestFor(c *config.Cert, staging string, current *x509.Certificate) Reque
 		Validity:    c.Validity.Duration,
 		StagingDir:  staging,
 		Current:     current,
+		ReuseKey:    c.ReuseKey,
 	}
 }
 
@@ -155,6 +158,10 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 		st.lastErr = o.err.Error()
 		st.failedSerial = serialHex(st.leaf)
 		st.caRetryAt = time.Time{}
+		if a.noteNeedsToken(st, o.err) {
+			a.countRenewal(st.name, "failure")
+			return
+		}
 		if until, ok := RetryAfter(o.err); ok && until.After(now) {
 			st.retryAt, st.caRetryAt = until, until
 		} else {
@@ -170,6 +177,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 		event = "issued"
 	}
 	st.failures, st.retryAt, st.caRetryAt, st.lastErr = 0, time.Time{}, time.Time{}, ""
+	st.needsToken = false
 	st.ari, st.ariNext = nil, time.Time{}
 	st.issuedAt, st.issuedSerial = now, serialHex(o.leaf)
 	a.inspect(st, roots, now)

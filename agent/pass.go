@@ -51,12 +51,19 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 			a.inspect(st, roots[st.cfg.Issuer], now)
 			a.judgeDamage(st, po.only[st.name], healthy, now)
 		}
+		a.checkToken(st)
 		a.pollARI(ctx, st, now)
 		if st.leaf != nil {
 			a.warnExpiry("cert", st.name, st.leaf, &st.lastWarn, st.cfg.CertFile, now)
 		}
 		a.fixPerms(st)
-		if ok, why := st.due(now); ok || po.forceAll || po.force[st.name] {
+		ok, why := st.due(now)
+		if !ok && !st.needsToken && !now.Before(st.retryAt) {
+			if stale := a.staleCAFile(st); stale != "" {
+				ok, why = true, stale
+			}
+		}
+		if ok || po.forceAll || po.force[st.name] {
 			if !ok {
 				why = "forced"
 			}

@@ -69,11 +69,17 @@ type certState struct {
 	// for the no-hot-loop floor in inspect.
 	issuedAt     time.Time
 	issuedSerial string
+
+	// needsToken: the issuer needs a new enrollment token; nothing is
+	// tried until tokenFile differs from tokenStamp (see token.go).
+	needsToken bool
+	tokenFile  string
+	tokenStamp tokenStamp
 }
 
 // due reports whether the cert must be renewed at now, and why.
 func (s *certState) due(now time.Time) (bool, string) {
-	if now.Before(s.retryAt) || now.Before(s.settleUntil) {
+	if s.needsToken || now.Before(s.retryAt) || now.Before(s.settleUntil) {
 		return false, ""
 	}
 	if s.damaged() {
@@ -90,6 +96,9 @@ func (s *certState) due(now time.Time) (bool, string) {
 
 // nextRenewal is when the scheduler will next try to renew.
 func (s *certState) nextRenewal() time.Time {
+	if s.needsToken {
+		return time.Time{} // a token file change wakes it, not a timer
+	}
 	if s.retryAt.After(s.renewAt) || s.damaged() || s.leaf == nil {
 		return s.retryAt
 	}
@@ -101,6 +110,8 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 	switch {
 	case s.renewing:
 		return StateRenewing
+	case s.needsToken:
+		return StateNeedsToken
 	case s.leaf == nil && hasKind(s.problems, "missing"):
 		return StateMissing
 	case s.leaf != nil && !now.Before(s.leaf.NotAfter):

@@ -310,6 +310,7 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 		if r, ok := recorded[name]; ok && r.Serial == serialHex(st.leaf) {
 			st.failures, st.lastErr = r.Failures, r.LastError
 			st.renewing = r.State == StateRenewing
+			st.needsToken = r.State == StateNeedsToken
 			if r.NextRenewal.After(st.renewAt) && r.Failures > 0 {
 				st.retryAt = r.NextRenewal
 			}

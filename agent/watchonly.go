@@ -43,7 +43,11 @@ func (a *Agent) updateWatches() {
 	}
 	keys := map[string]bool{}
 	for name, st := range a.certs {
-		w.Set(name, st.cfg.OutputFiles())
+		paths := st.cfg.OutputFiles()
+		if tf := a.tokenFileOf(st.cfg); tf != "" {
+			paths = append(paths, tf) // a new token ends needs_token
+		}
+		w.Set(name, paths)
 		keys[name] = true
 	}
 	for name, ws := range a.watches {

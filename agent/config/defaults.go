@@ -73,6 +73,10 @@ func ApplyDefaults(c *Config) {
 			if is.MaxConcurrent == 0 && !c.written("issuers", name, "max_concurrent") {
 				is.MaxConcurrent = DefaultMaxConcurrent
 			}
+		case "step":
+			if is.MaxConcurrent == 0 && !c.written("issuers", name, "max_concurrent") {
+				is.MaxConcurrent = DefaultMaxConcurrent
+			}
 		}
 	}
 	for _, ct := range c.Certs {
@@ -116,6 +120,11 @@ func certDefaults(c *Config, ct *Cert) {
 		ct.DirMode.FileMode = DefaultDirMode
 	}
 	defStr(&ct.KeyFormat, DefaultKeyFormat)
+	if is := c.Issuers[ct.Issuer]; is != nil && is.Type == "step" {
+		// step-ca signs with an intermediate that peers trusting only the
+		// root need from the server, as `step ca certificate` bundles it.
+		defStr(&ct.CertFileChain, ChainFull)
+	}
 	defStr(&ct.CertFileChain, ChainLeaf)
 	defStr(&ct.PasswordPolicy, DefaultPasswordPolicy)
 	for i := range ct.Templates {

@@ -82,6 +82,10 @@ func determinedDefaults(c *Config, ct *Cert) []string {
 }
 
 func openflDefaults(c *Config, ct *Cert) []string {
+	if is := c.Issuers[ct.Issuer]; is != nil && is.Type == "step" && ct.KeyType == "" {
+		ct.KeyType = "ec384"
+		return []string{`key_type = "ec384": fx pki certify makes EC P-384 keys`}
+	}
 	if !isLocal(c, ct) || ct.Validity.Set || ct.Validity.Duration != 0 {
 		return nil
 	}

@@ -41,7 +41,7 @@ type Agent struct {
 // Issuer is one [issuers.NAME] table. Type selects which fields apply.
 type Issuer struct {
 	Name string `toml:"-"`
-	Type string `toml:"type"` // "local" | "acme"
+	Type string `toml:"type"` // "local" | "acme" | "step"
 
 	// type = "local"
 	KeyType    string   `toml:"key_type"`
@@ -65,6 +65,12 @@ type Issuer struct {
 	EABKID            string   `toml:"eab_kid"`
 	EABHMACFile       string   `toml:"eab_hmac_file"`
 	MaxConcurrent     int      `toml:"max_concurrent"`
+
+	// type = "step" (step-ca's native API; see docs/cluster.md)
+	CAURL           string `toml:"ca_url"`
+	RootFingerprint string `toml:"root_fingerprint"` // SHA-256 hex of the root
+	RootFile        string `toml:"root_file"`
+	TokenFile       string `toml:"token_file"` // one-time token, first issuance only
 }
 
 // Cert is one [certs.NAME] table: a certificate certagent manages.
@@ -118,6 +124,9 @@ type Cert struct {
 	TLSInfoPackagePath       string     `toml:"tls_info_package_path"`
 	RemoveKeyAfterStart      bool       `toml:"remove_key_after_start"`
 	Preset                   string     `toml:"preset"` // determined | flower | openfl | vega | mindio
+	// ReuseKey renews a step issuer's cert with its current key
+	// (/1.0/renew) instead of a new one (/1.0/rekey).
+	ReuseKey bool `toml:"reuse_key"`
 
 	// PresetNotes lists, one line each, the defaults the preset filled
 	// in; `certagent check --explain` prints them.

@@ -49,6 +49,7 @@ func (v *validator) cert(name string, ct *Cert) {
 	v.modes(ct, at)
 	v.actions(ct.Units, ct.Action, ct.Exec, ct.ExecTimeout, at)
 	v.formats(ct, at)
+	v.stepCert(ct, is, at)
 	v.presetRules(ct, at)
 }
 

@@ -19,10 +19,15 @@ func (v *validator) issuer(name string, is *Issuer) {
 		v.localIssuer(is, at)
 	case "acme":
 		v.acmeIssuer(is, at)
+	case "step":
+		v.stepIssuer(is, at)
 	case "":
-		at("type", badValue(`add type = "local" or type = "acme"`, "missing issuer type"))
+		at("type", badValue(`add type = "local", "acme" or "step"`, "missing issuer type"))
 	default:
-		at("type", badValue(`use type = "local" or type = "acme"`, "unknown issuer type %s", quoteShort(is.Type)))
+		at("type", badValue(`use type = "local", "acme" or "step"`, "unknown issuer type %s", quoteShort(is.Type)))
+	}
+	if is.Type != "step" {
+		onlyStep(is, at)
 	}
 }
 
@@ -34,6 +39,14 @@ func (v *validator) localIssuer(is *Issuer, at func(string, *valueError)) {
 	if is.Validity.Duration < minCAValidity {
 		at("validity", badValue(`use at least "1h"; the default is "3650d"`, "CA validity %s is shorter than 1h", is.Validity.Duration))
 	}
+	noACMEKeys(is, at)
+	if is.MaxConcurrent != 0 {
+		at("max_concurrent", badValue(`remove it, or use type = "acme"`, "max_concurrent only applies to acme issuers"))
+	}
+}
+
+// noACMEKeys flags the ACME-only keys in an issuer of another type.
+func noACMEKeys(is *Issuer, at func(string, *valueError)) {
 	onlyACME := func(key string, set bool) {
 		if set {
 			at(key, badValue(`remove it, or use type = "acme"`, "%s only applies to acme issuers", key))
@@ -54,7 +67,6 @@ func (v *validator) localIssuer(is *Issuer, at func(string, *valueError)) {
 	onlyACME("ari", is.ARI != nil)
 	onlyACME("eab_kid", is.EABKID != "")
 	onlyACME("eab_hmac_file", is.EABHMACFile != "")
-	onlyACME("max_concurrent", is.MaxConcurrent != 0)
 }
 
 func (v *validator) acmeIssuer(is *Issuer, at func(string, *valueError)) {

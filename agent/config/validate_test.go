@@ -130,9 +130,9 @@ func TestValidateIssuerAndAgent(t *testing.T) {
 	}{
 		{"acme valid", acme(`email = "ops@example.com"`), nil, nil},
 		{"issuer type unknown", "[issuers.le]\ntype = \"vault\"\n" + cert, nil,
-			[]string{L + `key "type": unknown issuer type "vault" (use type = "local" or type = "acme")`}},
+			[]string{L + `key "type": unknown issuer type "vault" (use type = "local", "acme" or "step")`}},
 		{"issuer type missing", "[issuers.le]\nkey_type = \"ec256\"\n" + cert, nil,
-			[]string{L + `key "type": missing issuer type (add type = "local" or type = "acme")`}},
+			[]string{L + `key "type": missing issuer type (add type = "local", "acme" or "step")`}},
 		{"acme http directory", "[issuers.le]\ntype = \"acme\"\ndirectory = \"http://localhost:14000/dir\"\n" + cert, nil,
 			[]string{L + `key "directory": directory URL "http://localhost:14000/dir" is not https (use https://, or set insecure_directory = true for a test CA)`}},
 		{"acme http directory allowed", "[issuers.le]\ntype = \"acme\"\ninsecure_directory = true\ndirectory = \"http://localhost:14000/dir\"\n" + cert, nil, nil},

@@ -15,7 +15,7 @@ import (
 
 // States are the values of the state label of certagent_cert_state. For
 // every cert exactly one of them is 1 and the others are 0.
-var States = []string{"ok", "due", "renewing", "failed", "missing", "expired", "expiring", "not_yet_valid", "invalid"}
+var States = []string{"ok", "due", "renewing", "failed", "missing", "expired", "expiring", "not_yet_valid", "invalid", "needs_token"}
 
 // Renewal results, the values of the result label of
 // certagent_renewals_total.

@@ -13,6 +13,7 @@ import (
 	"github.com/certagent/certagent/agent"
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/localca"
+	"github.com/certagent/certagent/agent/stepca"
 	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/units"
 )
@@ -91,6 +92,13 @@ func buildIssuers(cfg *config.Config, logger hclog.Logger) (map[string]agent.Iss
 		case "acme":
 			iss, err := acme.New(name, ic, filepath.Join(cfg.Agent.StateDir, "acme", name),
 				logger.Named("acme").With("issuer", name))
+			if err != nil {
+				return nil, fmt.Errorf("issuer %q: %w", name, err)
+			}
+			out[name] = iss
+		case "step":
+			iss, err := stepca.New(name, filepath.Join(cfg.Agent.StateDir, "step", name), ic,
+				logger.Named("step").With("issuer", name))
 			if err != nil {
 				return nil, fmt.Errorf("issuer %q: %w", name, err)
 			}
