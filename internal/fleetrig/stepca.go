@@ -207,7 +207,7 @@ func (s *StepCA) AddFederatedRoot(name string) (string, error) {
 // Request is one request step-ca logged.
 type Request struct {
 	Time   time.Time // to the second
-	Path   string    // without the /1.0 prefix, as step-ca logs it
+	Path   string    // as step-ca logs it: /sign from the step CLI, /1.0/rekey from certagent
 	Status int
 	Remote string // the client's address
 }

@@ -105,7 +105,7 @@ func (f *fleet) renewedOverMTLS(k int) {
 	}
 	byIP := map[string]int{}
 	for _, r := range reqs {
-		if (r.Path == "/rekey" || r.Path == "/renew") && r.Status/100 == 2 {
+		if p := strings.TrimPrefix(r.Path, "/1.0"); (p == "/rekey" || p == "/renew") && r.Status/100 == 2 {
 			byIP[hostOf(r.Remote)]++
 		}
 	}
@@ -148,6 +148,12 @@ func (f *fleet) outage() time.Time {
 		}
 		f.root2 = readCerts(t, file)[0]
 	}
+	// Go down just before the next planned renewal of the fleet, so the
+	// outage is sure to meet renewals (the hosts' 80 s rhythm could
+	// otherwise leave a 60 s gap without one).
+	if next := f.nextRenewal(); !next.IsZero() {
+		time.Sleep(time.Until(next.Add(-2 * time.Second)))
+	}
 	f.rig.CA.Kill()
 	down := time.Now()
 	time.Sleep(outage)
@@ -169,6 +175,24 @@ func (f *fleet) outage() time.Time {
 		t.Errorf("no host tried to renew during a %s outage: the test did not test recovery", outage)
 	}
 	return back
+}
+
+// nextRenewal is the earliest next_renewal, at least 3 s ahead, that a
+// host's last issued or renewed entry announced.
+func (f *fleet) nextRenewal() time.Time {
+	var next time.Time
+	soon := time.Now().Add(3 * time.Second)
+	for _, h := range f.hosts {
+		evs := f.eventsAny(h, "issued", "renewed")
+		if len(evs) == 0 {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, evs[len(evs)-1].Str("next_renewal"))
+		if err == nil && at.After(soon) && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	return next
 }
 
 // recovered: every host renews after step-ca is back.
@@ -440,16 +464,21 @@ func showLogs(t *testing.T, rig *fleetrig.Rig) {
 		if len(lines) > n {
 			lines = lines[len(lines)-n:]
 		}
+		for i, l := range lines {
+			if len(l) > 400 {
+				lines[i] = l[:400] + "…"
+			}
+		}
 		return strings.Join(lines, "\n")
 	}
 	if rig.CA != nil {
-		t.Logf("step-ca log tail:\n%s", tail(rig.CA.LogFile(), 30))
+		t.Logf("step-ca log tail:\n%s", tail(rig.CA.LogFile(), 12))
 	}
 	for i, h := range rig.Hosts {
 		if i >= 3 && i != len(rig.Hosts)-1 {
 			continue
 		}
-		t.Logf("host %d log tail:\n%s", h.I, tail(h.LogFile(), 15))
+		t.Logf("host %d log tail:\n%s", h.I, tail(h.LogFile(), 8))
 	}
 }
 
