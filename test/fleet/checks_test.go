@@ -195,6 +195,34 @@ func (f *fleet) nextRenewal() time.Time {
 	return next
 }
 
+// retryBound: every retry the daemons planned during the outage was at
+// most max(5 s, a quarter of the cert's remaining lifetime) away (a
+// second of slack for log stamps).
+func (f *fleet) retryBound() {
+	worst := time.Duration(0)
+	for _, h := range f.hosts {
+		var notAfter time.Time
+		for _, e := range f.eventsAny(h, "issued", "renewed", "renew_failed") {
+			if e.Str("event") != "renew_failed" {
+				notAfter, _ = time.Parse(time.RFC3339, e.Str("not_after"))
+				continue
+			}
+			retry, err := time.Parse(time.RFC3339, e.Str("retry_at"))
+			if err != nil {
+				f.t.Errorf("host %d: renew_failed without retry_at: %v", h.I, e.Fields)
+				continue
+			}
+			wait, bound := retry.Sub(e.Time), max(5*time.Second, notAfter.Sub(e.Time)/4)
+			worst = max(worst, wait)
+			if wait > bound+time.Second {
+				f.t.Errorf("host %d: failed at %s with %s left, retry planned %s later, want <= %s",
+					h.I, e.Time.Format(time.TimeOnly), notAfter.Sub(e.Time).Round(time.Second), wait.Round(time.Second), bound)
+			}
+		}
+	}
+	f.t.Logf("retry bound: the longest planned wait after a failure was %s", worst.Round(time.Second))
+}
+
 // recovered: every host renews after step-ca is back.
 func (f *fleet) recovered(back time.Time) {
 	f.await("every host renewed after the outage", certLife, func(h *fleetrig.Host) bool {
@@ -227,6 +255,17 @@ func (f *fleet) retriesSpread(back time.Time) {
 	}
 	f.t.Logf("recovery: first renewals after the CA returned in %d distinct seconds over %s, at most %d in one",
 		len(secs), last.Sub(back).Round(time.Second), busiest)
+	for _, h := range f.hosts {
+		for _, e := range f.events(h, "renewed") {
+			if e.Time.After(back) {
+				if e.Time.Sub(back) > 30*time.Second {
+					f.t.Logf("host %d recovered %s after the CA returned; its entries since the outage began:\n%s",
+						h.I, e.Time.Sub(back).Round(time.Second), f.since(h, back.Add(-outage)))
+				}
+				break
+			}
+		}
+	}
 	if want := max(2, len(f.hosts)/4); len(secs) < want {
 		f.t.Errorf("recoveries after the outage fall in %d distinct seconds, want >= %d", len(secs), want)
 	}
@@ -370,6 +409,20 @@ func (f *fleet) await(what string, within time.Duration, cond func(*fleetrig.Hos
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// since renders the host's entries with an event from t on, one a line.
+func (f *fleet) since(h *fleetrig.Host, t time.Time) string {
+	evs, _ := h.Events()
+	var b strings.Builder
+	for _, e := range evs {
+		if e.Time.Before(t) || e.Str("event") == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s %s %s not_after=%s retry_at=%s next_renewal=%s %s\n", e.Time.Format("15:04:05.000"), e.Level,
+			e.Str("event"), e.Str("not_after"), e.Str("retry_at"), e.Str("next_renewal"), e.Str("error"))
+	}
+	return b.String()
 }
 
 // events returns the host's log entries with event=name.

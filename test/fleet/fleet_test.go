@@ -9,6 +9,7 @@ package fleet
 import (
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ func fleetSize(t *testing.T) int {
 //	renewal       every host renews over mTLS at least twice
 //	spread        with one shared config, renewals fall in >= N/2 distinct seconds
 //	CA outage     step-ca killed for 60 s: every host recovers, no cert expires,
+//	              every retry is at most max(5 s, remaining lifetime/4) away,
 //	              the retries after the CA returns spread over time
 //	root rotation a second root added as a federated root reaches every ca_file
 //	OpenFL token  bootstraps a host with no root_fingerprint
@@ -77,6 +79,7 @@ func TestFleet(t *testing.T) {
 
 	back := f.outage()
 	f.recovered(back)
+	f.retryBound()
 	f.retriesSpread(back)
 
 	f.openFLToken()
@@ -96,6 +99,7 @@ func newRig(t *testing.T, hosts int) *fleetrig.Rig {
 		Step:      tool(t, "step", "test/setup.d/56-step-cli.sh"),
 		CertLife:  certLife,
 	}
+	inotify := readInotifyLimit(t)
 	rig, err := fleetrig.New(opts)
 	if err != nil {
 		t.Fatalf("fleet rig: %v", err)
@@ -108,6 +112,18 @@ func newRig(t *testing.T, hosts int) *fleetrig.Rig {
 			t.Errorf("rig cleanup: %v", err)
 		}
 		assertNoNamespacesLeft(t)
+		if got := readInotifyLimit(t); got != inotify {
+			t.Errorf("fs.inotify.max_user_instances is %s after the run, want %s as before", got, inotify)
+		}
 	})
 	return rig
+}
+
+func readInotifyLimit(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/fs/inotify/max_user_instances")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
