@@ -159,10 +159,10 @@ func measure(p params, rig *fleetrig.Rig, bin string) (*results, error) {
 	rig.CA.Kill()
 	m.down = time.Now()
 	time.Sleep(p.outage)
+	m.back = time.Now() // a host may succeed before step-ca first says healthy
 	if err := rig.CA.Start(); err != nil {
 		return nil, err
 	}
-	m.back = rig.CA.Started
 	err = waitAll(rig.Hosts, 2*p.life, func(ev []fleetrig.Event) bool {
 		for _, e := range ev {
 			if e.Str("event") == "renewed" && e.Time.After(m.back) {
