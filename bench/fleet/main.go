@@ -182,7 +182,7 @@ func measure(p params, rig *fleetrig.Rig, bin string) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.caLoad(reqs)
+	m.caLoad(reqs, rig.Net.CAIP())
 	return m, nil
 }
 

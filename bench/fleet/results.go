@@ -170,13 +170,15 @@ func (m *results) recovery() {
 }
 
 // caLoad: step-ca's requests per second over the run, and its busiest second.
-func (m *results) caLoad(reqs []fleetrig.Request) {
+// Requests from the CA's own namespace (the rig's health checks and
+// tokens) are not the fleet's and are left out.
+func (m *results) caLoad(reqs []fleetrig.Request, caIP string) {
 	m.caByPath = map[string]int{}
 	per := map[int64]int{}
 	var first, last time.Time
 	for _, r := range reqs {
-		if r.Time.Before(m.start.Truncate(time.Second)) {
-			continue // the rig's own setup (health checks, tokens)
+		if r.Time.Before(m.start.Truncate(time.Second)) || hostOf(r.Remote) == caIP {
+			continue
 		}
 		m.caRequests++
 		m.caByPath[pathKind(r.Path)]++
@@ -193,6 +195,7 @@ func (m *results) caLoad(reqs []fleetrig.Request) {
 }
 
 func pathKind(p string) string {
+	p = strings.Trim(p, `"`)
 	switch {
 	case strings.HasPrefix(p, "/root/"):
 		return "/root/…"
@@ -231,4 +234,12 @@ func minMax(v []int64) (lo, hi int64) {
 		hi = max(hi, x)
 	}
 	return lo, hi
+}
+
+// hostOf strips a port from a remote address, if it has one.
+func hostOf(addr string) string {
+	if i := strings.LastIndex(addr, ":"); i > 0 && strings.Count(addr, ":") == 1 {
+		return addr[:i]
+	}
+	return addr
 }
