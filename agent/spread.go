@@ -3,6 +3,8 @@ package agent
 import (
 	"crypto/rand"
 	"time"
+
+	"github.com/certagent/certagent/agent/store"
 )
 
 // loadSpreadSeed loads (or creates) the per-install seed once, under the
@@ -17,7 +19,7 @@ func (a *Agent) loadSpreadSeed() {
 	switch {
 	case err != nil:
 		a.log.Warn("cannot keep the spread seed in the state dir; using one for this run only", "error", err)
-		seed = make([]byte, 32)
+		seed = make([]byte, store.SpreadSeedSize)
 		_, _ = rand.Read(seed)
 	case replaced:
 		a.log.Warn("the spread seed in the state dir was damaged; replaced it", "event", "spread_seed_replaced")
