@@ -26,6 +26,8 @@ type fleet struct {
 	rig   *fleetrig.Rig
 	hosts []*fleetrig.Host
 	extra *fleetrig.Host
+	// acmeHost renews an IP-only cert from step-ca's ACME provisioner.
+	acmeHost *fleetrig.Host
 	// acme runs the hosts on step-ca's ACME provisioner instead of the
 	// step issuer (CERTAGENT_FLEET_ISSUER=acme: a debugging aid for the
 	// rig; the token, mTLS and rotation checks are then skipped).
@@ -72,6 +74,44 @@ func (f *fleet) enroll() {
 	f.await("every host issued", 2*time.Minute, func(h *fleetrig.Host) bool {
 		return len(f.events(h, "issued")) >= 1
 	})
+}
+
+// startACMEHost starts the host that orders an IP-only cert for its own
+// address from step-ca's ACME provisioner.
+func (f *fleet) startACMEHost() {
+	h := f.acmeHost
+	if err := f.rig.CopyRoot(h); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := h.WriteConfig(fleetrig.ACMEConfig(f.rig.Mount, f.rig.ACMEDirectory(), h.IP)); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := h.Start(bin); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// acmeIPOnly: the ACME host was issued and renewed its IP-only cert, and
+// the subject openssl prints names no IP (the order carried no CN).
+func (f *fleet) acmeIPOnly() {
+	h := f.acmeHost
+	if n := len(f.events(h, "renewed")); n < 1 {
+		f.t.Errorf("ACME host: %d renewals from step-ca's ACME provisioner, want >= 1", n)
+	}
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		testbin.Missing(f.t, "openssl not installed")
+		return
+	}
+	out, err := exec.Command(openssl, "x509", "-in", h.CertFile(), "-noout", "-subject", "-ext", "subjectAltName").CombinedOutput()
+	if err != nil {
+		f.t.Fatalf("openssl x509: %v\n%s", err, out)
+	}
+	subject, _, _ := strings.Cut(string(out), "\n")
+	if !strings.HasPrefix(subject, "subject=") || strings.Contains(subject, h.IP) || !strings.Contains(string(out), "IP Address:"+h.IP) {
+		f.t.Errorf("ACME IP-only cert: openssl prints %q; want a subject without the IP and the IP in the SAN", out)
+	}
+	f.t.Logf("ACME IP-only cert from step-ca: %s", strings.Join(strings.Fields(string(out)), " "))
 }
 
 // tokensDeleted: each host's one-time token is gone once used.
@@ -339,7 +379,7 @@ func (f *fleet) rotated() {
 // replaced expired, and the cert on disk is valid now.
 func (f *fleet) noneExpired() {
 	now := time.Now()
-	for _, h := range append(f.hosts, f.extra) {
+	for _, h := range f.all() {
 		if !h.Running() && h != f.extra {
 			f.t.Errorf("host %d: daemon exited", h.I)
 			continue
@@ -368,7 +408,7 @@ func (f *fleet) noneExpired() {
 // noErrorsBut: the only ERROR lines are the renewal failures of the
 // outage; nothing else went wrong.
 func (f *fleet) noErrorsBut() {
-	for _, h := range append(f.hosts, f.extra) {
+	for _, h := range f.all() {
 		evs, err := h.Events()
 		if err != nil {
 			continue
@@ -379,6 +419,11 @@ func (f *fleet) noErrorsBut() {
 			}
 		}
 	}
+}
+
+// all is every host the test ran.
+func (f *fleet) all() []*fleetrig.Host {
+	return append(append([]*fleetrig.Host(nil), f.hosts...), f.extra, f.acmeHost)
 }
 
 // await polls cond for every fleet host (in parallel) until all hold,

@@ -57,6 +57,9 @@ func fleetSize(t *testing.T) int {
 //	              the retries after the CA returns spread over time
 //	root rotation a second root added as a federated root reaches every ca_file
 //	OpenFL token  bootstraps a host with no root_fingerprint
+//
+// One more host renews an IP-only cert from step-ca's ACME provisioner
+// over http-01: its cert's subject, as openssl prints it, has no IP.
 func TestFleet(t *testing.T) {
 	if os.Geteuid() != 0 {
 		testbin.Missing(t, "the fleet test needs root (network namespaces)")
@@ -65,10 +68,12 @@ func TestFleet(t *testing.T) {
 		testbin.NeedTool(t, tool)
 	}
 	n := fleetSize(t)
-	rig := newRig(t, n+1) // the fleet, and one host for the OpenFL token
-	f := &fleet{t: t, rig: rig, hosts: rig.Hosts[:n], extra: rig.Hosts[n]}
+	// The fleet, one host for the OpenFL token, one on the ACME provisioner.
+	rig := newRig(t, n+2)
+	f := &fleet{t: t, rig: rig, hosts: rig.Hosts[:n], extra: rig.Hosts[n], acmeHost: rig.Hosts[n+1]}
 	start := time.Now()
 
+	f.startACMEHost()
 	f.enroll()
 	t.Logf("%d hosts enrolled in %s", n, time.Since(start).Round(time.Second))
 	f.tokensDeleted()
@@ -83,6 +88,7 @@ func TestFleet(t *testing.T) {
 	f.retriesSpread(back)
 
 	f.openFLToken()
+	f.acmeIPOnly()
 	f.rotated()
 	f.noneExpired()
 	f.noErrorsBut()
