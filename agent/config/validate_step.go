@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -39,9 +40,14 @@ func (v *validator) stepIssuer(is *Issuer, at func(string, *valueError)) {
 	if is.TokenFile != "" {
 		at("token_file", checkPath(is.TokenFile))
 		// The token is absent once used; only a token that is there must
-		// be private, as it lets anyone holding it enroll.
-		if !v.opts.SkipFileChecks && fileExists(is.TokenFile) {
+		// be private, as it lets anyone holding it enroll. Its directory
+		// must be root's either way: certagent deletes the token there.
+		switch {
+		case v.opts.SkipFileChecks:
+		case fileExists(is.TokenFile):
 			at("token_file", checkSecretFile(is.TokenFile))
+		default:
+			at("token_file", checkTrustedDirs(filepath.Dir(is.TokenFile)))
 		}
 	}
 	if is.MaxConcurrent < 1 || is.MaxConcurrent > 64 {

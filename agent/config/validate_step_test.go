@@ -109,10 +109,20 @@ func TestStepTokenFileChecks(t *testing.T) {
 	if _, err := Parse("t.toml", []byte(text), opts); err != nil {
 		t.Fatalf("missing token rejected: %v", err)
 	}
-	if err := os.WriteFile(tok, []byte("x.y.z"), 0o644); err != nil {
+	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Parse("t.toml", []byte(text), opts)
+	sameLines(t, errLines(t, err, false), []string{
+		`issuer "fl": key "token_file": directory ` + dir + ` is writable by group or others (mode 0777) (chmod go-w ` + dir + `)`,
+	})
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tok, []byte("x.y.z"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("t.toml", []byte(text), opts)
 	sameLines(t, errLines(t, err, false), []string{
 		`issuer "fl": key "token_file": ` + tok + ` is accessible by group or others (mode 0644) (chmod 0600 ` + tok + `)`,
 	})

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/certagent/certagent/agent"
@@ -22,10 +24,10 @@ func (i *Issuer) readToken(req agent.Request) (*enrollToken, error) {
 	if p == "" {
 		return nil, errors.New("no token_file is set")
 	}
-	b, err := pki.ReadFileLimited(p, 64<<10)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("token file %s does not exist", p)
+	if err := checkTokenFile(p); err != nil {
+		return nil, err
 	}
+	b, err := pki.ReadFileLimited(p, 64<<10)
 	if err != nil {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
@@ -58,6 +60,32 @@ type rootMismatch struct{ msg string }
 
 func (e *rootMismatch) Error() string {
 	return e.msg + " (fix root_fingerprint, or make the token on the CA it names)"
+}
+
+// checkTokenFile re-checks at use what config validation checked at
+// load: the token is a root-owned private regular file (no symlink) in a
+// directory only root can write, since certagent deletes it there.
+func checkTokenFile(p string) error {
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("token file %s does not exist", p)
+	}
+	if err != nil {
+		return fmt.Errorf("token file: %w", err)
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 || st == nil || (st.Uid != 0 && int(st.Uid) != os.Geteuid()) {
+		return fmt.Errorf("token file %s must be a regular file owned by root with mode 0600 (it is %s)", p, fi.Mode())
+	}
+	di, err := os.Stat(filepath.Dir(p))
+	if err != nil {
+		return fmt.Errorf("token file: %w", err)
+	}
+	ds, _ := di.Sys().(*syscall.Stat_t)
+	if di.Mode().Perm()&0o022 != 0 || ds == nil || (ds.Uid != 0 && int(ds.Uid) != os.Geteuid()) {
+		return fmt.Errorf("token directory %s must be owned by root and writable only by it (it is %s)", filepath.Dir(p), di.Mode())
+	}
+	return nil
 }
 
 // needsToken builds the error that puts the cert in state needs_token.

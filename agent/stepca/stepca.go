@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -38,9 +37,13 @@ type Issuer struct {
 	log  hclog.Logger
 	now  func() time.Time
 
-	// mu guards trust and serializes bootstrap and refresh.
+	// mu guards trust and retryRefresh, and serializes bootstrap and
+	// refresh.
 	mu    sync.Mutex
 	trust *trustState
+	// retryRefresh is when Roots may try a failed daily refresh again:
+	// passes can come every second, the CA need not hear of each.
+	retryRefresh time.Time
 }
 
 var (
@@ -133,10 +136,14 @@ func (i *Issuer) Roots(ctx context.Context) ([]*x509.Certificate, error) {
 		}
 		i.trust = t
 	}
-	if i.now().Sub(t.RefreshedAt) >= RefreshEvery {
+	if now := i.now(); now.Sub(t.RefreshedAt) >= RefreshEvery && !now.Before(i.retryRefresh) {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := i.refresh(rctx, t); err != nil {
-			i.log.Warn("cannot refresh the trusted roots; keeping the ones known", "issuer", i.name, "error", err)
+		if next, err := i.refresh(rctx, t); err != nil {
+			i.retryRefresh = now.Add(time.Hour)
+			i.log.Warn("cannot refresh the trusted roots; keeping the ones known", "issuer", i.name, "error", err,
+				"retry_at", i.retryRefresh.UTC().Format(time.RFC3339))
+		} else {
+			t, i.trust = next, next
 		}
 		cancel()
 	}
@@ -166,10 +173,10 @@ func (i *Issuer) current(t *trustState) bool {
 func (i *Issuer) trusted(ctx context.Context, req agent.Request, tok *enrollToken, tokErr error) (*trustState, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.trust == nil || !i.current(i.trust) {
-		i.trust = nil
-		t, err := i.loadTrust()
-		if err != nil {
+	t, fresh := i.trust, false
+	if t == nil || !i.current(t) {
+		var err error
+		if t, err = i.loadTrust(); err != nil {
 			return nil, err
 		}
 		if t == nil || !i.current(t) {
@@ -180,71 +187,19 @@ func (i *Issuer) trusted(ctx context.Context, req agent.Request, tok *enrollToke
 				}
 				return nil, err
 			}
+			fresh = true
 		}
-		i.trust = t
 	}
-	if err := i.refresh(ctx, i.trust); err != nil {
-		return nil, err
+	// A bootstrapped root is kept only once step-ca proved to hold it.
+	next, err := i.refresh(ctx, t)
+	if err != nil && fresh {
+		return nil, fmt.Errorf("step-ca at %s does not serve TLS under the root from %s: %w", i.cfg.CAURL, t.Anchor, err)
 	}
-	return i.trust, nil
-}
-
-// renew renews the current pair over mutual TLS: /1.0/rekey with a new
-// key, or /1.0/renew with reuse_key. An expired cert cannot open mutual
-// TLS: it is renewed with a token signed by its key, then rekeyed at once.
-func (i *Issuer) renew(ctx context.Context, req agent.Request, t *trustState) (*agent.Bundle, error) {
-	leaf, key := req.Current, req.CurrentKey
-	if !i.now().Before(leaf.NotAfter) {
-		b, err := i.renewExpired(ctx, leaf, key, t)
-		if err != nil || req.ReuseKey {
-			return b, err
-		}
-		nb, err := i.rekey(ctx, req, b.Leaf, key, t)
-		if err != nil {
-			i.log.Warn("renewed the expired certificate, but the rekey right after failed; keeping the key", "issuer", i.name, "cert", req.Name, "error", err)
-			return b, nil
-		}
-		return nb, nil
-	}
-	if req.ReuseKey {
-		var resp signResponse
-		c := newClient(i.base, t.roots, i.clientCert(leaf, key, t))
-		if err := c.do(ctx, "POST", "/1.0/renew", "", nil, &resp); err != nil {
-			return nil, err
-		}
-		return i.bundle(&resp, key, t)
-	}
-	return i.rekey(ctx, req, leaf, key, t)
-}
-
-// rekey asks /1.0/rekey for a cert with a new key, authenticated by the
-// pair (leaf, key).
-func (i *Issuer) rekey(ctx context.Context, req agent.Request, leaf *x509.Certificate, key crypto.Signer, t *trustState) (*agent.Bundle, error) {
-	nk, csr, err := newCSR(req)
 	if err != nil {
 		return nil, err
 	}
-	var resp signResponse
-	c := newClient(i.base, t.roots, i.clientCert(leaf, key, t))
-	if err := c.do(ctx, "POST", "/1.0/rekey", "", map[string]string{"csr": csr}, &resp); err != nil {
-		return nil, err
-	}
-	return i.bundle(&resp, nk, t)
-}
-
-// renewExpired renews an expired cert with the bearer token step-ca
-// accepts when its provisioner has allowRenewalAfterExpiry.
-func (i *Issuer) renewExpired(ctx context.Context, leaf *x509.Certificate, key crypto.Signer, t *trustState) (*agent.Bundle, error) {
-	tok, err := renewToken(key, append([]*x509.Certificate{leaf}, i.intermediatesFor(leaf, t)...),
-		(&client{base: i.base}).url("/1.0/renew"), i.now())
-	if err != nil {
-		return nil, err
-	}
-	var resp signResponse
-	if err := newClient(i.base, t.roots, nil).do(ctx, "POST", "/1.0/renew", tok, nil, &resp); err != nil {
-		return nil, fmt.Errorf("renew after expiry: %w", err)
-	}
-	return i.bundle(&resp, key, t)
+	i.trust = next
+	return next, nil
 }
 
 // enroll spends the one-time token on /1.0/sign with a CSR for a new key
@@ -284,26 +239,6 @@ func (i *Issuer) bundle(resp *signResponse, key crypto.Signer, t *trustState) (*
 		return nil, errors.New("step-ca returned a certificate for another key")
 	}
 	return &agent.Bundle{Key: key, Leaf: leaf, Chain: chain, Roots: t.caFile()}, nil
-}
-
-// clientCert is the pair offered for mutual TLS, with the intermediates
-// step-ca needs to chain it to its roots.
-func (i *Issuer) clientCert(leaf *x509.Certificate, key crypto.Signer, t *trustState) *tls.Certificate {
-	c := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
-	for _, in := range i.intermediatesFor(leaf, t) {
-		c.Certificate = append(c.Certificate, in.Raw)
-	}
-	return c
-}
-
-func (i *Issuer) intermediatesFor(leaf *x509.Certificate, t *trustState) []*x509.Certificate {
-	var out []*x509.Certificate
-	for _, in := range t.intermediates {
-		if string(in.RawSubject) == string(leaf.RawIssuer) {
-			out = append(out, in)
-		}
-	}
-	return out
 }
 
 // newCSR makes a new key of the requested type and a CSR for it.

@@ -183,25 +183,26 @@ func (i *Issuer) fetchRoot(ctx context.Context, fp string) (*x509.Certificate, e
 	return cs[0], nil
 }
 
-// refresh replaces the trusted set with step-ca's /roots and /federation,
-// fetched over TLS verified by the current set, and saves it. /intermediates only helps recognise leaf-only cert files.
-func (i *Issuer) refresh(ctx context.Context, t *trustState) error {
+// refresh returns the trusted set that replaces t: step-ca's /roots and
+// /federation, fetched over TLS verified by t, saved. t itself is never
+// changed, since renewals in flight may be using it. /intermediates only helps recognise leaf-only cert files.
+func (i *Issuer) refresh(ctx context.Context, t *trustState) (*trustState, error) {
 	c := newClient(i.base, t.roots, nil)
 	var roots, fed, inter certsResponse
 	if err := c.do(ctx, "GET", "/roots", "", nil, &roots); err != nil {
-		return fmt.Errorf("refresh roots: %w", err)
+		return nil, fmt.Errorf("refresh roots: %w", err)
 	}
 	if err := c.do(ctx, "GET", "/federation", "", nil, &fed); err != nil {
-		return fmt.Errorf("refresh federated roots: %w", err)
+		return nil, fmt.Errorf("refresh federated roots: %w", err)
 	}
 	_ = c.do(ctx, "GET", "/intermediates", "", nil, &inter) // absent before step-ca v0.25
 	next := &trustState{Anchor: t.Anchor, CAURL: t.CAURL, RefreshedAt: i.now().UTC()}
 	var err error
 	if next.roots, err = parsePEMs(roots.Crts); err != nil || len(next.roots) == 0 {
-		return fmt.Errorf("refresh roots: step-ca sent no usable root (%v)", err)
+		return nil, fmt.Errorf("refresh roots: step-ca sent no usable root (%v)", err)
 	}
 	if next.federation, err = parsePEMs(fed.Crts); err != nil {
-		return fmt.Errorf("refresh federated roots: %w", err)
+		return nil, fmt.Errorf("refresh federated roots: %w", err)
 	}
 	next.intermediates, _ = parsePEMs(inter.Crts)
 	// Intermediates that step-ca no longer signs with still chain the
@@ -211,10 +212,12 @@ func (i *Issuer) refresh(ctx context.Context, t *trustState) error {
 			next.intermediates = append(next.intermediates, c)
 		}
 	}
-	*t = *next
 	// Saved even when unchanged: the time keeps a restart from refreshing
 	// at once.
-	return i.saveTrust(t)
+	if err := i.saveTrust(next); err != nil {
+		return nil, err
+	}
+	return next, nil
 }
 
 // writeAtomic replaces path (in the issuer's root-only state dir) with

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,6 +139,23 @@ func TestStepWrongFingerprint(t *testing.T) {
 	}
 	if ca.count("/1.0/sign", 201)+ca.count("/1.0/sign", 401) != 0 {
 		t.Error("a token was sent with an unverified root")
+	}
+
+	// An OpenFL token carrying a root that is not step-ca's: refused
+	// before the token is spent.
+	other := filepath.Join(t.TempDir(), "other.crt")
+	ca.run("certificate", "create", "not the CA", other, other+".key", "--profile", "root-ca", "--no-password", "--insecure")
+	forged := newHost(t)
+	forged.write(ca, "", "")
+	forged.putToken(base64.StdEncoding.EncodeToString([]byte(ca.token("web.example.com", "web.example.com"))) + "." +
+		base64.StdEncoding.EncodeToString([]byte(readFile(t, other))))
+	r = forged.certagent("renew")
+	if r.code == 0 {
+		t.Fatal("enrolled trusting a root step-ca does not hold")
+	}
+	wantAll(t, "renew output", r.stderr, "step-ca at "+ca.URL+" does not serve TLS under the root from token", "x509")
+	if ca.count("/1.0/sign", 201)+ca.count("/1.0/sign", 401) != 0 {
+		t.Error("a token was sent to an unverified CA")
 	}
 
 	h := enrolled(t, ca, `root_fingerprint = "`+ca.fingerprint()+`"`)

@@ -74,12 +74,20 @@ func checkPair(t *testing.T, ca *stepCA, h *host) {
 // checkPairRoot is checkPair against the root in rootFile.
 func checkPairRoot(t *testing.T, rootFile string, h *host) {
 	t.Helper()
+	verifyFiles(t, rootFile, h.path("web.crt"), h.path("web.key"), h.path("ca.crt"))
+}
+
+// verifyFiles checks a written pair: openssl verifies crt (leaf, then
+// its intermediates) against rootFile, and a TLS client trusting only
+// caFile completes a handshake with a server using the pair.
+func verifyFiles(t *testing.T, rootFile, crt, key, caFile string) {
+	t.Helper()
 	openssl := testbin.NeedTool(t, "openssl")
-	out, err := exec.Command(openssl, "verify", "-CAfile", rootFile, "-untrusted", h.path("web.crt"), h.path("web.crt")).CombinedOutput()
+	out, err := exec.Command(openssl, "verify", "-CAfile", rootFile, "-untrusted", crt, crt).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ": OK") {
 		t.Fatalf("openssl verify: %v\n%s", err, out)
 	}
-	pair, err := tls.LoadX509KeyPair(h.path("web.crt"), h.path("web.key"))
+	pair, err := tls.LoadX509KeyPair(crt, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +98,7 @@ func checkPairRoot(t *testing.T, rootFile string, h *host) {
 		errc <- s.Handshake()
 		s.Close()
 	}()
-	c := tls.Client(client, &tls.Config{RootCAs: poolFile(t, h.path("ca.crt")), ServerName: leafOf(t, h.path("web.crt")).DNSNames[0], MinVersion: tls.VersionTLS12})
+	c := tls.Client(client, &tls.Config{RootCAs: poolFile(t, caFile), ServerName: leafOf(t, crt).DNSNames[0], MinVersion: tls.VersionTLS12})
 	if err := c.Handshake(); err != nil {
 		t.Fatalf("TLS handshake against the written pair: %v", err)
 	}
