@@ -107,3 +107,22 @@ func TestShutdownCancelsOrderQuietly(t *testing.T) {
 		t.Fatalf("status after a cancelled order: %+v, want no failure", rows)
 	}
 }
+
+// TestSpreadSeedUnwritableStillSpreads: a state dir that cannot hold the
+// seed (here a directory sits where the file goes) costs persistence, not
+// the run: the agent warns, jitters with a seed of its own, and renews.
+func TestSpreadSeedUnwritableStillSpreads(t *testing.T) {
+	ta := newTestAgent(t, oneCert)
+	if err := os.Mkdir(filepath.Join(ta.dir, "state", "spread-seed"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.RenewOnce(context.Background(), nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(ta.logs(), "[WARN]  cannot keep the spread seed in the state dir; using one for this run only") {
+		t.Fatalf("no warning about the seed:\n%s", ta.logs())
+	}
+	if len(ta.spreadSeed) == 0 || ta.iss.count("node") != 1 {
+		t.Fatalf("seed %x, %d issuances; want a seed for this run and the cert issued", ta.spreadSeed, ta.iss.count("node"))
+	}
+}
