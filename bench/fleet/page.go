@@ -15,6 +15,13 @@ const (
 	endMark   = "<!-- fleet:end -->"
 )
 
+// readingNote explains what shapes the figures; it holds no figure.
+const readingNote = "" +
+	"All N daemons start in the same second and enroll within seconds, so their first renewals share one jitter\n" +
+	"window (10 % of the lifetime); each later renewal draws again and the fleet spreads\n" +
+	"further. Each renewal is four requests to step-ca: `/1.0/rekey` and the trust refresh (`/roots`,\n" +
+	"`/federation`, `/intermediates`). step-ca's busiest second is the enrollment burst at the start.\n"
+
 // section renders the Fleet section of docs/benchmarks.md.
 func (m *results) section(p params) string {
 	var b strings.Builder
@@ -56,6 +63,7 @@ func (m *results) section(p params) string {
 	w("| step-ca requests per second | %.1f on average over %s (%d requests), %d in the busiest second |\n\n",
 		float64(m.caRequests)/m.caSpan.Seconds(), m.caSpan.Round(time.Second), m.caRequests, m.caPeak)
 
+	w("%s\n", readingNote)
 	w("Renewals per second in the steady-state window (how many seconds saw k renewals):\n\n")
 	w("| renewals in the second | seconds |\n|---|---|\n")
 	for k, c := range histogram(m.perSecond) {
