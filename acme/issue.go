@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
@@ -203,10 +204,13 @@ func (i *Issuer) forgetAccount() {
 func (i *Issuer) ariEnabled() bool { return i.cfg.ARI == nil || *i.cfg.ARI }
 
 // makeCSR builds the CSR for req signed with key. The CN is kept when it
-// fits (64 bytes); the CA takes the identifiers from the SANs.
+// fits (64 bytes) and is not an IP address; the CA takes the identifiers
+// from the SANs. An IP in the CN (what the config defaults to for an
+// IP-only cert) is refused by Let's Encrypt, and RFC 8738 identifiers
+// live in the SAN only, so such an order goes without a CN.
 func makeCSR(req agent.Request, key crypto.Signer) (*x509.CertificateRequest, error) {
 	tmpl := &x509.CertificateRequest{DNSNames: req.DNSNames, IPAddresses: req.IPAddresses}
-	if cn := req.CommonName; cn != "" && len(cn) <= 64 {
+	if cn := req.CommonName; cn != "" && len(cn) <= 64 && net.ParseIP(cn) == nil {
 		tmpl.Subject = pkix.Name{CommonName: cn}
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)

@@ -2,15 +2,19 @@ package acme
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/internal/pebbletest"
 )
 
@@ -191,4 +195,60 @@ func TestCancelReturnsPromptly(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestIPOnlyOrderHasNoIPCommonName: an IP-only request whose CN is its IP
+// (what the config defaults to) is ordered from real Pebble with no IP in
+// the CSR's CN, so the issued cert's subject, as openssl prints it, names
+// no IP; the IP stays in the SAN.
+func TestIPOnlyOrderHasNoIPCommonName(t *testing.T) {
+	t.Parallel()
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not installed")
+	}
+	ip := net.IPv4(127, 0, 0, 1)
+	req := agent.Request{Name: "iponly", CommonName: ip.String(), IPAddresses: []net.IP{ip},
+		ServerAuth: true, KeyType: agent.KeyEC256, StagingDir: t.TempDir()}
+	csr, err := makeCSR(req, mustKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if csr.Subject.CommonName != "" || len(csr.IPAddresses) != 1 {
+		t.Fatalf("CSR subject %q, IPs %v; want no CN and the IP in the SAN", csr.Subject, csr.IPAddresses)
+	}
+	srv := pebbletest.Start(t, pebbletest.Options{})
+	i := newIssuer(t, issuerConfig(srv), "")
+	b, err := issue(t, i, req)
+	if err != nil {
+		t.Fatalf("Issue: %v\npebble log tail:\n%s", err, tail(srv.Log(), 20))
+	}
+	if len(b.Leaf.IPAddresses) != 1 || !b.Leaf.IPAddresses[0].Equal(ip) {
+		t.Fatalf("issued IPs %v, want %s", b.Leaf.IPAddresses, ip)
+	}
+	certFile := filepath.Join(t.TempDir(), "leaf.pem")
+	if err := os.WriteFile(certFile, pki.EncodeCertsPEM(b.Leaf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(openssl, "x509", "-in", certFile, "-noout", "-subject").CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl x509 -subject: %v\n%s", err, out)
+	}
+	subject := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(subject, "subject=") {
+		t.Fatalf("openssl printed %q, want a subject line", subject)
+	}
+	if cn := b.Leaf.Subject.CommonName; strings.Contains(subject, ip.String()) || net.ParseIP(cn) != nil {
+		t.Fatalf("issued subject %q (CN %q) names an IP", subject, cn)
+	}
+	t.Logf("IP-only order: %s, SAN IPs %v", subject, b.Leaf.IPAddresses)
+}
+
+func mustKey(t *testing.T) crypto.Signer {
+	t.Helper()
+	k, err := pki.GenerateKey(pki.KeyEC256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -230,7 +230,7 @@ func (a *Agent) rollback(ctx context.Context, w *unitWork, opts ActOptions, caus
 		a.inspect(st, nil, now)
 		// The failure is about the restored cert, now on disk.
 		st.recordFailure(fmt.Sprintf("rolled back: %s failed with the new certificate: %v", w.unit, cause))
-		st.retryAt = now.Add(Backoff(name, st.failures))
+		st.retryAt = now.Add(a.backoff(st, now))
 		st.inspected = time.Time{}
 		log.Warn("previous certificate restored", "event", "rollback", "error", cause, "retry_at", stamp(st.retryAt))
 		// on_failure and rolled_back (stagehooks.go), once the unit runs

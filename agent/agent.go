@@ -116,6 +116,9 @@ type Agent struct {
 
 	// rotations is what the last pass saw of each local CA rotation.
 	rotations map[string]*rotationState
+	// spreadSeed is the per-install seed of the renewal and retry jitter
+	// (loadSpreadSeed); nil until the first pass.
+	spreadSeed []byte
 	// lastStatus describes the status.json this agent last wrote: a
 	// different file found there was written by a one-shot
 	// `certagent renew`.

@@ -45,12 +45,12 @@ func startGroupCommit(s *store.Store) *groupCommit {
 }
 
 // add queues an issued set for the next batch, or records the failure
-// of an issuance (err, nothing to write).
-func (g *groupCommit) add(st *certState, leaf *x509.Certificate, files []store.File, err error) {
+// of an issuance (err, nothing to write); cancelled says the daemon was shutting down.
+func (g *groupCommit) add(st *certState, leaf *x509.Certificate, files []store.File, err error, cancelled bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err != nil {
-		g.outs = append(g.outs, outcome{st: st, err: err})
+		g.outs = append(g.outs, outcome{st: st, err: err, cancelled: cancelled})
 		return
 	}
 	g.queue = append(g.queue, queuedSet{st: st, leaf: leaf, files: files})

@@ -69,10 +69,10 @@ func TestGroupCommitWritesQueuedSets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.add(st, b.Leaf, files, nil)
+		g.add(st, b.Leaf, files, nil, false)
 		want = append(want, n)
 	}
-	g.add(ta.certs["d"], nil, nil, errors.New("ca down"))
+	g.add(ta.certs["d"], nil, nil, errors.New("ca down"), false)
 	outs := g.wait(func() {})
 	var ok []string
 	for _, o := range outs {

@@ -22,6 +22,9 @@ type outcome struct {
 	leaf    *x509.Certificate
 	changed []string
 	err     error
+	// cancelled: the order failed because the daemon is shutting down,
+	// which says nothing about the CA or the cert.
+	cancelled bool
 }
 
 // issueAll renews the due certs concurrently, at most max_concurrent per
@@ -34,7 +37,9 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	gc := startGroupCommit(a.store)
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
 		leaf, files, err := a.issueOne(ctx, st)
-		gc.add(st, leaf, files, err)
+		// Whatever error an order cut short by shutdown returns (lego's
+		// own wording, a wrapped signal cause), it is not the CA's.
+		gc.add(st, leaf, files, err, err != nil && ctx.Err() != nil)
 	})
 	outs := gc.wait(a.beat)
 	a.setRenewing(due, false)
@@ -151,6 +156,12 @@ func intentsFor(c *config.Cert) []store.Intent {
 func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time) {
 	st := o.st
 	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer)
+	if o.cancelled {
+		// Not a failure: no backoff, no failure count, no error line.
+		// The next start renews the cert, still due, at once.
+		log.Info("renewal cancelled by shutdown; old files left in place", "event", "renewal_cancelled")
+		return
+	}
 	if o.err != nil {
 		st.recordFailure(o.err.Error())
 		st.caRetryAt = time.Time{} // set again below if the CA named a time
@@ -161,7 +172,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 		if until, ok := RetryAfter(o.err); ok && until.After(now) {
 			st.retryAt, st.caRetryAt = until, until
 		} else {
-			st.retryAt = now.Add(Backoff(st.name, st.failures))
+			st.retryAt = now.Add(a.backoff(st, now))
 		}
 		log.Error("renewal failed; old files left in place", "event", "renew_failed", "error", o.err,
 			"failures", st.failures, "retry_at", stamp(st.retryAt))

@@ -41,6 +41,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 		return a.clock.Now().Add(time.Minute)
 	}
 	defer release()
+	a.loadSpreadSeed()
 	a.adoptForeignStatus()
 
 	now := a.clock.Now()
@@ -204,7 +205,7 @@ func changeKind(k pki.ProblemKind) string {
 }
 
 func (a *Agent) policy(st *certState) Policy {
-	return Policy{Name: st.name, Before: st.cfg.RenewBeforeDuration, Fraction: st.cfg.RenewBeforeFraction}
+	return Policy{Name: st.name, Seed: a.spreadSeed, Before: st.cfg.RenewBeforeDuration, Fraction: st.cfg.RenewBeforeFraction}
 }
 
 // nextWake is the earliest time any cert needs attention.

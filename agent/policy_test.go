@@ -10,6 +10,8 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func TestRenewAt(t *testing.T) {
 	day := 24 * time.Hour
+	// j is the widest jitter: jitterShare of the lifetime.
+	j := func(l time.Duration) time.Duration { return l / 10 }
 	tests := []struct {
 		name     string
 		p        Policy
@@ -17,13 +19,14 @@ func TestRenewAt(t *testing.T) {
 		// the renewal time must fall in [lo, hi] measured from NotBefore
 		lo, hi time.Duration
 	}{
-		{"90d third", Policy{Name: "a"}, 90 * day, 60*day - 3*day*90/100, 60 * day},
-		{"10d half", Policy{Name: "a"}, 10 * day, 5*day - 3*10*day/100, 5 * day},
-		{"6d shortlived half", Policy{Name: "b"}, 6 * day, 3*day - 3*6*day/100, 3 * day},
-		{"11d third", Policy{Name: "a"}, 11 * day, 11*day*2/3 - 11*day*3/100, 11 * day * 2 / 3},
-		{"renew_before 20d", Policy{Name: "a", Before: 20 * day}, 90 * day, 70*day - 3*90*day/100, 70 * day},
-		{"renew_before 50%", Policy{Name: "a", Fraction: 0.5}, 90 * day, 45*day - 3*90*day/100, 45 * day},
-		{"10 minute cert", Policy{Name: "q"}, 10 * time.Minute, 5*time.Minute - 18*time.Second, 5 * time.Minute},
+		{"90d third", Policy{Name: "a"}, 90 * day, 60*day - j(90*day), 60 * day},
+		{"10d half", Policy{Name: "a"}, 10 * day, 5*day - j(10*day), 5 * day},
+		{"6d shortlived half", Policy{Name: "b"}, 6 * day, 3*day - j(6*day), 3 * day},
+		{"11d third", Policy{Name: "a"}, 11 * day, 11*day*2/3 - j(11*day), 11 * day * 2 / 3},
+		{"renew_before 20d", Policy{Name: "a", Before: 20 * day}, 90 * day, 70*day - j(90*day), 70 * day},
+		{"renew_before 50%", Policy{Name: "a", Fraction: 0.5}, 90 * day, 45*day - j(90*day), 45 * day},
+		{"10 minute cert", Policy{Name: "q"}, 10 * time.Minute, 5*time.Minute - time.Minute, 5 * time.Minute},
+		{"seeded", Policy{Name: "a", Seed: []byte("host-1")}, 90 * day, 60*day - j(90*day), 60 * day},
 		{"margin beyond lifetime clamps to NotBefore", Policy{Name: "a", Before: 100 * day}, 90 * day, 0, 0},
 	}
 	for _, tc := range tests {
@@ -73,25 +76,109 @@ func TestRenewAtARIWindow(t *testing.T) {
 	}
 }
 
+// TestBackoff: without a cert on disk the window doubles from 1 min to
+// the 6 h cap and every wait falls inside it; across hosts (seeds) the
+// waits fill the window, not a ±10% band around it.
 func TestBackoff(t *testing.T) {
-	prev := time.Duration(0)
+	window := BackoffMin
 	for n := 1; n <= 20; n++ {
-		d := Backoff("web", n)
-		if d < 54*time.Second || d > BackoffMax {
-			t.Fatalf("failure %d: backoff %s outside [54s, 6h]", n, d)
+		var lo, hi time.Duration
+		for h := range 50 {
+			d := Backoff(Policy{Name: "web", Seed: seed(h)}, n, t0, time.Time{})
+			if d < time.Second || d > window {
+				t.Fatalf("failure %d: backoff %s outside [1s, %s]", n, d, window)
+			}
+			if h == 0 || d < lo {
+				lo = d
+			}
+			hi = max(hi, d)
 		}
-		if n <= 8 && d <= prev {
-			t.Fatalf("failure %d: backoff %s did not grow from %s", n, d, prev)
+		// Full jitter: 50 hosts cover most of the window.
+		if lo > window/5 || hi < window*4/5 {
+			t.Fatalf("failure %d: 50 hosts wait %s–%s, want most of [1s, %s]", n, lo, hi, window)
 		}
-		prev = d
+		window = min(2*window, BackoffMax)
 	}
-	if d := Backoff("web", 1); d > 66*time.Second {
-		t.Fatalf("first backoff %s, want about 1m", d)
-	}
-	if d := Backoff("web", 30); d < 5*time.Hour {
-		t.Fatalf("backoff after 30 failures %s, want near the 6h cap", d)
+	p := Policy{Name: "web", Seed: seed(1)}
+	if a, b := Backoff(p, 3, t0, time.Time{}), Backoff(p, 3, t0.Add(time.Hour), time.Time{}); a != b {
+		t.Fatalf("backoff is not deterministic: %s then %s", a, b)
 	}
 }
+
+// TestBackoffBoundedByRemainingLifetime: the next retry is at most
+// max(5 s, a quarter of the remaining lifetime) away, however many
+// failures came before, so a short cert is retried before it expires.
+func TestBackoffBoundedByRemainingLifetime(t *testing.T) {
+	for _, tc := range []struct {
+		left, bound time.Duration
+	}{
+		{80 * time.Second, 20 * time.Second},
+		{60 * time.Second, 15 * time.Second},
+		{12 * time.Second, RetryFloor},
+		{0, RetryFloor},
+		{-time.Hour, RetryFloor}, // expired
+		{30 * 24 * time.Hour, BackoffMax},
+	} {
+		for n := 1; n <= 12; n++ {
+			for h := range 20 {
+				d := Backoff(Policy{Name: "web", Seed: seed(h)}, n, t0, t0.Add(tc.left))
+				if d > tc.bound || d <= 0 {
+					t.Fatalf("%s left, failure %d: retry in %s, want in (0, %s]", tc.left, n, d, tc.bound)
+				}
+			}
+		}
+	}
+}
+
+// TestSeedSpreadsIdenticalHosts is the fleet case: N hosts with one
+// config were issued their certs in the same second (same name, same
+// NotAfter). With per-host seeds their renewals fall in many distinct
+// seconds and their first retries after a shared failure do too; with
+// no seed (the old behaviour) they all land in one.
+func TestSeedSpreadsIdenticalHosts(t *testing.T) {
+	const hosts = 20
+	notBefore, notAfter := t0, t0.Add(150*time.Second)
+	renew, retry := map[int64]bool{}, map[int64]bool{}
+	for h := range hosts {
+		p := Policy{Name: "node", Seed: seed(h)}
+		at, _ := RenewAt(p, notBefore, notAfter, nil)
+		renew[at.Unix()] = true
+		retry[t0.Add(Backoff(p, 1, t0, time.Time{})).Unix()] = true
+	}
+	if len(renew) < hosts/2 || len(retry) < hosts/2 {
+		t.Fatalf("%d hosts renew in %d distinct seconds and retry in %d; want at least %d each",
+			hosts, len(renew), len(retry), hosts/2)
+	}
+	unseeded := map[time.Time]bool{}
+	for range hosts {
+		at, _ := RenewAt(Policy{Name: "node"}, notBefore, notAfter, nil)
+		unseeded[at] = true
+	}
+	if len(unseeded) != 1 {
+		t.Fatal("without a seed the jitter should be a function of name and NotAfter only")
+	}
+}
+
+// TestJitterWindowSpansTenPercent: across hosts, the renewal times of
+// one cert cover at least 9% of its lifetime, inside [margin, margin+10%].
+func TestJitterWindowSpansTenPercent(t *testing.T) {
+	lifetime := 90 * 24 * time.Hour
+	var earliest, latest time.Time
+	for h := range 400 {
+		at, _ := RenewAt(Policy{Name: "web", Seed: seed(h)}, t0, t0.Add(lifetime), nil)
+		if earliest.IsZero() || at.Before(earliest) {
+			earliest = at
+		}
+		if at.After(latest) {
+			latest = at
+		}
+	}
+	if span := latest.Sub(earliest); span < lifetime*9/100 || span > lifetime/10 {
+		t.Fatalf("400 hosts renew over %s, want between 9%% and 10%% of %s", span, lifetime)
+	}
+}
+
+func seed(h int) []byte { return []byte{byte(h >> 8), byte(h), 's', 'e', 'e', 'd'} }
 
 func TestSleepCapped(t *testing.T) {
 	if d := Sleep(t0, t0.Add(30*24*time.Hour)); d != MaxSleep {

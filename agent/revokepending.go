@@ -131,7 +131,7 @@ func (a *Agent) revokePending(ctx context.Context, st *certState, now time.Time)
 	if err != nil {
 		st.revokeFailures++
 		st.revokeErr = err.Error()
-		st.revokeRetryAt = now.Add(Backoff(st.name, st.revokeFailures))
+		st.revokeRetryAt = now.Add(Backoff(a.policy(st), st.revokeFailures, now, time.Time{}))
 		log.Error("cannot revoke the replaced certificate yet; the new pair stays, retrying", "event", "revoke_failed",
 			"error", err, "failures", st.revokeFailures, "retry_at", stamp(st.revokeRetryAt))
 		a.countRevocation(st.name, reason, "failure")

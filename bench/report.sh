@@ -345,6 +345,9 @@ IDLE
 )
 $( has react_key_ms certagent && echo "- A deleted managed key is back after $(stat_of react_key_ms certagent p50) ms (p50): the 200 ms debounce plus the 1 s settle time account for almost all of it; re-issuing and writing is the small remainder.")
 
+$( [ -s "$ROOT/docs/benchmarks/fleet.md" ] && printf '%s\n%s%s\n' '<!-- fleet:begin (written by bench/fleet) -->' "$(cat "$ROOT/docs/benchmarks/fleet.md")" '
+<!-- fleet:end -->')
+
 ## What could not be run or differs from the issue
 
 $( [ -s "$RES/notes.md" ] && cat "$RES/notes.md" || echo "- nothing: every figure above was measured in this run.")

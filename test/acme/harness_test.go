@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certagent/certagent/agent"
+	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/internal/pebbletest"
 	"github.com/certagent/certagent/internal/testbin"
 )
@@ -77,6 +79,21 @@ func mustRun(t *testing.T, args ...string) result {
 type env struct{ *testbin.Host }
 
 func newEnv(t *testing.T) *env { return &env{testbin.NewHost(t)} }
+
+// policy is the renewal policy the daemon applies to cert name: it
+// carries the per-install seed kept in the state dir.
+func (e *env) policy(t *testing.T, name string) agent.Policy {
+	t.Helper()
+	st, err := store.Open(e.State, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _, err := st.SpreadSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agent.Policy{Name: name, Seed: seed}
+}
 
 // issuerOpts are the knobs of the one ACME issuer, "pebble", in a config.
 type issuerOpts struct {

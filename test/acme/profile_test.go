@@ -11,7 +11,7 @@ import (
 
 // TestShortlivedProfile is case 3: profile = "shortlived" yields Pebble's
 // 6-day cert; the daemon plans its renewal at half the lifetime (minus
-// at most 3% jitter), status --json says the same, and neither the daemon
+// at most 10% jitter), status --json says the same, and neither the daemon
 // nor a later `certagent renew` issues again. ARI is off so the lifetime
 // policy decides (with ARI, Pebble's window decides; see case 2).
 func TestShortlivedProfile(t *testing.T) {
@@ -30,7 +30,7 @@ func TestShortlivedProfile(t *testing.T) {
 	}
 	verifyChain(t, srv, e, "short")
 	half := leaf.NotBefore.Add(life / 2)
-	tol := time.Duration(0.04 * float64(life))
+	tol := time.Duration(0.11 * float64(life))
 	logged, err := time.Parse(time.RFC3339, issued[0].str("next_renewal"))
 	if err != nil || !near(logged, half, tol) {
 		t.Errorf("issued entry next_renewal %q, want %s ± %s", issued[0].str("next_renewal"), half, tol)
