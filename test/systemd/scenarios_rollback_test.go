@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -103,18 +104,27 @@ func TestRollbackRestoresThePreviousPair(t *testing.T) {
 		t.Errorf("StatusText does not mention the failing cert: %q", sum)
 	}
 
-	// No re-deploy loop: for the next 30 s the unit is left alone.
+	// No re-deploy loop: the unit is left alone until the retry time the
+	// rollback recorded (next_renewal), or for 30 s when that is later.
+	// The retry is drawn from the whole backoff window (full jitter,
+	// bounded by a quarter of this 2-minute cert's remaining lifetime),
+	// so it may come before 30 s; what must not happen is a deploy before it.
+	retry, err := time.Parse(time.RFC3339, fmt.Sprint(st["next_renewal"]))
+	if err != nil {
+		t.Fatalf("status next_renewal %v: %v", st["next_renewal"], err)
+	}
+	quiet := min(30*time.Second, time.Until(retry)-2*time.Second)
 	starts := unitStarts(t, c, "determined-master.service")
-	time.Sleep(30 * time.Second)
+	time.Sleep(max(quiet, 0))
 	if n := unitStarts(t, c, "determined-master.service") - starts; n != 0 {
 		j, _ := c.Run("journalctl", "--no-pager", "-u", "certagent", "-u", "determined-master", "-n", "60")
-		t.Errorf("determined-master was started %d more times in the 30 s after the rollback (re-deploy loop?)\n%s", n, j)
+		t.Errorf("determined-master was started %d more times in the %s after the rollback, before its retry at %s (re-deploy loop?)\n%s", n, quiet, retry, j)
 	}
 	if got := show(t, c, "determined-master.service", "ActiveState"); got != "active" {
-		t.Errorf("determined-master is %s 30 s after the rollback", got)
+		t.Errorf("determined-master is %s %s after the rollback", got, quiet)
 	}
 	if got := diskSerial(t, c, detCertFile); got != good {
-		t.Errorf("30 s after the rollback the cert on disk is %s, want %s", got, good)
+		t.Errorf("%s after the rollback the cert on disk is %s, want %s", quiet, got, good)
 	}
 }
 
