@@ -205,7 +205,7 @@ func TestSuspendCannotSkipRenewal(t *testing.T) {
 			time.Sleep(Sleep(now, due))
 			woke = append(woke, time.Now())
 		}
-		if got := time.Now().Sub(due); got < 0 || got > MaxSleep {
+		if got := time.Since(due); got < 0 || got > MaxSleep {
 			t.Fatalf("renewal noticed %s after due, want within %s", got, MaxSleep)
 		}
 		for i := 1; i < len(woke); i++ {

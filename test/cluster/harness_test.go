@@ -71,11 +71,10 @@ type stepCA struct {
 	Root   string // certs/root_ca.crt
 	caJSON string
 	// Extra roots the start-up check trusts (after a rotation).
-	Extra    []string
-	cmd      *exec.Cmd
-	done     chan struct{}
-	log      *testbin.SyncBuffer
-	requests int // log lines seen before the last mark
+	Extra []string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	log   *testbin.SyncBuffer
 }
 
 // newStepCA inits a PKI with a JWK provisioner "admin" whose certs live
