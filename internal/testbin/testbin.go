@@ -190,3 +190,48 @@ func (b *SyncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// PinnedTool returns the path of a tool test/setup.d installs at a pinned
+// version (step-ca, step): $CERTAGENT_TOOLS first, then the repository's
+// .cache/bin, then $PATH. Otherwise it skips t, or fails it under CI,
+// naming script, the setup fragment that installs it.
+func PinnedTool(t testing.TB, name, script string) string {
+	t.Helper()
+	var dirs []string
+	if d := os.Getenv("CERTAGENT_TOOLS"); d != "" {
+		dirs = append(dirs, d)
+	}
+	if root, ok := repoRoot(); ok {
+		dirs = append(dirs, filepath.Join(root, ".cache", "bin"))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	Missing(t, "%s not found in $CERTAGENT_TOOLS, .cache/bin or $PATH (%s)", name, script)
+	return ""
+}
+
+// repoRoot is the nearest directory above the working directory (a test's
+// package directory) that holds go.mod.
+func repoRoot() (string, bool) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, true
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", false
+		}
+		d = parent
+	}
+}

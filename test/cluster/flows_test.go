@@ -1,12 +1,10 @@
 package cluster
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/base64"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -118,8 +116,8 @@ func TestStepDaemonWaitsForToken(t *testing.T) {
 	if strings.Contains(ca.log.String(), "user-agent=certagent") {
 		t.Error("the daemon contacted step-ca without a token")
 	}
-	if n := strings.Count(log.String(), "event=needs_token"); n != 1 {
-		t.Errorf("%d needs_token events, want 1:\n%s", n, log.String())
+	if n := log.Count("event=needs_token"); n != 1 {
+		t.Errorf("%d needs_token events, want 1:\n%s", n, log.Text())
 	}
 	h.putToken(ca.token("web.example.com", "web.example.com"))
 	testbin.Eventually(t, time.Minute, "enrollment", func() bool { s, _ := h.status(); return s == "ok" })
@@ -130,35 +128,10 @@ func TestStepDaemonWaitsForToken(t *testing.T) {
 }
 
 // startDaemon runs `certagent run` on the host's config until the test
-// ends and returns its log.
-func startDaemon(t *testing.T, h *host) *testbin.SyncBuffer {
+// ends (see testbin.StartDaemon).
+func startDaemon(t *testing.T, h *host) *testbin.Daemon {
 	t.Helper()
-	log := &testbin.SyncBuffer{}
-	cmd := exec.Command(bin, "run", "--config", h.config)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.Write([]byte(sc.Text() + "\n"))
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", log.String())
-		}
-	})
-	return log
+	return testbin.StartDaemon(t, testbin.DaemonOptions{}, bin, "run", "--config", h.config)
 }
 
 // TestOpenFLClusterExample: examples/openfl-cluster.toml, with its paths

@@ -36,29 +36,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// tool finds a pinned tool where test/setup.d installs it, then on PATH.
-func tool(t *testing.T, name, script string) string {
-	t.Helper()
-	var dirs []string
-	if d := os.Getenv("CERTAGENT_TOOLS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	if abs, err := filepath.Abs("../../.cache/bin"); err == nil {
-		dirs = append(dirs, abs)
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	testbin.Missing(t, "%s not found in $CERTAGENT_TOOLS, .cache/bin or $PATH (%s)", name, script)
-	return ""
-}
-
 // stepCA is a PKI made by `step ca init` and the step-ca serving it.
 type stepCA struct {
 	t      *testing.T
@@ -82,7 +59,7 @@ type stepCA struct {
 // starts step-ca on a free loopback port.
 func newStepCA(t *testing.T) *stepCA {
 	t.Helper()
-	s := &stepCA{t: t, step: tool(t, "step", "test/setup.d/56-step-cli.sh"), stepCA: tool(t, "step-ca", "test/setup.d/55-stepca.sh"),
+	s := &stepCA{t: t, step: testbin.PinnedTool(t, "step", "test/setup.d/56-step-cli.sh"), stepCA: testbin.PinnedTool(t, "step-ca", "test/setup.d/55-stepca.sh"),
 		dir: filepath.Join(t.TempDir(), "step"), log: &testbin.SyncBuffer{}}
 	s.pwFile = filepath.Join(filepath.Dir(s.dir), "password")
 	if err := os.WriteFile(s.pwFile, []byte("certagent-test-password\n"), 0o600); err != nil {

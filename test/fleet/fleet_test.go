@@ -101,8 +101,8 @@ func newRig(t *testing.T, hosts int) *fleetrig.Rig {
 		Hosts:     hosts,
 		Dir:       t.TempDir(),
 		Certagent: bin,
-		StepCA:    tool(t, "step-ca", "test/setup.d/55-stepca.sh"),
-		Step:      tool(t, "step", "test/setup.d/56-step-cli.sh"),
+		StepCA:    testbin.PinnedTool(t, "step-ca", "test/setup.d/55-stepca.sh"),
+		Step:      testbin.PinnedTool(t, "step", "test/setup.d/56-step-cli.sh"),
 		CertLife:  certLife,
 	}
 	inotify := readInotifyLimit(t)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/internal/fleetrig"
-	"github.com/certagent/certagent/internal/testbin"
 )
 
 // all is every host the test ran.
@@ -128,29 +126,6 @@ func containsCert(cs []*x509.Certificate, c *x509.Certificate) bool {
 		}
 	}
 	return false
-}
-
-// tool finds a pinned tool where test/setup.d installs it, then on PATH.
-func tool(t *testing.T, name, script string) string {
-	t.Helper()
-	var dirs []string
-	if d := os.Getenv("CERTAGENT_TOOLS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	if abs, err := filepath.Abs("../../.cache/bin"); err == nil {
-		dirs = append(dirs, abs)
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	testbin.Missing(t, "%s not found in $CERTAGENT_TOOLS, .cache/bin or $PATH (%s)", name, script)
-	return ""
 }
 
 // showLogs prints the tails of step-ca's log and of a few hosts' logs.

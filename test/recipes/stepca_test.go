@@ -44,10 +44,7 @@ type stepCA struct {
 // needed.
 func startStepCA(t *testing.T) *stepCA {
 	t.Helper()
-	bin, ok := findStepCA()
-	if !ok {
-		testbin.Missing(t, "step-ca %s not found in $CERTAGENT_TOOLS, .cache/bin or $PATH (test/setup.d/55-stepca.sh)", stepCAVersion)
-	}
+	bin := testbin.PinnedTool(t, "step-ca", "test/setup.d/55-stepca.sh, "+stepCAVersion)
 	dir := t.TempDir()
 	s := &stepCA{root: filepath.Join(dir, "certs", "root_ca.crt"), httpPort: pebbletest.FreePort(t), log: &testbin.SyncBuffer{}}
 	writeStepPKI(t, dir)
@@ -114,25 +111,6 @@ func startStepCA(t *testing.T) *stepCA {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// findStepCA looks where the setup installs tools, then on PATH.
-func findStepCA() (string, bool) {
-	var dirs []string
-	if d := os.Getenv("CERTAGENT_TOOLS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	if abs, err := filepath.Abs(repoFile(".cache/bin")); err == nil {
-		dirs = append(dirs, abs)
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "step-ca")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, true
-		}
-	}
-	p, err := exec.LookPath("step-ca")
-	return p, err == nil
 }
 
 // writeStepPKI lays out what `step ca init` would: certs/root_ca.crt,
