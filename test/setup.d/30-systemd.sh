@@ -26,7 +26,10 @@ _certagent_systemd_setup() {
 	fi
 
 	# nfpm v2.45.2 is the newest release installable from the module proxy.
-	if ! "$tools/nfpm" --version 2>/dev/null | grep -q 'v\?2\.45\.2'; then
+	# A go-installed nfpm reports version "dev"; its build info names the
+	# module version.
+	if ! go version -m "$tools/nfpm" 2>/dev/null |
+		grep -Eq '^[[:space:]]+mod[[:space:]]+github.com/goreleaser/nfpm/v2[[:space:]]+v2\.45\.2([[:space:]]|$)'; then
 		GOBIN="$tools" go install github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2 ||
 			{ echo "30-systemd.sh: go install nfpm@v2.45.2 failed" >&2; return 1; }
 	fi
