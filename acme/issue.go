@@ -117,8 +117,10 @@ func (i *Issuer) issue(ctx context.Context, req agent.Request) (_ *agent.Bundle,
 // so does a CA that rejects replaces as malformed because it did not
 // issue the current cert (directory changed, e.g. staging to production,
 // or the CA's state was reset), or as unauthorized because another
-// account ordered it (we re-registered): replaces is a hint, and keeping
-// it would fail every renewal until the cert expired and after.
+// account ordered it (we re-registered), or with a server error about the
+// certificate to be replaced (Pebble, after an account key rollover):
+// replaces is a hint, and keeping it would fail every renewal until the
+// cert expired and after.
 func (i *Issuer) obtain(client *lego.Client, req agent.Request, csr *x509.CertificateRequest, log hclog.Logger) (*certificate.Resource, error) {
 	r := certificate.ObtainForCSRRequest{CSR: csr, Bundle: true, Profile: i.cfg.Profile}
 	if i.ariEnabled() && req.Current != nil {
@@ -139,7 +141,9 @@ func (i *Issuer) obtain(client *lego.Client, req agent.Request, csr *x509.Certif
 	case errors.As(err, &prob) && (strings.HasSuffix(prob.Type, ":malformed") ||
 		// The account changed at the same CA (re-registered): the CA
 		// refuses to let it replace another account's cert.
-		strings.HasSuffix(prob.Type, ":unauthorized") && strings.Contains(strings.ToLower(prob.Detail), "replace")):
+		strings.HasSuffix(prob.Type, ":unauthorized") && strings.Contains(strings.ToLower(prob.Detail), "replace") ||
+		// The CA could not find what the named certificate replaces.
+		strings.HasSuffix(prob.Type, ":serverInternal") && strings.Contains(strings.ToLower(prob.Detail), "given certificate")):
 		log.Warn("CA rejected the order naming the current certificate as replaced; ordering without replaces",
 			"problem", prob.Detail)
 		r.ReplacesCertID = ""

@@ -38,7 +38,8 @@ func (p *faultProxy) refuseReplaces(t *testing.T, status int, typ, detail string
 // TestProxyReplacesRefused: the CA refuses the renewal's order because
 // of replaces, as unauthorized (another account ordered that cert:
 // certagent re-registered after losing its account key) or as malformed
-// (the CA never issued it: the directory changed, or the CA was reset).
+// (the CA never issued it: the directory changed, or the CA was reset),
+// or as a server error about the replaced certificate (Pebble).
 // certagent orders again at once without it, warns once, and the renewal
 // succeeds with new files; no failure is reported.
 func TestProxyReplacesRefused(t *testing.T) {
@@ -49,6 +50,9 @@ func TestProxyReplacesRefused(t *testing.T) {
 	}{
 		{"unauthorized", "urn:ietf:params:acme:error:unauthorized", "account is not authorized to replace this certificate", http.StatusForbidden},
 		{"malformed", "urn:ietf:params:acme:error:malformed", "unable to find the certificate to be replaced", http.StatusBadRequest},
+		// Pebble's own answer when it cannot tie the replaced cert to an
+		// order (seen once after an account key rollover).
+		{"server-internal", "urn:ietf:params:acme:error:serverInternal", "could not find an order for the given certificate: could not find order resulting in the given certificate serial number", http.StatusInternalServerError},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
