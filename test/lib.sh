@@ -22,12 +22,22 @@ need_pkgs() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# need_go_tool BIN MODULE@VERSION: go install a pinned tool into CERTAGENT_TOOLS.
+# need_go_tool BIN MODULE VERSION [PKG]: go install the pinned tool BIN
+# (PKG is its package path, by default MODULE/cmd/BIN) into CERTAGENT_TOOLS, unless
+# the binary there already names MODULE at VERSION in its build info (a
+# go-installed tool reports "dev" to --version, so that is no test).
+# Built with CGO_ENABLED=0 (step-ca's and step's cgo builds need
+# libpcsclite) and from / so that the product's go.mod is not consulted.
 need_go_tool() {
-	local bin=$1 mod=$2 stamp="$CERTAGENT_TOOLS/.$1.version"
-	if [ -x "$CERTAGENT_TOOLS/$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$mod" ]; then
+	local bin=$1 mod=$2 version=$3 pkg=${4:-$2/cmd/$1} out
+	if go version -m "$CERTAGENT_TOOLS/$bin" 2>/dev/null |
+		grep -Eq "^[[:space:]]+mod[[:space:]]+$mod[[:space:]]+$version([[:space:]]|\$)"; then
 		return 0
 	fi
-	echo "setup: go install $mod"
-	GOBIN="$CERTAGENT_TOOLS" go install "$mod" && echo "$mod" >"$stamp"
+	echo "setup: go install $pkg@$version (CGO_ENABLED=0; a cold build can take minutes)"
+	if ! out=$(cd / && CGO_ENABLED=0 GOBIN="$CERTAGENT_TOOLS" GOFLAGS=-buildvcs=false \
+		go install "$pkg@$version" 2>&1); then
+		printf '%s\nsetup: go install %s@%s failed\n' "$out" "$pkg" "$version" >&2
+		return 1
+	fi
 }
