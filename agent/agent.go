@@ -185,6 +185,7 @@ func (a *Agent) Reload() {
 // apply swaps in a validated configuration, keeping the runtime state
 // (failures, backoff, warnings) of certs that still exist.
 func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
+	cfg.ForgetSources() // kept for the agent's lifetime; only loading names lines
 	next := map[string]*certState{}
 	for _, name := range cfg.CertNames() {
 		c := cfg.Certs[name]

@@ -81,12 +81,17 @@ func (a *Agent) fetchCRL(ctx context.Context, st *certState, roots []*x509.Certi
 	}
 	cctx, cancel := context.WithTimeout(ctx, crlFetchTimeout)
 	defer cancel()
-	der, err := src.CRL(cctx, st.leaf, st.chain)
+	leaf, chain, err := rereadLeaf(st)
 	if err != nil {
 		fail(err)
 		return
 	}
-	crl, err := checkCRL(der, st.leaf, issuerCandidates(st, roots, now), now)
+	der, err := src.CRL(cctx, leaf, chain)
+	if err != nil {
+		fail(err)
+		return
+	}
+	crl, err := checkCRL(der, leaf, issuerCandidates(st, chain, roots, now), now)
 	if err != nil {
 		fail(err)
 		return
@@ -149,8 +154,8 @@ func checkCRL(der []byte, leaf *x509.Certificate, candidates []*x509.Certificate
 // The files on disk are in a directory the service user may own, so a
 // cert read there counts only once the roots vouch for it; when the
 // issuer names no roots there is nothing to check it against.
-func issuerCandidates(st *certState, roots []*x509.Certificate, now time.Time) []*x509.Certificate {
-	disk := append([]*x509.Certificate{}, st.chain...)
+func issuerCandidates(st *certState, chain, roots []*x509.Certificate, now time.Time) []*x509.Certificate {
+	disk := append([]*x509.Certificate{}, chain...)
 	for _, p := range []string{st.cfg.ChainFile, st.cfg.FullchainFile, st.cfg.CAFile} {
 		if p == "" {
 			continue
@@ -200,20 +205,25 @@ func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time
 	if err != nil {
 		return false
 	}
+	leaf, chain, err := rereadLeaf(st)
+	if err != nil {
+		return false
+	}
 	// The file is in a directory the service user may own: its CRL
 	// counts only when signed by the key that signed the one the CA sent
 	// us, never by a cert of the same name found beside it.
 	var signers []*x509.Certificate
-	for _, c := range issuerCandidates(st, roots, now) {
+	cands := issuerCandidates(st, chain, roots, now)
+	for _, c := range cands {
 		if ours.CheckSignatureFrom(c) == nil {
 			signers = append(signers, c)
 		}
 	}
-	disk, err := checkCRL(blk.Bytes, st.leaf, signers, now)
+	disk, err := checkCRL(blk.Bytes, leaf, signers, now)
 	if err != nil || disk.Number == nil || ours.Number == nil || disk.Number.Cmp(ours.Number) < 0 {
 		return false
 	}
-	if crlCount(cur) > 1 && !otherCRLsNotOlder(cur, st.crlData, issuerCandidates(st, roots, now)) {
+	if crlCount(cur) > 1 && !otherCRLsNotOlder(cur, st.crlData, cands) {
 		return false
 	}
 	st.crlData = cur

@@ -65,8 +65,14 @@ func TestForgedCRLOnDiskNotAdopted(t *testing.T) {
 		hostiletest.Own(t, p)
 	}
 	realPEM := pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: realDER})
-	st := &certState{name: "web", cfg: &config.Cert{Name: "web", Issuer: "ca", CAFile: caFile, CRLFile: crlFile},
-		leaf: leaf, crlData: realPEM}
+	// The leaf itself is root's: the state keeps its summary and the CRL
+	// check reads it again.
+	certFile := filepath.Join(base, "web.crt")
+	if err := os.WriteFile(certFile, pki.EncodeCertsPEM(leaf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := &certState{name: "web", cfg: &config.Cert{Name: "web", Issuer: "ca", CertFile: certFile, CAFile: caFile, CRLFile: crlFile},
+		leaf: summarize(leaf, false), crlData: realPEM}
 	if (&Agent{}).adoptNewerCRL(st, []*x509.Certificate{ca}, now) {
 		t.Errorf("the forged CRL in the service user's crl_file was adopted over the CA's")
 	}
@@ -78,10 +84,10 @@ func TestForgedCRLOnDiskNotAdopted(t *testing.T) {
 	if (&Agent{}).adoptNewerCRL(st, nil, now) || string(st.crlData) != string(realPEM) {
 		t.Errorf("without issuer roots, the forged CRL in the service user's crl_file was adopted over the CA's")
 	}
-	if _, err := checkCRL(forgedDER, leaf, issuerCandidates(st, []*x509.Certificate{ca}, now), now); err == nil {
+	if _, err := checkCRL(forgedDER, leaf, issuerCandidates(st, nil, []*x509.Certificate{ca}, now), now); err == nil {
 		t.Errorf("a CRL signed by a cert from the service user's ca_file passed the signature check")
 	}
-	if _, err := checkCRL(realDER, leaf, issuerCandidates(st, []*x509.Certificate{ca}, now), now); err != nil {
+	if _, err := checkCRL(realDER, leaf, issuerCandidates(st, nil, []*x509.Certificate{ca}, now), now); err != nil {
 		t.Errorf("the CA's own CRL: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ package agent
 // docs/notifications.md; the names are config.NotifyEvents.
 
 import (
-	"crypto/x509"
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
@@ -52,19 +51,19 @@ func (a *Agent) configureEvents(cfg *config.Config) {
 
 // emitExpiring reports a cert inside its warning horizon (or expired);
 // source is "cert" for a managed cert and "watch" for a watch-only one.
-func (a *Agent) emitExpiring(source, name string, leaf *x509.Certificate, now time.Time) {
+func (a *Agent) emitExpiring(source, name string, leaf *leafSummary, now time.Time) {
 	msg := "certificate expires at " + stamp(leaf.NotAfter)
 	if !leaf.NotAfter.After(now) {
 		msg = "certificate expired at " + stamp(leaf.NotAfter)
 	}
 	a.emit(notify.Event{Kind: eventExpiring, Cert: name, Source: source, Time: now, Message: msg,
-		Serial: serialHex(leaf), NotAfter: leaf.NotAfter})
+		Serial: leaf.Serial(), NotAfter: leaf.NotAfter})
 }
 
 // certEvent is an event about a managed cert, described by its state.
 func certEvent(kind string, st *certState, now time.Time, msg, errText string) notify.Event {
 	ev := notify.Event{Kind: kind, Cert: st.name, Source: "cert", Time: now, Message: msg,
-		Failures: st.failures, Error: errText, Serial: serialHex(st.leaf)}
+		Failures: st.failures, Error: errText, Serial: st.leaf.Serial()}
 	if st.leaf != nil {
 		ev.NotAfter = st.leaf.NotAfter
 	}

@@ -95,7 +95,7 @@ func (a *Agent) issuedBy(st *certState) string {
 // issuedByFor is issuedBy for a state dir, without an Agent (status from
 // disk).
 func issuedByFor(stateDir string, st *certState) string {
-	serial := serialHex(st.leaf)
+	serial := st.leaf.Serial()
 	if serial == "" {
 		return ""
 	}

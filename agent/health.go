@@ -4,7 +4,6 @@ package agent
 // permissions restored after an outside change.
 
 import (
-	"crypto/x509"
 	"os"
 	"syscall"
 	"time"
@@ -14,7 +13,7 @@ import (
 
 // warnExpiry logs at most once a day while a cert is inside warn_before,
 // or not valid yet; kind is the log key naming it ("cert" or "watch").
-func (a *Agent) warnExpiry(kind, name string, leaf *x509.Certificate, lastWarn *time.Time, file string, now time.Time) {
+func (a *Agent) warnExpiry(kind, name string, leaf *leafSummary, lastWarn *time.Time, file string, now time.Time) {
 	if lastWarn.After(now) {
 		*lastWarn = time.Time{} // the clock went back: "a day since" is void
 	}
@@ -102,11 +101,11 @@ func (a *Agent) expectedFiles(st *certState) []store.File {
 // where warnExpiry repeats its warning daily. Outside it (say, renewed
 // after a warning) the last warning is no reason to wake up: its time plus
 // a day passes once and is never moved again, so waking for it would spin.
-func (a *Agent) inWarnWindow(leaf *x509.Certificate, now time.Time) bool {
+func (a *Agent) inWarnWindow(leaf *leafSummary, now time.Time) bool {
 	return leaf.NotAfter.Sub(now) < a.warnHorizon(leaf)
 }
 
 // warnHorizon is the agent's warn_before for leaf (see horizonOf).
-func (a *Agent) warnHorizon(leaf *x509.Certificate) time.Duration {
+func (a *Agent) warnHorizon(leaf *leafSummary) time.Duration {
 	return horizonOf(a.cfg.Agent.WarnBefore.Duration, leaf)
 }

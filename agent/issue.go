@@ -84,8 +84,12 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 		defer cleanup()
 		dir = d
 	}
-	req := requestFor(c, dir, st.leaf)
-	req.CurrentKey = a.currentKey(st)
+	var current *x509.Certificate
+	if st.leaf != nil {
+		current, _, _ = rereadLeaf(st) // changed since inspected: renew as without one
+	}
+	req := requestFor(c, dir, current)
+	req.CurrentKey = a.currentKey(st, current)
 	a.applyReuse(st, &req)              // reusekey.go
 	b, err := a.issueFrom(ctx, st, req) // fallback.go: the issuer list in order
 	if err != nil {
@@ -202,13 +206,17 @@ func (a *Agent) pollARI(ctx context.Context, st *certState, now time.Time) {
 	if !ok || st.leaf == nil || (ic != nil && ic.ARI != nil && !*ic.ARI) || now.Before(st.ariNext) {
 		return
 	}
-	var parent *x509.Certificate
-	if len(st.chain) > 0 {
-		parent = st.chain[0]
-	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	win, err := ri.RenewalInfo(cctx, st.leaf, parent)
+	leaf, chain, err := rereadLeaf(st) // the ARI cert ID needs the whole cert
+	var win *RenewalWindow
+	if err == nil {
+		var parent *x509.Certificate
+		if len(chain) > 0 {
+			parent = chain[0]
+		}
+		win, err = ri.RenewalInfo(cctx, leaf, parent)
+	}
 	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer)
 	if err != nil {
 		st.ari, st.ariNext = nil, now.Add(time.Hour)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/certagent/certagent/agent/pki"
@@ -246,30 +247,42 @@ func (a *Agent) nextWake() time.Time {
 	return next
 }
 
-// run calls fn for each item with at most limit(item) in flight per key,
-// waiting while proving liveness to the watchdog.
+// fanOut calls fn for each item with at most limit(item) in flight per
+// key, waiting while proving liveness to the watchdog. Each key gets at
+// most that many workers taking its items in order, not a goroutine per
+// item: the runtime keeps every goroutine descriptor it ever made, which
+// at 10,000 certs was half a kilobyte of heap per cert for good.
 func (a *Agent) fanOut(ctx context.Context, items []*certState, key func(*certState) (string, int), fn func(*certState)) {
-	sems := map[string]chan struct{}{}
-	var wg sync.WaitGroup
+	type queue struct {
+		limit int
+		items []*certState
+		next  atomic.Int64
+	}
+	queues := map[string]*queue{}
+	var order []*queue
 	for _, st := range items {
 		k, n := key(st)
-		if n < 1 {
-			n = 1
+		q := queues[k]
+		if q == nil {
+			q = &queue{limit: max(n, 1)}
+			queues[k] = q
+			order = append(order, q)
 		}
-		if sems[k] == nil {
-			sems[k] = make(chan struct{}, n)
+		q.items = append(q.items, st)
+	}
+	var wg sync.WaitGroup
+	for _, q := range order {
+		for range min(q.limit, len(q.items)) {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					i := q.next.Add(1) - 1
+					if i >= int64(len(q.items)) {
+						return
+					}
+					fn(q.items[i])
+				}
+			})
 		}
-		wg.Add(1)
-		go func(st *certState, sem chan struct{}) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
-			fn(st)
-		}(st, sems[k])
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

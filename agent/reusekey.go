@@ -84,7 +84,8 @@ func (a *Agent) reusableKey(st *certState) (crypto.Signer, string) {
 		return nil, "the key is " + string(kt) + ", key_type is " + c.KeyType
 	case kt.RSABits() > 0 && kt.RSABits() < a.cfg.Agent.MinRSABits:
 		return nil, "the key is weaker than min_rsa_bits"
-	case !pki.KeyMatches(st.leaf, key):
+	}
+	if leaf, _, err := rereadLeaf(st); err != nil || !pki.KeyMatches(leaf, key) {
 		return nil, "the key does not match the certificate"
 	}
 	return key, ""

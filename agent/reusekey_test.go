@@ -19,7 +19,7 @@ func TestReuseKeyHonoursCompromise(t *testing.T) {
 	if key, why := ta.reusableKey(st); key == nil {
 		t.Fatalf("fresh key not reusable: %s", why)
 	}
-	st.revoked = &revocationRecord{Serial: serialHex(st.leaf), Reason: "superseded"}
+	st.revoked = &revocationRecord{Serial: st.leaf.Serial(), Reason: "superseded"}
 	if key, why := ta.reusableKey(st); key == nil {
 		t.Fatalf("revoked as superseded: not reusable (%s)", why)
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"slices"
@@ -78,17 +79,21 @@ func (a *Agent) revoke(ctx context.Context, st *certState, opts RevokeOptions) e
 	if st.leaf == nil {
 		return fmt.Errorf("%s: no certificate on disk to revoke (%s)", st.name, st.cfg.CertFile)
 	}
-	if why := notOwnCert(st); why != "" {
+	leaf, chain, err := rereadLeaf(st)
+	if err != nil {
+		return fmt.Errorf("%s: %w", st.name, err)
+	}
+	if why := notOwnCert(st, leaf); why != "" {
 		return fmt.Errorf("%s: %s; not revoking (restore the cert's files, or revoke the serial at the CA)", st.name, why)
 	}
-	serial := serialHex(st.leaf)
+	serial := serialHex(leaf)
 	rv, ok := a.issuers[st.cfg.Issuer].(Revoker)
 	if !ok {
 		return fmt.Errorf("issuer %q cannot revoke certificates", st.cfg.Issuer)
 	}
 	rctx, cancel := context.WithTimeout(ctx, revokeTimeout)
 	defer cancel()
-	req := RevokeRequest{Name: st.name, Cert: st.leaf, Chain: st.chain, Reason: opts.Reason, Key: a.currentKey(st)}
+	req := RevokeRequest{Name: st.name, Cert: leaf, Chain: chain, Reason: opts.Reason, Key: a.currentKey(st, leaf)}
 	if err := rv.Revoke(rctx, req); err != nil {
 		log.Error("revocation failed; nothing changed", "event", "revoke_failed", "serial", serial, "error", err)
 		a.countRevocation(st.name, opts.Reason, "failure")
@@ -132,7 +137,7 @@ func (a *Agent) RevokeNow(ctx context.Context, name string, opts RevokeOptions) 
 // directory may belong to the service user, who could copy there another
 // cert of the same CA (certs are public): revoking it would revoke an
 // innocent cert and leave this one valid. Empty when it is st's.
-func notOwnCert(st *certState) string {
+func notOwnCert(st *certState, leaf *x509.Certificate) string {
 	for _, p := range st.problems {
 		if p.Kind == pki.ProblemMismatch {
 			return fmt.Sprintf("the certificate in %s does not match %s", st.cfg.CertFile, st.cfg.KeyFile)
@@ -149,7 +154,7 @@ func notOwnCert(st *certState) string {
 		slices.Sort(out)
 		return slices.Compact(out)
 	}
-	have, want := norm(st.leaf.DNSNames, st.leaf.IPAddresses), norm(st.cfg.DNSNames, st.cfg.IPs)
+	have, want := norm(leaf.DNSNames, leaf.IPAddresses), norm(st.cfg.DNSNames, st.cfg.IPs)
 	// A CA may copy common_name into the DNS names.
 	withCN := norm(append(slices.Clone(st.cfg.DNSNames), st.cfg.CommonName), st.cfg.IPs)
 	if !slices.Equal(have, want) && (st.cfg.CommonName == "" || !slices.Equal(have, withCN)) {

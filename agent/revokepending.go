@@ -36,7 +36,7 @@ func (a *Agent) revokeAfterReissue(ctx context.Context, st *certState, opts Revo
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if st.leaf == nil || serialHex(st.leaf) == serial {
+	if st.leaf == nil || st.leaf.Serial() == serial {
 		// No replacement: nothing was revoked, and nothing is left pending.
 		a.unmarkPending(ctx, st, serial, prior)
 		a.countRevocation(st.name, opts.Reason, "failure")
@@ -66,10 +66,14 @@ func (a *Agent) markPending(ctx context.Context, st *certState, opts RevokeOptio
 	if st.leaf == nil {
 		return "", nil, fmt.Errorf("%s: no certificate on disk to revoke (%s)", st.name, st.cfg.CertFile)
 	}
+	leaf, _, err := rereadLeaf(st)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", st.name, err)
+	}
 	prior := st.revoked
-	serial := serialHex(st.leaf)
+	serial := serialHex(leaf)
 	rec := revocationRecord{Serial: serial, Reason: opts.Reason.String(), RevokedAt: a.clock.Now().UTC(),
-		Reissue: true, Pending: true, Cert: st.leaf.Raw}
+		Reissue: true, Pending: true, Cert: leaf.Raw}
 	if err := writeRevocation(a.cfg.Agent.StateDir, st.name, rec); err != nil {
 		return "", nil, fmt.Errorf("record the revocation of %s: %w", st.name, err)
 	}

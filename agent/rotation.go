@@ -254,6 +254,16 @@ func fromCA(leaf, ca *x509.Certificate) bool {
 	return ca != nil && leaf.CheckSignatureFrom(ca) == nil
 }
 
+// leafFromCA is fromCA for the cert on disk (read again: the state keeps
+// a summary); false when it changed since it was inspected.
+func leafFromCA(st *certState, ca *x509.Certificate) bool {
+	if ca == nil {
+		return false
+	}
+	leaf, _, err := rereadLeaf(st)
+	return err == nil && fromCA(leaf, ca)
+}
+
 // refreshCRLs makes the pass fetch the CRL of issuer's certs again.
 func (a *Agent) refreshCRLs(issuer string) {
 	for _, st := range a.certs {
@@ -278,7 +288,7 @@ func (a *Agent) reinspectIssuer(issuer string) {
 // not move it) and not all units at once.
 func (a *Agent) rotationRenewAt(st *certState) {
 	rs := a.rotations[st.cfg.Issuer]
-	if rs == nil || rs.rec == nil || rs.rec.Phase != PhaseReissue || st.leaf == nil || !fromCA(st.leaf, rs.rec.Old) {
+	if rs == nil || rs.rec == nil || rs.rec.Phase != PhaseReissue || st.leaf == nil || !leafFromCA(st, rs.rec.Old) {
 		return
 	}
 	at := rotationSlot(st.name, rs.rec.ReissueFrom, rs.rec.Overlap.Duration()/2)

@@ -26,7 +26,11 @@ func (a *Agent) overlapCRLs(ctx context.Context, src CRLSource, st *certState, r
 	if !ok {
 		return nil
 	}
-	ders, err := b.OtherCRLs(ctx, st.leaf)
+	leaf, chain, err := rereadLeaf(st)
+	var ders [][]byte
+	if err == nil {
+		ders, err = b.OtherCRLs(ctx, leaf)
+	}
 	if err != nil {
 		a.log.Warn("cannot get the other ca's CRL during the rotation", "cert", st.name, "error", err)
 		return nil
@@ -34,7 +38,7 @@ func (a *Agent) overlapCRLs(ctx context.Context, src CRLSource, st *certState, r
 	var out []byte
 	for _, der := range ders {
 		crl, err := x509.ParseRevocationList(der)
-		if err == nil && !crlSignedByOne(crl, issuerCandidates(st, roots, now)) {
+		if err == nil && !crlSignedByOne(crl, issuerCandidates(st, chain, roots, now)) {
 			err = errors.New("not signed by a root of the issuer")
 		}
 		if err == nil && !crl.NextUpdate.IsZero() && !now.Before(crl.NextUpdate) {

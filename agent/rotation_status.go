@@ -49,11 +49,15 @@ func rotationRow(rotations map[string]*rotationState, st *certState) *CARotation
 		out.ReissueFrom, out.OverlapEnds = time.Time{}, time.Time{}
 	}
 	out.OldSerial, out.NewSerial = r.OldSerial, r.NewSerial
+	var leaf *x509.Certificate
 	if st.leaf != nil && r.Old != nil && r.New != nil {
+		leaf, _, _ = rereadLeaf(st)
+	}
+	if leaf != nil {
 		switch {
-		case fromCA(st.leaf, r.New):
+		case fromCA(leaf, r.New):
 			out.LeafFrom = "new"
-		case fromCA(st.leaf, r.Old):
+		case fromCA(leaf, r.Old):
 			out.LeafFrom = "old"
 			if r.Phase == PhaseReissue {
 				out.ReissueAt = rotationSlot(st.name, r.ReissueFrom, r.Overlap.Duration()/2).UTC()

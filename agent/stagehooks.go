@@ -128,7 +128,7 @@ func stageEnv(st *certState, stage, reason, errText string) []string {
 	return append(hookEnv(st.cfg),
 		"CERTAGENT_STAGE="+stage,
 		"CERTAGENT_REASON="+reason,
-		"CERTAGENT_SERIAL="+serialHex(st.leaf),
+		"CERTAGENT_SERIAL="+st.leaf.Serial(),
 		"CERTAGENT_FAILURES="+strconv.Itoa(st.failures),
 		"CERTAGENT_ERROR="+strings.NewReplacer("\n", " ", "\x00", "").Replace(errText),
 	)

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/x509"
 	"time"
 
 	"github.com/certagent/certagent/agent/config"
@@ -47,9 +46,8 @@ type certState struct {
 	name string
 	cfg  *config.Cert
 
-	inspected time.Time // when the files were last inspected
-	leaf      *x509.Certificate
-	chain     []*x509.Certificate
+	inspected time.Time    // when the files were last inspected
+	leaf      *leafSummary // nil: no readable certificate
 	problems  []pki.Problem
 
 	renewAt time.Time // policy time for the cert on disk
@@ -185,7 +183,7 @@ func (s *certState) damaged() bool {
 	if len(s.problems) == 0 {
 		return false
 	}
-	if s.issuedSerial == "" || serialHex(s.leaf) != s.issuedSerial {
+	if s.issuedSerial == "" || s.leaf.Serial() != s.issuedSerial {
 		return true
 	}
 	for _, p := range s.problems {
@@ -209,7 +207,7 @@ func hasKind(ps []pki.Problem, kind pki.ProblemKind) bool {
 // of leaf's lifetime: a 6-day ACME "shortlived" cert would otherwise be
 // "expiring" from the moment it is issued, although the policy renews it
 // with half its life left. A warning then means the renewal is overdue.
-func horizonOf(warnBefore time.Duration, leaf *x509.Certificate) time.Duration {
+func horizonOf(warnBefore time.Duration, leaf *leafSummary) time.Duration {
 	if leaf == nil {
 		return warnBefore
 	}
@@ -222,7 +220,7 @@ func horizonOf(warnBefore time.Duration, leaf *x509.Certificate) time.Duration {
 // revokedOnDisk reports whether the cert on disk is the one revoked
 // (revocations.go).
 func (s *certState) revokedOnDisk() bool {
-	return s.revoked != nil && s.leaf != nil && s.revoked.Serial == serialHex(s.leaf)
+	return s.revoked != nil && s.leaf != nil && s.revoked.Serial == s.leaf.Serial()
 }
 
 // reissueRevoked reports whether the revoked cert on disk must be

@@ -23,8 +23,7 @@ import (
 
 // observation is one reading of a managed cert's files and records.
 type observation struct {
-	leaf       *x509.Certificate
-	chain      []*x509.Certificate
+	leaf       *leafSummary
 	problems   []pki.Problem
 	keyRemoved bool // see certState.keyRemoved
 	revoked    *revocationRecord
@@ -42,7 +41,7 @@ func observeCert(cfg *config.Config, c *config.Cert, roots []*x509.Certificate, 
 		MinRSABits: cfg.Agent.MinRSABits,
 	}
 	rep, keyRemoved := InspectCert(cfg.Agent.StateDir, c, exp, now)
-	return observation{leaf: rep.Leaf, chain: rep.Chain, problems: rep.Problems, keyRemoved: keyRemoved,
+	return observation{leaf: summarize(rep.Leaf, false), problems: rep.Problems, keyRemoved: keyRemoved,
 		revoked: readRevocation(cfg.Agent.StateDir, c.Name)}
 }
 

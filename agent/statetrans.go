@@ -18,7 +18,7 @@ import (
 // after it (plan), once any record adopted for the cert on disk is applied.
 func (s *certState) observe(o observation, now time.Time) {
 	s.inspected = now
-	s.leaf, s.chain, s.problems, s.keyRemoved = o.leaf, o.chain, o.problems, o.keyRemoved
+	s.leaf, s.problems, s.keyRemoved = o.leaf, o.problems, o.keyRemoved
 	s.revoked = o.revoked
 }
 
@@ -38,7 +38,7 @@ func (s *certState) plan(p Policy) {
 // renew_before longer than what the CA granted) is renewed half-way
 // through its remaining lifetime instead of at once.
 func (s *certState) floorRenewal() {
-	if s.issuedAt.IsZero() || serialHex(s.leaf) != s.issuedSerial || s.renewAt.After(s.issuedAt) {
+	if s.issuedAt.IsZero() || s.leaf.Serial() != s.issuedSerial || s.renewAt.After(s.issuedAt) {
 		return
 	}
 	if s.ari != nil && !s.ari.End.After(s.issuedAt) {
@@ -55,7 +55,7 @@ func (s *certState) floorRenewal() {
 func (s *certState) recordFailure(errText string) {
 	s.failures++
 	s.lastErr = errText
-	s.failedSerial = serialHex(s.leaf)
+	s.failedSerial = s.leaf.Serial()
 }
 
 // recordSuccess forgets the failures, the token wait and the ARI window of
@@ -81,7 +81,7 @@ func (s *certState) forgetFailure() {
 // failures forgotten (0: nothing changed).
 func (s *certState) dropMootFailure() int {
 	n := s.failures
-	if n == 0 || s.leaf == nil || len(s.problems) > 0 || serialHex(s.leaf) == s.failedSerial {
+	if n == 0 || s.leaf == nil || len(s.problems) > 0 || s.leaf.Serial() == s.failedSerial {
 		return 0
 	}
 	s.forgetFailure()
@@ -103,7 +103,7 @@ const (
 // failure count, error and backoff, or its recovery. A retry time already
 // past is not carried: the cert is retried now.
 func (s *certState) adopt(r CertStatus, now time.Time) adoption {
-	if r.Serial != serialHex(s.leaf) {
+	if r.Serial != s.leaf.Serial() {
 		return adoptedNothing
 	}
 	if r.Failures == 0 {
@@ -123,7 +123,7 @@ func (s *certState) adopt(r CertStatus, now time.Time) adoption {
 // without a daemon: failures, backoff, a renewal or token wait in
 // progress, the CRL error, and the renewal time the daemon planned.
 func (s *certState) showRecorded(r CertStatus) {
-	if r.Serial != serialHex(s.leaf) {
+	if r.Serial != s.leaf.Serial() {
 		return
 	}
 	s.failures, s.lastErr = r.Failures, r.LastError
@@ -149,5 +149,5 @@ func (s *certState) showRecorded(r CertStatus) {
 
 // observe takes in one reading of a watch-only pair's files.
 func (ws *watchState) observe(rep pki.Report, now time.Time) {
-	ws.inspected, ws.problems, ws.leaf = now, rep.Problems, rep.Leaf
+	ws.inspected, ws.problems, ws.leaf = now, rep.Problems, summarize(rep.Leaf, true)
 }

@@ -74,7 +74,7 @@ func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 		KeyRemoved: st.keyRemoved,
 	}
 	if st.leaf != nil {
-		row.Serial = serialHex(st.leaf)
+		row.Serial = st.leaf.Serial()
 		row.NotAfter = st.leaf.NotAfter.UTC()
 	}
 	if nr := st.nextRenewal(); !nr.IsZero() {
@@ -128,9 +128,9 @@ func (ws *watchState) row(now time.Time, warnBefore time.Duration) CertStatus {
 		row.State = StateExpiring
 	}
 	if ws.leaf != nil {
-		row.Serial = serialHex(ws.leaf)
+		row.Serial = ws.leaf.Serial()
 		row.NotAfter = ws.leaf.NotAfter.UTC()
-		row.SANs = append(append([]string{}, ws.leaf.DNSNames...), ipStrings(ws.leaf)...)
+		row.SANs = append([]string{}, ws.leaf.sans...)
 	}
 	return row
 }

@@ -69,7 +69,7 @@ func (a *Agent) adoptForeignStatus() {
 func (a *Agent) clearMootFailure(st *certState) {
 	if n := st.dropMootFailure(); n > 0 {
 		a.log.Info("earlier failure cleared: a new valid certificate is on disk", "cert", st.name,
-			"serial", serialHex(st.leaf), "failures", n)
+			"serial", st.leaf.Serial(), "failures", n)
 	}
 }
 

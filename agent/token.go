@@ -103,8 +103,8 @@ func (a *Agent) tokenFileOf(c *config.Cert) string {
 // currentKey reads the key of the cert on disk for issuers that renew
 // with it; nil when it cannot be read or does not match, which makes
 // such an issuer fall back to enrollment by token.
-func (a *Agent) currentKey(st *certState) crypto.Signer {
-	if !a.renewsWithCurrentKey(st) || st.leaf == nil || st.keyRemoved { // fallback.go
+func (a *Agent) currentKey(st *certState, leaf *x509.Certificate) crypto.Signer {
+	if !a.renewsWithCurrentKey(st) || leaf == nil || st.keyRemoved { // fallback.go
 		return nil
 	}
 	b, err := pki.ReadFileLimited(st.cfg.KeyFile, pki.MaxFileSize)
@@ -118,7 +118,7 @@ func (a *Agent) currentKey(st *certState) crypto.Signer {
 		}
 	}
 	key, err := formats.DecodeKey(b, pw)
-	if err != nil || !pki.KeyMatches(st.leaf, key) {
+	if err != nil || !pki.KeyMatches(leaf, key) {
 		return nil
 	}
 	return key

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"os"
 	"sort"
@@ -27,7 +26,7 @@ type watchState struct {
 	cfg  *config.Watch
 
 	inspected   time.Time
-	leaf        *x509.Certificate
+	leaf        *leafSummary
 	problems    []pki.Problem
 	fingerprint string // of the last valid pair seen; "" before the first
 	lastWarn    time.Time
@@ -119,7 +118,7 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 	if first {
 		return
 	}
-	log.Info("watched pair changed", "event", "watch_changed", "serial", serialHex(ws.leaf), "not_after", stamp(ws.leaf.NotAfter))
+	log.Info("watched pair changed", "event", "watch_changed", "serial", ws.leaf.Serial(), "not_after", stamp(ws.leaf.NotAfter))
 	a.metrics().ExternalChange(watchKeyPrefix+ws.name, ChangeReplaced)
 	// Recorded like a managed cert's actions, so the pass's deliver step
 	// does them (one action per unit, shared with managed certs), keeps

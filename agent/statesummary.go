@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// leafSummary is what the scheduler keeps of a certificate on disk
+// between passes: its dates and serial, and a hash of its DER so that the
+// rare paths that need the whole certificate (an issuance, ARI, a CRL
+// check, a revocation, a CA rotation) can read it again and know it is
+// the one inspected (rereadLeaf). A parsed certificate with its chain costs
+// about 4 KB of heap; this, about 150 bytes.
+type leafSummary struct {
+	NotBefore, NotAfter time.Time
+	serial              string   // serialHex of the certificate
+	sum                 [32]byte // SHA-256 of the leaf's DER
+	// sans are the leaf's DNS names and IPs, kept only for watch-only
+	// pairs (their status rows show them; a managed cert's come from
+	// its config).
+	sans []string
+}
+
+// summarize keeps what the scheduler needs of leaf (nil for nil).
+func summarize(leaf *x509.Certificate, withSANs bool) *leafSummary {
+	if leaf == nil {
+		return nil
+	}
+	s := &leafSummary{NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, serial: serialHex(leaf), sum: sha256.Sum256(leaf.Raw)}
+	if withSANs {
+		s.sans = append(append([]string{}, leaf.DNSNames...), ipStrings(leaf)...)
+	}
+	return s
+}
+
+// Serial is the certificate's serial as certagent writes it; "" for no
+// certificate (a nil summary).
+func (s *leafSummary) Serial() string {
+	if s == nil {
+		return ""
+	}
+	return s.serial
+}
+
+// is reports whether c is the certificate summarized.
+func (s *leafSummary) is(c *x509.Certificate) bool {
+	return s != nil && c != nil && sha256.Sum256(c.Raw) == s.sum
+}
+
+// errLeafChanged: the certificate file no longer holds the certificate
+// last inspected; the next inspection will see the new one.
+var errLeafChanged = errors.New("the certificate file changed since it was inspected")
+
+// rereadLeaf reads the cert on disk again for the paths that need the whole
+// certificate and its chain (see leafSummary): through the trusted-path
+// reader, and only if it is still the certificate inspected.
+func rereadLeaf(st *certState) (*x509.Certificate, []*x509.Certificate, error) {
+	if st.leaf == nil {
+		return nil, nil, errors.New("no certificate on disk")
+	}
+	certs, err := readCerts(st.cfg.CertFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", st.cfg.CertFile, err)
+	}
+	if len(certs) == 0 || !st.leaf.is(certs[0]) {
+		return nil, nil, errLeafChanged
+	}
+	return certs[0], certs[1:], nil
+}
