@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/certagent/certagent/internal/safefile"
@@ -34,12 +35,19 @@ var ErrNotCertificate = errors.New("not a certificate")
 // max <= 0). Errors name the path; a missing file gives an error that
 // matches fs.ErrNotExist.
 func ReadFileLimited(path string, max int64) ([]byte, error) {
+	b, _, err := readFileStamped(path, max)
+	return b, err
+}
+
+// readFileStamped is ReadFileLimited, with the Stamp of the very file
+// read (fstat of the descriptor read, before its first byte).
+func readFileStamped(path string, max int64) ([]byte, Stamp, error) {
 	if max <= 0 {
 		max = MaxFileSize
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, err
+		return nil, Stamp{}, err
 	}
 	// The entry is checked before it is opened, so a device is never
 	// opened at all; the fstat below catches a swap between the two.
@@ -48,31 +56,31 @@ func ReadFileLimited(path string, max int64) ([]byte, error) {
 	})
 	switch {
 	case errors.Is(err, safefile.ErrUntrusted):
-		return nil, fmt.Errorf("%s: %w", path, ErrNotCertificate)
+		return nil, Stamp{}, fmt.Errorf("%s: %w", path, ErrNotCertificate)
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, &fs.PathError{Op: "stat", Path: path, Err: unix.ENOENT}
+		return nil, Stamp{}, &fs.PathError{Op: "stat", Path: path, Err: unix.ENOENT}
 	case errors.Is(err, unix.EISDIR):
-		return nil, checkRegular(path, fs.ModeDir, 0, max)
+		return nil, Stamp{}, checkRegular(path, fs.ModeDir, 0, max)
 	case err != nil:
-		return nil, renamePath(err, path)
+		return nil, Stamp{}, renamePath(err, path)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
+	var st unix.Stat_t
+	if err := fstat(f, &st); err != nil {
+		return nil, Stamp{}, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if err := checkRegular(path, fi.Mode(), fi.Size(), max); err != nil {
-		return nil, err
+	if err := checkRegular(path, statMode(&st), st.Size, max); err != nil {
+		return nil, Stamp{}, err
 	}
 	// The file may grow while we read; read one byte past max to see it.
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		return nil, Stamp{}, &fs.PathError{Op: "read", Path: path, Err: err}
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: file is larger than the %d byte limit (not a pem cert or key)", path, max)
+		return nil, Stamp{}, fmt.Errorf("%s: file is larger than the %d byte limit (not a pem cert or key)", path, max)
 	}
-	return b, nil
+	return b, StampOf(&st), nil
 }
 
 // renamePath makes a path error name the path the caller gave.
@@ -131,4 +139,17 @@ func describeMode(m fs.FileMode) string {
 		return "symlink"
 	}
 	return "special file"
+}
+
+// fstat stats f's descriptor without f.Fd (which would make it blocking).
+func fstat(f *os.File, st *unix.Stat_t) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), st) }); err != nil {
+		return err
+	}
+	return serr
 }

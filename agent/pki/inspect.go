@@ -65,6 +65,10 @@ type Report struct {
 	Chain    []*x509.Certificate
 	KeyType  KeyType
 	Problems []Problem
+	// Reads are the files read (the cert file, then the key file), each
+	// with the Stamp of the version read: a cache of this Report holds
+	// while each file's Stamp is unchanged.
+	Reads []Read
 }
 
 // OK reports whether no problem was found.
@@ -129,11 +133,12 @@ func (r *Report) readProblem(file string, err error) {
 }
 
 func (r *Report) readCerts(file string) []*x509.Certificate {
-	b, err := ReadFileLimited(file, MaxFileSize)
+	b, stamp, err := readFileStamped(file, MaxFileSize)
 	if err != nil {
 		r.readProblem(file, err)
 		return nil
 	}
+	r.Reads = append(r.Reads, Read{File: file, Stamp: stamp})
 	certs, err := ParseCertsPEM(b)
 	if err != nil {
 		r.add(ProblemUnparsable, file, err.Error())
@@ -143,11 +148,12 @@ func (r *Report) readCerts(file string) []*x509.Certificate {
 }
 
 func (r *Report) readKey(file string) crypto.Signer {
-	b, err := ReadFileLimited(file, MaxFileSize)
+	b, stamp, err := readFileStamped(file, MaxFileSize)
 	if err != nil {
 		r.readProblem(file, err)
 		return nil
 	}
+	r.Reads = append(r.Reads, Read{File: file, Stamp: stamp})
 	key, err := ParseKeyPEM(b)
 	if err != nil {
 		r.add(ProblemUnparsable, file, err.Error())

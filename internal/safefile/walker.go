@@ -1,0 +1,82 @@
+package safefile
+
+import (
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Walker is Lstat for many files in few directories, as one inspection
+// pass over thousands of certs sharing an output directory asks: each
+// directory is walked from "/" once (the same walk as Lstat's, by the
+// same trust rules) and its descriptor kept, and each file is then one
+// fstatat relative to it. A final component that is a symlink is handed
+// to Lstat, so a trusted link is followed and an untrusted one refused
+// exactly as there.
+//
+// A kept descriptor names the directory inode the walk reached, as every
+// safefile caller does between its walk and its *at calls; a Walker only
+// keeps it longer, so its owner must be short-lived (one pass) and Close
+// it. A directory renamed meanwhile is still the one stat'ed: the next
+// Walker walks again. Safe for concurrent use.
+type Walker struct {
+	mu   sync.Mutex
+	dirs map[string]*walkedDir
+}
+
+// walkedDir is one directory's walk: its descriptor, or the error that
+// makes Lstat the judge of every file in it.
+type walkedDir struct {
+	once sync.Once
+	d    *Dir
+	err  error
+}
+
+// NewWalker returns an empty Walker.
+func NewWalker() *Walker { return &Walker{dirs: map[string]*walkedDir{}} }
+
+// Lstat is the package's Lstat, with the directory walk shared.
+func (w *Walker) Lstat(path string) (unix.Stat_t, error) {
+	if !filepath.IsAbs(path) {
+		return Lstat(path) // its error
+	}
+	p := filepath.Clean(path)
+	wd := w.dir(filepath.Dir(p))
+	if wd.err != nil {
+		return unix.Stat_t{}, wd.err // what Lstat's own walk of the directory says
+	}
+	var st unix.Stat_t
+	err := unix.Fstatat(wd.d.fd, filepath.Base(p), &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case err == unix.ENOENT:
+		return st, pathErr("stat", path, err)
+	case err != nil, st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return Lstat(path) // a final link: followed only if trusted
+	}
+	return st, nil
+}
+
+func (w *Walker) dir(p string) *walkedDir {
+	w.mu.Lock()
+	wd := w.dirs[p]
+	if wd == nil {
+		wd = &walkedDir{}
+		w.dirs[p] = wd
+	}
+	w.mu.Unlock()
+	wd.once.Do(func() { wd.d, wd.err = openDir(p, walkOpts{}) })
+	return wd
+}
+
+// Close releases every directory descriptor; the Walker stays usable
+// (it walks again).
+func (w *Walker) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, wd := range w.dirs {
+		wd.once.Do(func() {})
+		wd.d.Close()
+	}
+	w.dirs = map[string]*walkedDir{}
+}
