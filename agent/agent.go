@@ -105,6 +105,8 @@ type Agent struct {
 
 	certs   map[string]*certState
 	watches map[string]*watchState
+	// icache is the inspection cache (statecache.go), loaded on first use.
+	icache *inspectCache
 	// watchKeys are the keys last given to the Watcher.
 	watchKeys map[string]bool
 

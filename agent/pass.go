@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certagent/certagent/agent/pki"
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 // passOptions select what one pass does beyond the schedule.
@@ -48,15 +49,32 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	now := a.clock.Now()
 	a.driveRotations(ctx, now)
 	roots := a.issuerRoots(ctx)
+	walk := safefile.NewWalker() // directory walks shared by this pass's reads
+	defer walk.Close()
+	sorted := a.sortedCerts()
+	var todo []*certState
+	want := map[*certState]bool{}
+	for _, st := range sorted {
+		if (len(po.names) == 0 || po.names[st.name]) &&
+			(po.forceAll || po.force[st.name] || po.dirty[st.name] || a.needsInspect(st, now)) {
+			todo = append(todo, st)
+			want[st] = true
+		}
+	}
+	inspected := a.inspectAll(ctx, todo, roots, walk, now)
 	var due []*certState
-	for _, st := range a.sortedCerts() {
-		a.beat() // ARI polls and inspections of many certs take time
+	for _, st := range sorted {
+		a.beat() // ARI polls of many certs take time
 		if len(po.names) > 0 && !po.names[st.name] {
 			continue
 		}
-		if po.forceAll || po.force[st.name] || po.dirty[st.name] || a.needsInspect(st, now) {
+		if want[st] {
 			healthy := !st.inspected.IsZero() && st.leaf != nil && len(st.problems) == 0
-			a.inspect(st, rootsFor(st, roots), now)
+			if r, ok := inspected[st]; ok {
+				a.absorb(st, r, now)
+			} else {
+				a.inspect(st, rootsFor(st, roots), now) // the context ended mid-way
+			}
 			a.judgeDamage(st, po.dirty[st.name], healthy, now)
 		}
 		a.checkToken(st)
@@ -65,8 +83,11 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 			a.warnExpiry("cert", st.name, st.leaf, &st.lastWarn, st.cfg.CertFile, now)
 		}
 		a.fixPerms(st)
-		// A revoke by a one-shot process beside this daemon shows at once.
-		st.revoked = readRevocation(a.cfg.Agent.StateDir, st.name)
+		// A revoke by a one-shot process beside this daemon shows at once
+		// (an inspection just read it).
+		if _, ok := inspected[st]; !ok {
+			st.revoked = readRevocationVia(walk, a.cfg.Agent.StateDir, st.name)
+		}
 		ok, why := st.due(now)
 		if !ok && po.operator {
 			ok, why = st.dueForOperator(now)
@@ -89,6 +110,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	a.retryRevocations(ctx, po)
 	a.syncCRLs(ctx, po.crlIssuers, roots)
 	a.deliver(ctx)
+	a.saveInspectCache()
 	a.publish()
 	a.metrics().PassCompleted(a.clock.Now())
 	return a.nextWake()
@@ -136,7 +158,12 @@ func (a *Agent) issuerRoots(ctx context.Context) map[string][]*x509.Certificate 
 // inspect reads the cert's files, applies what another process recorded
 // for the cert on disk, and re-plans its renewal time.
 func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time) {
-	st.observe(observeCert(a.cfg, st.cfg, roots, now), now)
+	a.observed(st, observeCert(a.cfg, st.cfg, roots, now), now)
+}
+
+// observed applies one reading of st's files (inspect, absorb).
+func (a *Agent) observed(st *certState, o observation, now time.Time) {
+	st.observe(o, now)
 	a.applySeed(st, now)
 	a.clearMootFailure(st)
 	st.plan(a.policy(st))
