@@ -107,6 +107,7 @@ func (l *loop) syncKeys(all bool) {
 	clear(l.w.dirty)
 	l.w.mu.Unlock()
 
+	var rv resolver // directories shared by the keys' paths are resolved once
 	for k, paths := range want {
 		if len(paths) == 0 {
 			delete(l.res, k)
@@ -114,7 +115,7 @@ func (l *loop) syncKeys(all bool) {
 		}
 		m := make(map[string][]string, len(paths))
 		for _, p := range paths {
-			m[p] = resolve(p)
+			m[p] = rv.resolve(p)
 		}
 		l.res[k] = m
 	}

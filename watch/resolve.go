@@ -3,6 +3,7 @@ package watch
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -85,4 +86,47 @@ func components(p string) []string {
 		}
 	}
 	return out
+}
+
+// resolver is resolve for many paths at once (a sync of every key): the
+// files of one directory share the walk of that directory, which is
+// resolved once. A final component that is a symlink, and a directory
+// that does not resolve to an existing one, take the full resolve.
+type resolver struct {
+	dirs map[string]dirRes
+}
+
+// dirRes is a directory resolved: the links crossed on the way and the
+// symlink-free directory reached (ok: it exists and is a directory).
+type dirRes struct {
+	links []string
+	dir   string
+	ok    bool
+}
+
+func (r *resolver) resolve(path string) []string {
+	path = filepath.Clean(path)
+	if !filepath.IsAbs(path) || path == "/" {
+		return resolve(path)
+	}
+	if r.dirs == nil {
+		r.dirs = map[string]dirRes{}
+	}
+	d := filepath.Dir(path)
+	dr, seen := r.dirs[d]
+	if !seen {
+		names := resolve(d)
+		last := names[len(names)-1]
+		fi, err := os.Lstat(last)
+		dr = dirRes{links: names[:len(names)-1], dir: last, ok: err == nil && fi.IsDir()}
+		r.dirs[d] = dr
+	}
+	if !dr.ok {
+		return resolve(path)
+	}
+	cand := filepath.Join(dr.dir, filepath.Base(path))
+	if fi, err := os.Lstat(cand); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return resolve(path) // the links it leads through
+	}
+	return append(slices.Clip(dr.links), cand)
 }

@@ -66,4 +66,21 @@ func TestResolve(t *testing.T) {
 	if got := resolve(p("loop1")); len(got) != maxLinks+1 {
 		t.Errorf("resolve(symlink loop) returned %d names, want it cut at %d links", len(got), maxLinks+1)
 	}
+	// A resolver (one sync of many keys) says what resolve says, for each
+	// path and again once its directory is memoized.
+	var rv resolver
+	extra := []string{p("live/x/other.pem"), p("loop1"), p("loop1/x"), p("gone/deeper/b.pem"), p("live/web/chain.pem"), "/"}
+	for range 2 {
+		for _, tt := range tests {
+			extra = append(extra, tt.path)
+		}
+		for _, path := range extra {
+			if got, want := rv.resolve(path), resolve(path); !reflect.DeepEqual(got, want) {
+				t.Errorf("resolver.resolve(%q) = %q, resolve says %q", path, got, want)
+			}
+		}
+	}
+	if len(rv.dirs) == 0 {
+		t.Error("the resolver memoized no directory")
+	}
 }

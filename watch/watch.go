@@ -119,10 +119,21 @@ func (w *Watcher) Set(key string, paths []string) {
 	}
 	slices.Sort(clean)
 	clean = slices.Compact(clean)
-	fps := fingerprints(clean)
+	// Only polling (degraded.go) compares fingerprints: two stats a path
+	// that a start with 10,000 certs need not pay under inotify.
+	w.mu.Lock()
+	polling := w.pollBase != nil
+	w.mu.Unlock()
+	var fps map[string]string
+	if polling {
+		fps = fingerprints(clean)
+	}
 
 	w.mu.Lock()
 	if w.pollBase != nil {
+		if fps == nil {
+			fps = fingerprints(clean) // polling began meanwhile
+		}
 		w.pollBase[key] = fps
 	}
 	old, had := w.paths[key]
