@@ -49,18 +49,10 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	now := a.clock.Now()
 	a.driveRotations(ctx, now)
 	roots := a.issuerRoots(ctx)
-	walk := safefile.NewWalker() // directory walks shared by this pass's reads
+	walk := safefile.NewWalker() // directory walks shared by this pass's inspections
 	defer walk.Close()
 	sorted := a.sortedCerts()
-	var todo []*certState
-	want := map[*certState]bool{}
-	for _, st := range sorted {
-		if (len(po.names) == 0 || po.names[st.name]) &&
-			(po.forceAll || po.force[st.name] || po.dirty[st.name] || a.needsInspect(st, now)) {
-			todo = append(todo, st)
-			want[st] = true
-		}
-	}
+	todo, want := a.toInspect(sorted, po, now)
 	inspected := a.inspectAll(ctx, todo, roots, walk, now)
 	var due []*certState
 	for _, st := range sorted {
@@ -69,13 +61,7 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 			continue
 		}
 		if want[st] {
-			healthy := !st.inspected.IsZero() && st.leaf != nil && len(st.problems) == 0
-			if r, ok := inspected[st]; ok {
-				a.absorb(st, r, now)
-			} else {
-				a.inspect(st, rootsFor(st, roots), now) // the context ended mid-way
-			}
-			a.judgeDamage(st, po.dirty[st.name], healthy, now)
+			a.takeInspection(st, inspected, po.dirty[st.name], rootsFor(st, roots), now)
 		}
 		a.checkToken(st)
 		a.pollARI(ctx, st, now)
@@ -88,23 +74,12 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 		if _, ok := inspected[st]; !ok {
 			st.revoked = readRevocationVia(walk, a.cfg.Agent.StateDir, st.name)
 		}
-		ok, why := st.due(now)
-		if !ok && po.operator {
-			ok, why = st.dueForOperator(now)
-		}
-		if !ok && !st.needsToken && !now.Before(st.retryAt) {
-			if stale := a.staleCAFile(st); stale != "" {
-				ok, why = true, stale
-			}
-		}
-		if ok || po.forceAll || po.force[st.name] {
-			if !ok {
-				why = "forced"
-			}
+		if ok, why := a.passDue(st, po, now); ok {
 			a.log.Info("renewal due", "cert", st.name, "reason", why)
 			due = append(due, st)
 		}
 	}
+	walk.Close() // directory handles live no longer than the inspections
 	a.passWatches(ctx, po, now)
 	a.issueAll(ctx, due, roots)
 	a.retryRevocations(ctx, po)
@@ -114,6 +89,23 @@ func (a *Agent) pass(ctx context.Context, po passOptions) time.Time {
 	a.publish()
 	a.metrics().PassCompleted(a.clock.Now())
 	return a.nextWake()
+}
+
+// passDue reports whether the pass renews st, and why.
+func (a *Agent) passDue(st *certState, po passOptions, now time.Time) (bool, string) {
+	ok, why := st.due(now)
+	if !ok && po.operator {
+		ok, why = st.dueForOperator(now)
+	}
+	if !ok && !st.needsToken && !now.Before(st.retryAt) {
+		if stale := a.staleCAFile(st); stale != "" {
+			ok, why = true, stale
+		}
+	}
+	if !ok && (po.forceAll || po.force[st.name]) {
+		ok, why = true, "forced"
+	}
+	return ok, why
 }
 
 func (a *Agent) sortedCerts() []*certState {

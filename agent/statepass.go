@@ -50,6 +50,33 @@ func (a *Agent) inspectAll(ctx context.Context, sts []*certState, roots map[stri
 	return out
 }
 
+// toInspect lists (in order, and as a set) the certs this pass inspects:
+// those it renews or whose files changed, and those needsInspect picks.
+func (a *Agent) toInspect(sorted []*certState, po passOptions, now time.Time) ([]*certState, map[*certState]bool) {
+	var todo []*certState
+	want := map[*certState]bool{}
+	for _, st := range sorted {
+		if (len(po.names) == 0 || po.names[st.name]) &&
+			(po.forceAll || po.force[st.name] || po.dirty[st.name] || a.needsInspect(st, now)) {
+			todo = append(todo, st)
+			want[st] = true
+		}
+	}
+	return todo, want
+}
+
+// takeInspection applies st's result of inspectAll (or, when the context
+// ended before its worker ran, inspects it here) and judges any damage.
+func (a *Agent) takeInspection(st *certState, done map[*certState]inspectResult, event bool, roots []*x509.Certificate, now time.Time) {
+	healthy := !st.inspected.IsZero() && st.leaf != nil && len(st.problems) == 0
+	if r, ok := done[st]; ok {
+		a.absorb(st, r, now)
+	} else {
+		a.inspect(st, roots, now)
+	}
+	a.judgeDamage(st, event, healthy, now)
+}
+
 // inspectCache is the agent's cache, read from state_dir on first use.
 func (a *Agent) inspectCache() *inspectCache {
 	if a.icache == nil {

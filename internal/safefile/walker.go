@@ -19,7 +19,8 @@ import (
 // safefile caller does between its walk and its *at calls; a Walker only
 // keeps it longer, so its owner must be short-lived (one pass) and Close
 // it. A directory renamed meanwhile is still the one stat'ed: the next
-// Walker walks again. Safe for concurrent use.
+// Walker walks again. Lstat is safe for concurrent use; Close only once
+// no Lstat is running.
 type Walker struct {
 	mu   sync.Mutex
 	dirs map[string]*walkedDir
