@@ -72,7 +72,7 @@ func TestForgedCRLOnDiskNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := &certState{name: "web", cfg: &config.Cert{Name: "web", Issuer: "ca", CertFile: certFile, CAFile: caFile, CRLFile: crlFile},
-		leaf: summarize(leaf, false), crlData: realPEM}
+		leaf: summarize(leaf), crlData: realPEM}
 	if (&Agent{}).adoptNewerCRL(st, []*x509.Certificate{ca}, now) {
 		t.Errorf("the forged CRL in the service user's crl_file was adopted over the CA's")
 	}

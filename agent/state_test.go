@@ -35,7 +35,7 @@ func TestDueNotYetValid(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &certState{leaf: summarize(leaf, false), problems: tc.problems, issuedSerial: tc.issued, renewAt: renewAt}
+			s := &certState{leaf: summarize(leaf), problems: tc.problems, issuedSerial: tc.issued, renewAt: renewAt}
 			if due, why := s.due(now); due != tc.wantDue {
 				t.Errorf("due = %v (%q), want %v", due, why, tc.wantDue)
 			}

@@ -151,7 +151,7 @@ func runInspect(j inspectJob) inspectResult {
 	exp := pki.Expect{DNSNames: j.c.DNSNames, IPs: j.c.IPs, KeyType: pki.KeyType(j.c.KeyType),
 		Roots: j.roots, MinRSABits: j.cfg.Agent.MinRSABits}
 	rep, keyRemoved := InspectCert(j.cfg.Agent.StateDir, j.c, exp, j.now)
-	obs := observation{leaf: summarize(rep.Leaf, false), problems: rep.Problems, keyRemoved: keyRemoved,
+	obs := observation{leaf: summarize(rep.Leaf), problems: rep.Problems, keyRemoved: keyRemoved,
 		revoked: readRevocationVia(j.walk, j.cfg.Agent.StateDir, j.c.Name)}
 	return inspectResult{obs: obs, entry: newEntry(j, rep, obs.leaf)}
 }

@@ -41,7 +41,7 @@ func observeCert(cfg *config.Config, c *config.Cert, roots []*x509.Certificate, 
 		MinRSABits: cfg.Agent.MinRSABits,
 	}
 	rep, keyRemoved := InspectCert(cfg.Agent.StateDir, c, exp, now)
-	return observation{leaf: summarize(rep.Leaf, false), problems: rep.Problems, keyRemoved: keyRemoved,
+	return observation{leaf: summarize(rep.Leaf), problems: rep.Problems, keyRemoved: keyRemoved,
 		revoked: readRevocation(cfg.Agent.StateDir, c.Name)}
 }
 

@@ -18,22 +18,14 @@ type leafSummary struct {
 	NotBefore, NotAfter time.Time
 	serial              string   // serialHex of the certificate
 	sum                 [32]byte // SHA-256 of the leaf's DER
-	// sans are the leaf's DNS names and IPs, kept only for watch-only
-	// pairs (their status rows show them; a managed cert's come from
-	// its config).
-	sans []string
 }
 
 // summarize keeps what the scheduler needs of leaf (nil for nil).
-func summarize(leaf *x509.Certificate, withSANs bool) *leafSummary {
+func summarize(leaf *x509.Certificate) *leafSummary {
 	if leaf == nil {
 		return nil
 	}
-	s := &leafSummary{NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, serial: serialHex(leaf), sum: sha256.Sum256(leaf.Raw)}
-	if withSANs {
-		s.sans = append(append([]string{}, leaf.DNSNames...), ipStrings(leaf)...)
-	}
-	return s
+	return &leafSummary{NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, serial: serialHex(leaf), sum: sha256.Sum256(leaf.Raw)}
 }
 
 // Serial is the certificate's serial as certagent writes it; "" for no

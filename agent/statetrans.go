@@ -149,5 +149,9 @@ func (s *certState) showRecorded(r CertStatus) {
 
 // observe takes in one reading of a watch-only pair's files.
 func (ws *watchState) observe(rep pki.Report, now time.Time) {
-	ws.inspected, ws.problems, ws.leaf = now, rep.Problems, summarize(rep.Leaf, true)
+	ws.inspected, ws.problems, ws.leaf = now, rep.Problems, summarize(rep.Leaf)
+	ws.sans = nil
+	if rep.Leaf != nil {
+		ws.sans = append(append([]string{}, rep.Leaf.DNSNames...), ipStrings(rep.Leaf)...)
+	}
 }

@@ -23,7 +23,7 @@ func TestAdoptRecord(t *testing.T) {
 	retry := now.Add(time.Hour)
 	failed := CertStatus{Name: "web", Serial: "abc", Failures: 3, LastError: "boom", NextRenewal: retry, RetryAfter: retry}
 
-	s := &certState{leaf: summarize(leaf, false)}
+	s := &certState{leaf: summarize(leaf)}
 	if got := s.adopt(CertStatus{Serial: "def", Failures: 2}, now); got != adoptedNothing || s.failures != 0 {
 		t.Fatalf("record of another serial: %v, failures %d; want nothing adopted", got, s.failures)
 	}
@@ -38,7 +38,7 @@ func TestAdoptRecord(t *testing.T) {
 	}
 	past := failed
 	past.NextRenewal = now.Add(-time.Minute)
-	s = &certState{leaf: summarize(leaf, false)}
+	s = &certState{leaf: summarize(leaf)}
 	s.adopt(past, now)
 	if !s.retryAt.IsZero() {
 		t.Errorf("a retry time already past was carried: %s", s.retryAt)
@@ -49,13 +49,13 @@ func TestAdoptRecord(t *testing.T) {
 // a valid cert with another serial is on disk, and only then.
 func TestDropMootFailure(t *testing.T) {
 	old := &x509.Certificate{SerialNumber: big.NewInt(1)}
-	s := &certState{leaf: summarize(old, false)}
+	s := &certState{leaf: summarize(old)}
 	s.recordFailure("boom")
 	s.retryAt = time.Now().Add(time.Hour)
 	if n := s.dropMootFailure(); n != 0 || s.failures != 1 {
 		t.Fatalf("same cert on disk: dropped %d, failures %d; want the failure kept", n, s.failures)
 	}
-	s.leaf = summarize(&x509.Certificate{SerialNumber: big.NewInt(2)}, false)
+	s.leaf = summarize(&x509.Certificate{SerialNumber: big.NewInt(2)})
 	if n := s.dropMootFailure(); n != 1 || s.failures != 0 || !s.retryAt.IsZero() || s.lastErr != "" {
 		t.Fatalf("new cert on disk: dropped %d, state %+v; want the failure forgotten", n, s)
 	}

@@ -130,7 +130,7 @@ func (ws *watchState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	if ws.leaf != nil {
 		row.Serial = ws.leaf.Serial()
 		row.NotAfter = ws.leaf.NotAfter.UTC()
-		row.SANs = append([]string{}, ws.leaf.sans...)
+		row.SANs = append([]string{}, ws.sans...)
 	}
 	return row
 }

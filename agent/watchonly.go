@@ -27,6 +27,7 @@ type watchState struct {
 
 	inspected   time.Time
 	leaf        *leafSummary
+	sans        []string // the leaf's DNS names and IPs, for its status row
 	problems    []pki.Problem
 	fingerprint string // of the last valid pair seen; "" before the first
 	lastWarn    time.Time
