@@ -7,7 +7,8 @@ package agent
 // matches the files and config as they are now (statecache.go), so a
 // stale, foreign or corrupt file costs a full inspection, never a wrong
 // verdict. The whole file is ignored unless it is whole (a SHA-256 of the
-// rest ends it), of this format version and written by this very build.
+// rest ends it), of this format version and written by this very
+// executable (buildID).
 
 import (
 	"bytes"
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"time"
@@ -34,14 +36,23 @@ const (
 	cacheMaxSize = 64 << 20
 )
 
-// buildID names this build: a cache written by another release may lack
-// a check this one makes, so it is not used.
+// buildID names this executable: a cache written by another build may
+// lack a check this one makes, so it is not used. The build info alone
+// does not tell builds apart (a build without VCS stamping is "(devel)"),
+// so the executable file's identity (inode, size, times) is in it too:
+// an upgrade, even a reinstall, replaces the file.
 var buildID = func() [16]byte {
 	h := sha256.New()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		fmt.Fprintln(h, bi.GoVersion, bi.Main.Path, bi.Main.Version, bi.Main.Sum)
 		for _, s := range bi.Settings {
 			fmt.Fprintln(h, s.Key, s.Value)
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		var st unix.Stat_t
+		if unix.Stat(exe, &st) == nil {
+			fmt.Fprintln(h, exe, st.Dev, st.Ino, st.Size, st.Mtim.Nano(), st.Ctim.Nano())
 		}
 	}
 	var out [16]byte
