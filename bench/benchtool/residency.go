@@ -20,6 +20,29 @@ package main
 //     the touched windows, not the touched pages.
 //
 // Output is key=value lines (section.NAME_kb, pkg.NAME_kb, windows...).
+//
+// The method used for issue 17 (docs/benchmarks.md, section 8):
+//
+//  1. Build the daemon twice from one tree: stripped (-trimpath -ldflags
+//     "-s -w", the shipped form) and unstripped (-trimpath only). Run the
+//     stripped one idle on a fleet (bench/lib.sh's agent_header,
+//     local_issuer and local_certs in a temp state_dir) and run
+//     `benchtool residency -pid PID -sym UNSTRIPPED`: what is resident
+//     with a warm page cache, as on a host.
+//  2. Pages really touched: copy the binary to a file system of its own
+//     whose device has read-ahead off (a loop-mounted ext4 image, echo 0
+//     > /sys/block/loopN/queue/read_ahead_kb), remount it so its page
+//     cache is cold, and run it from there. Each fault then reads one
+//     page, and fault-around finds nothing else cached to map, so the
+//     resident set is the touched set. MADV_RANDOM does not give this: on
+//     Linux 6.18 it stops read-ahead but not fault-around of cached pages.
+//  3. Package init alone: hold the process at its first open of the
+//     config, after every package's init, with
+//     `strace -f -P CONFIG -e trace=openat -e inject=openat:delay_enter=60000000`,
+//     and read its residency (cold cache as in 2, or warm).
+//
+// Comparing 2 with 1 gives what fault-around adds; 3 with 2 what the
+// first pass adds to init.
 
 import (
 	"debug/elf"
