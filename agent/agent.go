@@ -140,6 +140,11 @@ type Agent struct {
 	// heartbeat is the unix-nano time the scheduler last proved alive;
 	// the watchdog goroutine reads it.
 	heartbeat atomic.Int64
+	// waiting is true while the scheduler loop waits for its timer, an
+	// event or a request, all of which it answers at once: the watchdog
+	// vouches for it then without a heartbeat, so an idle daemon's only
+	// timer wake-up per ping is the watchdog's own.
+	waiting atomic.Bool
 	// mu guards snap, the status rows the Run goroutine last shared for
 	// Snapshot, which other goroutines may call.
 	mu   sync.Mutex
@@ -300,6 +305,7 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 		}
 		timer := time.NewTimer(a.sleepFor(next))
 		a.beat()
+		a.waiting.Store(true)
 	wait:
 		for {
 			select {
@@ -318,19 +324,20 @@ func (a *Agent) loop(ctx context.Context, events <-chan watch.Event) error {
 				timer.Stop()
 				break wait
 			case <-a.reloadCh:
+				a.waiting.Store(false)
 				a.busy()
 				_ = a.reload() // logged; SIGHUP has no one to answer
 				timer.Stop()
 				break wait
 			case r := <-a.requests:
+				a.waiting.Store(false)
 				a.busy()
 				r.done <- r.run(ctx)
 				timer.Stop()
 				break wait
-			case <-a.heartbeatTick():
-				a.beat()
 			}
 		}
+		a.waiting.Store(false)
 	}
 }
 
@@ -346,16 +353,6 @@ func (a *Agent) sleepFor(next time.Time) time.Duration {
 		return d
 	}
 	return minPassGap
-}
-
-// heartbeatTick fires often enough for the watchdog while the scheduler
-// idles; nil (never fires) when there is no watchdog.
-func (a *Agent) heartbeatTick() <-chan time.Time {
-	iv, ok := a.notifier().WatchdogInterval()
-	if !ok {
-		return nil
-	}
-	return time.After(iv)
 }
 
 func (a *Agent) beat() { a.heartbeat.Store(time.Now().UnixNano()) }

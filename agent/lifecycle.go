@@ -9,24 +9,42 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/certagent/certagent/internal/tick"
 )
 
 // watchdog pings the service manager only while the scheduler proves it
-// still turns, so a wedged scheduler gets the daemon restarted.
+// still turns (a recent heartbeat during a pass, or waiting for its next
+// wake-up between passes), so a wedged scheduler gets the daemon
+// restarted.
 func (a *Agent) watchdog(ctx context.Context, iv time.Duration) {
+	wait := watchdogTicks(ctx, iv)
+	for wait() {
+		last := time.Unix(0, a.heartbeat.Load())
+		if a.waiting.Load() || time.Since(last) <= 2*iv+time.Second {
+			a.notifier().Watchdog()
+		} else {
+			a.log.Warn("scheduler has not turned; withholding watchdog ping", "since", time.Since(last).Round(time.Second))
+		}
+	}
+}
+
+// watchdogTicks returns a function that waits for the next ping time and
+// reports false once ctx is done. It prefers internal/tick's timerfd,
+// which leaves the runtime's sysmon thread asleep between pings (see
+// there), and falls back to a time.Ticker.
+func watchdogTicks(ctx context.Context, iv time.Duration) func() bool {
+	if tk, err := tick.New(ctx, iv); err == nil {
+		return tk.Wait
+	}
 	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
+	return func() bool {
 		select {
 		case <-ctx.Done():
-			return
+			t.Stop()
+			return false
 		case <-t.C:
-			last := time.Unix(0, a.heartbeat.Load())
-			if time.Since(last) <= 2*iv+time.Second {
-				a.notifier().Watchdog()
-			} else {
-				a.log.Warn("scheduler has not turned; withholding watchdog ping", "since", time.Since(last).Round(time.Second))
-			}
+			return true
 		}
 	}
 }

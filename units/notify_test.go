@@ -76,6 +76,27 @@ func TestNotifierReloadingCarriesMonotonicUsec(t *testing.T) {
 	}
 }
 
+// TestWatchdogAbstractSocket: systemd may hand an abstract socket
+// (@name); the watchdog's own sender must reach it too.
+func TestWatchdogAbstractSocket(t *testing.T) {
+	name := "@certagent-test-" + strconv.Itoa(os.Getpid())
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", name)
+	if err := NewNotifier().Watchdog(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := conn.Read(buf)
+	if err != nil || string(buf[:n]) != "WATCHDOG=1" {
+		t.Fatalf("datagram %q, %v; want WATCHDOG=1", buf[:n], err)
+	}
+}
+
 func TestNotifierNoSocketIsNoop(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
 	os.Unsetenv("NOTIFY_SOCKET")
@@ -91,6 +112,9 @@ func TestNotifierBrokenSocketIsAnError(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", filepath.Join(t.TempDir(), "absent.sock"))
 	if err := NewNotifier().Ready(); err == nil {
 		t.Fatal("Ready to a missing socket returned nil")
+	}
+	if err := NewNotifier().Watchdog(); err == nil {
+		t.Fatal("Watchdog to a missing socket returned nil")
 	}
 }
 

@@ -5,12 +5,10 @@
 package metrics
 
 import (
+	"io"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // States are the values of the state label of certagent_cert_state. For
@@ -25,90 +23,76 @@ const (
 	ResultFailure = "failure"
 )
 
-// Metrics holds certagent's series in a registry of its own (not the
-// global default one), with the Go runtime and process collectors. Its
+// Metrics holds certagent's series and writes them, with the Go runtime
+// and process series, in the Prometheus text format (expo.go). Its
 // methods are safe for concurrent use and cheap enough to call on every
 // scheduler pass.
 type Metrics struct {
-	reg *prometheus.Registry
-
-	notAfter        *prometheus.GaugeVec
-	nextRenewal     *prometheus.GaugeVec
-	state           *prometheus.GaugeVec
-	renewals        *prometheus.CounterVec
-	unitActions     *prometheus.CounterVec
-	externalChanges *prometheus.CounterVec
-	revocations     *prometheus.CounterVec
-	notifications   *prometheus.CounterVec
-	lastPass        prometheus.Gauge
-	watchDegraded   prometheus.Gauge
-	issuer          *prometheus.GaugeVec // see issuer.go
+	notAfter        *family
+	nextRenewal     *family
+	state           *family
+	renewals        *family
+	unitActions     *family
+	externalChanges *family
+	revocations     *family
+	notifications   *family
+	lastPass        *family
+	watchDegraded   *family
+	issuer          *family // see issuer.go
+	all             []*family
 
 	mu      sync.Mutex
 	states  map[string]string // cert -> state last set
 	issuers map[string]string // cert -> issuer last set
 }
 
-// New returns a Metrics with every collector registered.
+// New returns a Metrics with every family.
 func New() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		notAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "certagent_cert_not_after_timestamp_seconds",
-			Help: "NotAfter of the certificate on disk, in seconds since the Unix epoch.",
-		}, []string{"cert"}),
-		nextRenewal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "certagent_cert_next_renewal_timestamp_seconds",
-			Help: "When certagent plans to renew the certificate next, in seconds since the Unix epoch.",
-		}, []string{"cert"}),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "certagent_cert_state",
-			Help: "Current state of the certificate: 1 for the current state, 0 for the others.",
-		}, []string{"cert", "state"}),
-		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "certagent_renewals_total",
-			Help: "Issuance attempts (first issue, renewal or repair) by result.",
-		}, []string{"cert", "result"}),
-		unitActions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "certagent_unit_actions_total",
-			Help: "Actions on systemd units after certificate changes, by action and result.",
-		}, []string{"unit", "action", "result"}),
-		externalChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "certagent_external_changes_total",
-			Help: "Changes to managed or watched files made by something other than certagent.",
-		}, []string{"cert", "kind"}),
-		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "certagent_revocations_total",
-			Help: "Revocations asked of the issuer (certagent revoke), by RFC 5280 reason and result.",
-		}, []string{"cert", "reason", "result"}),
-		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "certagent_notifications_total",
-			Help: "Notification deliveries by target, event and result.",
-		}, []string{"target", "event", "result"}),
-		lastPass: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "certagent_last_pass_timestamp_seconds",
-			Help: "When the scheduler last completed a pass over the certificates, in seconds since the Unix epoch.",
-		}),
-		watchDegraded: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "certagent_watch_degraded",
-			Help: "1 while inotify is unavailable and file changes are found by polling, else 0.",
-		}),
-		issuer:  newIssuerGauge(),
+		notAfter: newFamily(typeGauge, "certagent_cert_not_after_timestamp_seconds",
+			"NotAfter of the certificate on disk, in seconds since the Unix epoch.", "cert"),
+		nextRenewal: newFamily(typeGauge, "certagent_cert_next_renewal_timestamp_seconds",
+			"When certagent plans to renew the certificate next, in seconds since the Unix epoch.", "cert"),
+		state: newFamily(typeGauge, "certagent_cert_state",
+			"Current state of the certificate: 1 for the current state, 0 for the others.", "cert", "state"),
+		renewals: newFamily(typeCounter, "certagent_renewals_total",
+			"Issuance attempts (first issue, renewal or repair) by result.", "cert", "result"),
+		unitActions: newFamily(typeCounter, "certagent_unit_actions_total",
+			"Actions on systemd units after certificate changes, by action and result.", "unit", "action", "result"),
+		externalChanges: newFamily(typeCounter, "certagent_external_changes_total",
+			"Changes to managed or watched files made by something other than certagent.", "cert", "kind"),
+		revocations: newFamily(typeCounter, "certagent_revocations_total",
+			"Revocations asked of the issuer (certagent revoke), by RFC 5280 reason and result.", "cert", "reason", "result"),
+		notifications: newFamily(typeCounter, "certagent_notifications_total",
+			"Notification deliveries by target, event and result.", "target", "event", "result"),
+		lastPass: newFamily(typeGauge, "certagent_last_pass_timestamp_seconds",
+			"When the scheduler last completed a pass over the certificates, in seconds since the Unix epoch."),
+		watchDegraded: newFamily(typeGauge, "certagent_watch_degraded",
+			"1 while inotify is unavailable and file changes are found by polling, else 0."),
+		issuer:  newIssuerFamily(),
 		states:  map[string]string{},
 		issuers: map[string]string{},
 	}
-	m.reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.notAfter, m.nextRenewal, m.state,
-		m.renewals, m.unitActions, m.externalChanges, m.revocations, m.notifications, m.lastPass, m.watchDegraded,
-		m.issuer,
-	)
+	// Series without labels exist from the start, at 0, as they did
+	// with client_golang.
+	m.lastPass.set(0)
+	m.watchDegraded.set(0)
+	m.all = []*family{m.notAfter, m.nextRenewal, m.state, m.renewals, m.unitActions, m.externalChanges,
+		m.revocations, m.notifications, m.lastPass, m.watchDegraded, m.issuer}
 	return m
 }
 
-// Registry returns the registry, for tests and for embedding.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// WriteText writes every series with a value, certagent's and the Go
+// runtime's and process's, in the Prometheus text format 0.0.4.
+func (m *Metrics) WriteText(w io.Writer) error {
+	fams := make([]snapshotFamily, 0, len(m.all)+32)
+	for _, f := range m.all {
+		fams = append(fams, f.snapshot())
+	}
+	fams = append(fams, goFamilies()...)
+	fams = append(fams, processFamilies()...)
+	return writeText(w, fams)
+}
 
 // SetCert records the current view of one cert (managed or watch-only).
 // A zero notAfter (no readable cert on disk) or nextRenewal (nothing
@@ -127,11 +111,11 @@ func (m *Metrics) SetCert(cert string, notAfter, nextRenewal time.Time, state st
 	defer m.mu.Unlock()
 	prev, seen := m.states[cert]
 	if !seen {
-		m.renewals.WithLabelValues(cert, ResultSuccess)
-		m.renewals.WithLabelValues(cert, ResultFailure)
+		m.renewals.add(0, cert, ResultSuccess)
+		m.renewals.add(0, cert, ResultFailure)
 	}
 	if seen && prev != state && !slices.Contains(States, prev) {
-		m.state.DeleteLabelValues(cert, prev)
+		m.state.delete(cert, prev)
 	}
 	m.states[cert] = state
 	for _, s := range States {
@@ -139,19 +123,19 @@ func (m *Metrics) SetCert(cert string, notAfter, nextRenewal time.Time, state st
 		if s == state {
 			v = 1
 		}
-		m.state.WithLabelValues(cert, s).Set(v)
+		m.state.set(v, cert, s)
 	}
 	if !slices.Contains(States, state) {
-		m.state.WithLabelValues(cert, state).Set(1)
+		m.state.set(1, cert, state)
 	}
 }
 
-func setTime(g *prometheus.GaugeVec, cert string, t time.Time) {
+func setTime(g *family, cert string, t time.Time) {
 	if t.IsZero() {
-		g.DeleteLabelValues(cert)
+		g.delete(cert)
 		return
 	}
-	g.WithLabelValues(cert).Set(float64(t.UnixNano()) / 1e9)
+	g.set(float64(t.UnixNano())/1e9, cert)
 }
 
 // DeleteCert removes every series of a cert that left the config.
@@ -160,44 +144,39 @@ func (m *Metrics) DeleteCert(cert string) {
 	defer m.mu.Unlock()
 	delete(m.states, cert)
 	delete(m.issuers, cert)
-	l := prometheus.Labels{"cert": cert}
-	m.notAfter.DeletePartialMatch(l)
-	m.nextRenewal.DeletePartialMatch(l)
-	m.state.DeletePartialMatch(l)
-	m.renewals.DeletePartialMatch(l)
-	m.externalChanges.DeletePartialMatch(l)
-	m.revocations.DeletePartialMatch(l)
-	m.issuer.DeletePartialMatch(l)
+	for _, f := range []*family{m.notAfter, m.nextRenewal, m.state, m.renewals, m.externalChanges, m.revocations, m.issuer} {
+		f.deleteMatching("cert", cert)
+	}
 }
 
 // Revocation counts one revocation asked of an issuer; reason is the RFC
 // 5280 name, result ResultSuccess or ResultFailure.
 func (m *Metrics) Revocation(cert, reason, result string) {
-	m.revocations.WithLabelValues(cert, reason, result).Inc()
+	m.revocations.add(1, cert, reason, result)
 }
 
 // Renewal counts one issuance attempt; result is ResultSuccess or
 // ResultFailure.
 func (m *Metrics) Renewal(cert, result string) {
-	m.renewals.WithLabelValues(cert, result).Inc()
+	m.renewals.add(1, cert, result)
 }
 
 // UnitAction counts one action on a unit. action is restart, reload,
 // try-restart or reload-or-restart; result is success, failure or skipped
 // (an inactive unit left alone).
 func (m *Metrics) UnitAction(unit, action, result string) {
-	m.unitActions.WithLabelValues(unit, action, result).Inc()
+	m.unitActions.add(1, unit, action, result)
 }
 
 // ExternalChange counts one change made outside certagent; kind is one of
 // the Change* constants or another short snake_case word.
 func (m *Metrics) ExternalChange(cert, kind string) {
-	m.externalChanges.WithLabelValues(cert, kind).Inc()
+	m.externalChanges.add(1, cert, kind)
 }
 
 // PassCompleted records the end of a scheduler pass at t.
 func (m *Metrics) PassCompleted(t time.Time) {
-	m.lastPass.Set(float64(t.UnixNano()) / 1e9)
+	m.lastPass.set(float64(t.UnixNano()) / 1e9)
 }
 
 // WatchDegraded sets certagent_watch_degraded.
@@ -206,5 +185,5 @@ func (m *Metrics) WatchDegraded(degraded bool) {
 	if degraded {
 		v = 1
 	}
-	m.watchDegraded.Set(v)
+	m.watchDegraded.set(v)
 }

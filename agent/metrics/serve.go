@@ -1,16 +1,21 @@
 package metrics
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// contentType is the text exposition format's media type.
+const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // Server timeouts: a scrape is small, so anything slow is a stuck or
 // hostile client, not a busy one.
@@ -22,13 +27,10 @@ const (
 	shutdownTimeout   = 5 * time.Second
 )
 
-// Handler serves the metrics at /metrics for GET and HEAD, 405 for other
-// methods there, and 404 everywhere else.
+// Handler serves the metrics at /metrics for GET and HEAD (gzipped when
+// the client accepts it, as Prometheus does), 405 for other methods
+// there, and 404 everywhere else.
 func (m *Metrics) Handler() http.Handler {
-	prom := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		// Serve what can be gathered rather than failing the scrape.
-		ErrorHandling: promhttp.ContinueOnError,
-	})
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -36,10 +38,34 @@ func (m *Metrics) Handler() http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		prom.ServeHTTP(w, r)
+		m.serveText(w, r)
 	}))
 	mux.Handle("/", http.NotFoundHandler())
 	return mux
+}
+
+// serveText renders the whole scrape before answering, so a failure is a
+// 500 rather than a truncated body.
+func (m *Metrics) serveText(w http.ResponseWriter, r *http.Request) {
+	var buf bytes.Buffer
+	var err error
+	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
+	if gz {
+		zw := gzip.NewWriter(&buf)
+		err = errors.Join(m.WriteText(zw), zw.Close())
+	} else {
+		err = m.WriteText(&buf)
+	}
+	if err != nil {
+		http.Error(w, "metrics: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	if gz {
+		w.Header().Set("Content-Encoding", "gzip")
+	}
+	w.Header().Set("Vary", "Accept-Encoding")
+	_, _ = w.Write(buf.Bytes())
 }
 
 // CheckListen returns an error unless listen is host:port with a loopback

@@ -10,6 +10,7 @@
 //	benchtool ports N                              N free loopback TCP ports
 //	benchtool stats  [-scale X]                     median/min/max/p50/p99 of stdin
 //	benchtool pairs  -dir D -n N [-ca F]            every D/*.crt matches its .key
+//	benchtool residency -pid PID [-sym BIN]          resident pages of the executable
 //
 // It is a tool, not part of the product: it may exit with os.Exit.
 package main
@@ -43,6 +44,8 @@ func main() {
 		err = cmdStats(args, os.Stdin, os.Stdout)
 	case "pairs":
 		err = cmdPairs(args)
+	case "residency":
+		err = cmdResidency(args)
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
