@@ -146,6 +146,10 @@ type Agent struct {
 	// that arrives before then waits for them (see Shared).
 	shared     chan struct{}
 	sharedOnce sync.Once
+	// rootsMu serializes the issuances' writes of learned roots
+	// (recordIssuer), so one that finds them already kept knows the
+	// write that put them there is complete, directory fsync included.
+	rootsMu sync.Mutex
 }
 
 // New builds an Agent. It starts nothing and touches no files.
