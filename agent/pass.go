@@ -135,7 +135,12 @@ func (a *Agent) issuerRoots(ctx context.Context) map[string][]*x509.Certificate 
 // inspect reads the cert's files, applies what another process recorded
 // for the cert on disk, and re-plans its renewal time.
 func (a *Agent) inspect(st *certState, roots []*x509.Certificate, now time.Time) {
-	st.observe(observeCert(a.cfg, st.cfg, roots, now), now)
+	a.takeIn(st, observeCert(a.cfg, st.cfg, roots, now), now)
+}
+
+// takeIn is inspect with the files already read (o).
+func (a *Agent) takeIn(st *certState, o observation, now time.Time) {
+	st.observe(o, now)
 	a.applySeed(st, now)
 	a.clearMootFailure(st)
 	st.plan(a.policy(st))
