@@ -97,8 +97,9 @@ func readIssuedRecord(stateDir, cert string) issuedRecord {
 	return rec
 }
 
-// issuedBy names the issuer of the cert on disk: the recorded one when it
-// is still in the cert's list, else the only issuer of a one-issuer
+// issuedBy names the issuer of the cert on disk: the only issuer of a
+// one-issuer list (without reading a record: status asks for every cert
+// after each pass), else the recorded one when it is still in the cert's
 // list, else "" (unknown: issued before certagent recorded it).
 func (a *Agent) issuedBy(st *certState) string {
 	return issuedByFor(a.cfg.Agent.StateDir, st)
@@ -111,18 +112,18 @@ func issuedByFor(stateDir string, st *certState) string {
 	if serial == "" {
 		return ""
 	}
+	names := issuerNames(st)
+	if len(names) == 1 {
+		return names[0] // whatever a record says; and recordIssuer keeps none
+	}
 	if st.issuedBySerial != serial {
 		st.issuedBySerial = serial
 		st.issuedBy = readIssuedRecord(stateDir, st.name).Serials[serial]
 	}
-	names := issuerNames(st)
 	for _, n := range names {
 		if n == st.issuedBy {
 			return n
 		}
-	}
-	if len(names) == 1 {
-		return names[0]
 	}
 	return ""
 }
