@@ -29,11 +29,11 @@ const maxBatch = 1000
 // outcomes one after another, then only takes the observations in.
 type groupCommit struct {
 	store   *store.Store
-	observe func(*certState) observation // nil: the pass reads the files itself
-	wake    chan struct{}                // capacity 1: "the queue is not empty"
-	done    chan struct{}                // closed when the writer has written everything
-	reads   sync.WaitGroup               // the observations under way
-	readers chan struct{}                // bounds them to the CPUs
+	observe func(*certState, []store.File) observation // nil: the pass reads the files itself
+	wake    chan struct{}                              // capacity 1: "the queue is not empty"
+	done    chan struct{}                              // closed when the writer has written everything
+	reads   sync.WaitGroup                             // the observations under way
+	readers chan struct{}                              // bounds them to the CPUs
 
 	mu     sync.Mutex // guards queue, closed and outs
 	queue  []queuedSet
@@ -48,8 +48,9 @@ type queuedSet struct {
 }
 
 // startGroupCommit starts the writer of one pass. observe, when not nil,
-// reads a committed cert's files; it must be safe to call concurrently.
-func startGroupCommit(s *store.Store, observe func(*certState) observation) *groupCommit {
+// observes a committed cert given the files committed; it must be safe
+// to call concurrently.
+func startGroupCommit(s *store.Store, observe func(*certState, []store.File) observation) *groupCommit {
 	g := &groupCommit{store: s, observe: observe, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		readers: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	go g.writer()
@@ -162,11 +163,11 @@ func (g *groupCommit) startReads(batch []queuedSet, outs []outcome, reads []int)
 		for _, i := range reads {
 			g.readers <- struct{}{}
 			wg.Add(1)
-			go func(st *certState, obs *observation) {
+			go func(q queuedSet, obs *observation) {
 				defer wg.Done()
 				defer func() { <-g.readers }()
-				*obs = g.observe(st)
-			}(batch[i].st, outs[i].obs)
+				*obs = g.observe(q.st, q.files)
+			}(batch[i], outs[i].obs)
 		}
 		wg.Wait()
 	}()

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/agent/store"
 )
 
 // stagingFreeIssuer is the fake CA declared StagingFree; it records the
@@ -140,8 +142,8 @@ func boolStr(b bool) string {
 // issuance comes back without one.
 func TestGroupCommitReadsCommittedFiles(t *testing.T) {
 	ta := newTestAgent(t, threeCertsOneUnit)
-	g := startGroupCommit(ta.st, func(st *certState) observation {
-		return observeCert(ta.cfg, st.cfg, nil, time.Now())
+	g := startGroupCommit(ta.st, func(st *certState, files []store.File) observation {
+		return observeCommitted(ta.cfg, st.cfg, files, nil, time.Now())
 	})
 	queueIssued(t, ta, g, "a", "b", "c")
 	g.add(ta.certs["d"], nil, nil, errors.New("ca down"), false)
@@ -159,6 +161,12 @@ func TestGroupCommitReadsCommittedFiles(t *testing.T) {
 			t.Errorf("%s: committed files not read: %+v", o.st.name, o.obs)
 		case !o.obs.leaf.Equal(o.leaf) || len(o.obs.problems) != 0:
 			t.Errorf("%s: read %v with problems %v, want the committed cert", o.st.name, serialHex(o.obs.leaf), o.obs.problems)
+		default:
+			// What a re-read finds: the same cert, chain and problems.
+			re := observeCert(ta.cfg, o.st.cfg, nil, time.Now())
+			if !re.leaf.Equal(o.obs.leaf) || len(re.chain) != len(o.obs.chain) || !slices.Equal(re.problems, o.obs.problems) {
+				t.Errorf("%s: observed %+v, a re-read gives %+v", o.st.name, *o.obs, re)
+			}
 		}
 	}
 }

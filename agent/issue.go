@@ -37,11 +37,11 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 		return
 	}
 	a.setRenewing(due, true)
-	// The committed files are read back on the group commit's goroutines
-	// (see groupCommit), exactly as inspect reads them. a.cfg and each
-	// st.cfg stay as they are until this pass returns.
-	gc := startGroupCommit(a.store, func(st *certState) observation {
-		return observeCert(a.cfg, st.cfg, rootsFor(st, roots), a.clock.Now())
+	// The committed files are observed on the group commit's goroutines
+	// (see groupCommit and observeCommitted). a.cfg and each st.cfg stay
+	// as they are until this pass returns.
+	gc := startGroupCommit(a.store, func(st *certState, files []store.File) observation {
+		return observeCommitted(a.cfg, st.cfg, files, rootsFor(st, roots), a.clock.Now())
 	})
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
 		leaf, files, err := a.issueOne(ctx, st)
