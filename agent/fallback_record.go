@@ -57,11 +57,20 @@ func (a *Agent) recordIssuer(st *certState, b *Bundle) {
 	if len(b.Roots) == 0 {
 		return
 	}
+	data := pki.EncodeCertsPEM(b.Roots...)
 	a.rootsMu.Lock()
 	defer a.rootsMu.Unlock()
-	if err := writeLearnedRoots(dir, b.issuer, b.Roots); err != nil {
-		a.log.Warn("cannot record the issuer's roots", "issuer", b.issuer, "error", err)
+	if bytes.Equal(a.rootsKept[b.issuer], data) {
+		return
 	}
+	if err := writeLearnedRoots(dir, b.issuer, data); err != nil {
+		a.log.Warn("cannot record the issuer's roots", "issuer", b.issuer, "error", err)
+		return
+	}
+	if a.rootsKept == nil {
+		a.rootsKept = map[string][]byte{}
+	}
+	a.rootsKept[b.issuer] = data
 }
 
 func addIssuedRecord(stateDir, cert, serial, issuer string) error {
@@ -137,10 +146,9 @@ func (a *Agent) ariIssuer(st *certState) string {
 	return st.cfg.Issuer
 }
 
-// writeLearnedRoots keeps the roots an issuer issued under; a file that
-// already holds exactly them is left as it is.
-func writeLearnedRoots(stateDir, issuer string, roots []*x509.Certificate) error {
-	data := pki.EncodeCertsPEM(roots...)
+// writeLearnedRoots keeps the roots an issuer issued under (data, PEM);
+// a file that already holds exactly them is left as it is.
+func writeLearnedRoots(stateDir, issuer string, data []byte) error {
 	path := filepath.Join(stateDir, issuerRootsDir, issuer+".pem")
 	if old, err := pki.ReadFileLimited(path, pki.MaxFileSize); err == nil && bytes.Equal(old, data) {
 		return nil

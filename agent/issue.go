@@ -37,6 +37,7 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 		return
 	}
 	a.setRenewing(due, true)
+	a.rootsKept = nil // read issuer-roots/ again once this pass (recordIssuer)
 	// The committed files are observed on the group commit's goroutines
 	// (see groupCommit and observeCommitted). a.cfg and each st.cfg stay
 	// as they are until this pass returns.
