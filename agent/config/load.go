@@ -116,7 +116,11 @@ func readConfigFile(path string, main bool, opts Options, col *collector) ([]byt
 
 // merge combines decoded files in order into one Config.
 func merge(frags []*Config, col *collector) *Config {
-	c := &Config{src: &sources{pos: map[string]srcPos{}, failed: map[string]bool{}}}
+	n := 0
+	for _, fr := range frags {
+		n += len(fr.src.pos)
+	}
+	c := &Config{src: &sources{pos: make(map[string]srcPos, n), failed: map[string]bool{}}}
 	for _, fr := range frags {
 		if fr.src.broken {
 			c.src.broken = true
