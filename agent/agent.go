@@ -153,6 +153,14 @@ type Agent struct {
 	// that arrives before then waits for them (see Shared).
 	shared     chan struct{}
 	sharedOnce sync.Once
+	// rootsMu serializes the issuances' writes of learned roots
+	// (recordIssuer), so one that finds them already kept knows the
+	// write that put them there is complete, directory fsync included.
+	// rootsKept holds, per issuer, the roots this pass found or put in
+	// issuer-roots/ (issueAll empties it), so the file is read once a
+	// pass rather than once a cert.
+	rootsMu   sync.Mutex
+	rootsKept map[string][]byte
 }
 
 // New builds an Agent. It starts nothing and touches no files.

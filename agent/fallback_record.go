@@ -6,6 +6,7 @@ package agent
 // issues.
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -36,20 +37,40 @@ type issuedRecord struct {
 // recordIssuer notes which issuer issued b, before b is committed: a
 // record whose serial never reaches the disk is never shown. A write
 // failure only costs status its issued_by, so it is logged, not fatal.
+//
+// Both writes are fsynced twice (file and directory), so they are only
+// made when they tell something: the issued-by record only for a cert
+// with an issuer list (a one-issuer cert's issuer is its issuer, see
+// issuedByFor, whatever the record says), and the roots only when they
+// differ from the ones kept (a pass of N certs from one CA would
+// otherwise rewrite the same file N times).
 func (a *Agent) recordIssuer(st *certState, b *Bundle) {
 	if b.issuer == "" {
 		return
 	}
 	dir := a.cfg.Agent.StateDir
-	if err := addIssuedRecord(dir, st.name, serialHex(b.Leaf), b.issuer); err != nil {
-		a.log.Warn("cannot record which issuer issued the cert", "cert", st.name, "error", err)
+	if len(issuerNames(st)) > 1 {
+		if err := addIssuedRecord(dir, st.name, serialHex(b.Leaf), b.issuer); err != nil {
+			a.log.Warn("cannot record which issuer issued the cert", "cert", st.name, "error", err)
+		}
 	}
 	if len(b.Roots) == 0 {
 		return
 	}
-	if err := writeLearnedRoots(dir, b.issuer, b.Roots); err != nil {
-		a.log.Warn("cannot record the issuer's roots", "issuer", b.issuer, "error", err)
+	data := pki.EncodeCertsPEM(b.Roots...)
+	a.rootsMu.Lock()
+	defer a.rootsMu.Unlock()
+	if bytes.Equal(a.rootsKept[b.issuer], data) {
+		return
 	}
+	if err := writeLearnedRoots(dir, b.issuer, data); err != nil {
+		a.log.Warn("cannot record the issuer's roots", "issuer", b.issuer, "error", err)
+		return
+	}
+	if a.rootsKept == nil {
+		a.rootsKept = map[string][]byte{}
+	}
+	a.rootsKept[b.issuer] = data
 }
 
 func addIssuedRecord(stateDir, cert, serial, issuer string) error {
@@ -85,8 +106,9 @@ func readIssuedRecord(stateDir, cert string) issuedRecord {
 	return rec
 }
 
-// issuedBy names the issuer of the cert on disk: the recorded one when it
-// is still in the cert's list, else the only issuer of a one-issuer
+// issuedBy names the issuer of the cert on disk: the only issuer of a
+// one-issuer list (without reading a record: status asks for every cert
+// after each pass), else the recorded one when it is still in the cert's
 // list, else "" (unknown: issued before certagent recorded it).
 func (a *Agent) issuedBy(st *certState) string {
 	return issuedByFor(a.cfg.Agent.StateDir, st)
@@ -99,18 +121,18 @@ func issuedByFor(stateDir string, st *certState) string {
 	if serial == "" {
 		return ""
 	}
+	names := issuerNames(st)
+	if len(names) == 1 {
+		return names[0] // whatever a record says; and recordIssuer keeps none
+	}
 	if st.issuedBySerial != serial {
 		st.issuedBySerial = serial
 		st.issuedBy = readIssuedRecord(stateDir, st.name).Serials[serial]
 	}
-	names := issuerNames(st)
 	for _, n := range names {
 		if n == st.issuedBy {
 			return n
 		}
-	}
-	if len(names) == 1 {
-		return names[0]
 	}
 	return ""
 }
@@ -124,14 +146,19 @@ func (a *Agent) ariIssuer(st *certState) string {
 	return st.cfg.Issuer
 }
 
-// writeLearnedRoots keeps the roots an issuer issued under.
-func writeLearnedRoots(stateDir, issuer string, roots []*x509.Certificate) error {
-	d, err := safefile.OpenDir(filepath.Join(stateDir, issuerRootsDir), true, 0o700)
+// writeLearnedRoots keeps the roots an issuer issued under (data, PEM);
+// a file that already holds exactly them is left as it is.
+func writeLearnedRoots(stateDir, issuer string, data []byte) error {
+	path := filepath.Join(stateDir, issuerRootsDir, issuer+".pem")
+	if old, err := pki.ReadFileLimited(path, pki.MaxFileSize); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	d, err := safefile.OpenDir(filepath.Dir(path), true, 0o700)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return d.Replace(issuer+".pem", pki.EncodeCertsPEM(roots...), safefile.Private, nil)
+	return d.Replace(filepath.Base(path), data, safefile.Private, nil)
 }
 
 // readLearnedRoots returns the roots writeLearnedRoots kept; none when

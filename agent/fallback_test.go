@@ -223,3 +223,36 @@ func TestFallbackAllRateLimited(t *testing.T) {
 		t.Fatalf("retry at %v, want the earliest Retry-After %v", got, soon)
 	}
 }
+
+// The issuer records cost two fsyncs each, so they are written only when
+// they tell something: no issued-by record for a cert with one issuer
+// (its issuer is known without it), and the learned roots not again
+// while they are the same.
+func TestIssuerRecordsWrittenOnlyWhenTheyTell(t *testing.T) {
+	ta := newTestAgent(t, threeCertsOneUnit)
+	if err := ta.RenewOnce(context.Background(), nil, false); err != nil {
+		t.Fatal(err)
+	}
+	state := ta.cfg.Agent.StateDir
+	if _, err := os.Stat(filepath.Join(state, issuedByDir, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("issued-by record of a one-issuer cert: %v, want none", err)
+	}
+	roots := filepath.Join(state, issuerRootsDir, "ca.pem")
+	before, err := os.Stat(roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ta.RenewOnce(context.Background(), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(roots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Fatal("the same roots were written again")
+	}
+	if got := ta.Snapshot()[0].IssuedBy; got != "ca" {
+		t.Fatalf("issued_by %q, want ca", got)
+	}
+}

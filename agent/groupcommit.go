@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/x509"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -21,10 +22,18 @@ const maxBatch = 1000
 // and a cert is still committed as soon as the disk is free when it
 // does not (ACME). One goroutine owns the batches; add may be called from
 // any goroutine, wait once, by the owner of the pass.
+//
+// Each committed cert's files are read back (observe) as soon as its
+// batch is written, on their own goroutines, while the next batch is
+// being issued and written: the pass's goroutine, which applies the
+// outcomes one after another, then only takes the observations in.
 type groupCommit struct {
-	store *store.Store
-	wake  chan struct{} // capacity 1: "the queue is not empty"
-	done  chan struct{} // closed when the writer has written everything
+	store   *store.Store
+	observe func(*certState, []store.File) observation // nil: the pass reads the files itself
+	wake    chan struct{}                              // capacity 1: "the queue is not empty"
+	done    chan struct{}                              // closed when the writer has written everything
+	reads   sync.WaitGroup                             // the observations under way
+	readers chan struct{}                              // bounds them to the CPUs
 
 	mu     sync.Mutex // guards queue, closed and outs
 	queue  []queuedSet
@@ -38,8 +47,12 @@ type queuedSet struct {
 	files []store.File
 }
 
-func startGroupCommit(s *store.Store) *groupCommit {
-	g := &groupCommit{store: s, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// startGroupCommit starts the writer of one pass. observe, when not nil,
+// observes a committed cert given the files committed; it must be safe
+// to call concurrently.
+func startGroupCommit(s *store.Store, observe func(*certState, []store.File) observation) *groupCommit {
+	g := &groupCommit{store: s, observe: observe, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		readers: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	go g.writer()
 	return g
 }
@@ -75,7 +88,8 @@ func (g *groupCommit) wait(beat func()) []outcome {
 	for {
 		select {
 		case <-g.done:
-			return g.outs // the writer is gone: no lock needed
+			g.reads.Wait() // started by the writer, which is gone
+			return g.outs  // no lock needed either
 		case <-t.C:
 			beat()
 		}
@@ -115,15 +129,46 @@ func (g *groupCommit) commit(batch []queuedSet) {
 	}
 	res, errs := g.store.CommitBatch(sets)
 	outs := make([]outcome, len(batch))
+	var reads []int
 	for i, q := range batch {
 		outs[i] = outcome{st: q.st, leaf: q.leaf, changed: res[i].Changed}
 		if errs[i] != nil {
 			outs[i] = outcome{st: q.st, err: fmt.Errorf("write: %w", errs[i])}
-		} else {
-			failpoint.Hit("agent-after-commit")
+			continue
+		}
+		failpoint.Hit("agent-after-commit")
+		if g.observe != nil {
+			outs[i].obs = new(observation)
+			reads = append(reads, i)
 		}
 	}
+	g.startReads(batch, outs, reads)
 	g.mu.Lock()
 	g.outs = append(g.outs, outs...)
 	g.mu.Unlock()
+}
+
+// startReads fills outs[i].obs with a reading of batch[i]'s files for
+// each i of reads, at most one per CPU at a time (across batches), on
+// other goroutines than the writer's, which goes on with the next batch.
+// wait returns once every reading is done.
+func (g *groupCommit) startReads(batch []queuedSet, outs []outcome, reads []int) {
+	if len(reads) == 0 {
+		return
+	}
+	g.reads.Add(1)
+	go func() {
+		defer g.reads.Done()
+		var wg sync.WaitGroup
+		for _, i := range reads {
+			g.readers <- struct{}{}
+			wg.Add(1)
+			go func(q queuedSet, obs *observation) {
+				defer wg.Done()
+				defer func() { <-g.readers }()
+				*obs = g.observe(q.st, q.files)
+			}(batch[i], outs[i].obs)
+		}
+		wg.Wait()
+	}()
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/agent/store"
 )
 
 // stagingFreeIssuer is the fake CA declared StagingFree; it records the
@@ -57,21 +59,9 @@ func TestStagingFreeIssuerGetsNoStagingDir(t *testing.T) {
 // through, and returns one outcome per cert.
 func TestGroupCommitWritesQueuedSets(t *testing.T) {
 	ta := newTestAgent(t, threeCertsOneUnit)
-	g := startGroupCommit(ta.st)
-	var want []string
-	for _, n := range []string{"a", "b", "c"} {
-		st := ta.certs[n]
-		b, err := ta.iss.Issue(context.Background(), requestFor(st.cfg, ta.cfg.Agent.StateDir, nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files, err := outputFiles(st.cfg, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.add(st, b.Leaf, files, nil, false)
-		want = append(want, n)
-	}
+	g := startGroupCommit(ta.st, nil)
+	want := []string{"a", "b", "c"}
+	queueIssued(t, ta, g, want...)
 	g.add(ta.certs["d"], nil, nil, errors.New("ca down"), false)
 	outs := g.wait(func() {})
 	var ok []string
@@ -145,4 +135,56 @@ func boolStr(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// With an observe function, every committed cert comes back with the
+// reading of its files, taken after its batch was written; a failed
+// issuance comes back without one.
+func TestGroupCommitReadsCommittedFiles(t *testing.T) {
+	ta := newTestAgent(t, threeCertsOneUnit)
+	g := startGroupCommit(ta.st, func(st *certState, files []store.File) observation {
+		return observeCommitted(ta.cfg, st.cfg, files, nil, time.Now())
+	})
+	queueIssued(t, ta, g, "a", "b", "c")
+	g.add(ta.certs["d"], nil, nil, errors.New("ca down"), false)
+	outs := g.wait(func() {})
+	if len(outs) != 4 {
+		t.Fatalf("%d outcomes, want 4", len(outs))
+	}
+	for _, o := range outs {
+		switch {
+		case o.err != nil:
+			if o.obs != nil {
+				t.Errorf("%s failed but was read", o.st.name)
+			}
+		case o.obs == nil || o.obs.leaf == nil:
+			t.Errorf("%s: committed files not read: %+v", o.st.name, o.obs)
+		case !o.obs.leaf.is(o.leaf) || len(o.obs.problems) != 0:
+			t.Errorf("%s: read %v with problems %v, want the committed cert", o.st.name, o.obs.leaf.Serial(), o.obs.problems)
+		default:
+			// What a re-read finds: the same cert and problems.
+			re := observeCert(ta.cfg, o.st.cfg, nil, time.Now())
+			if !sameSummary(re.leaf, o.obs.leaf) || !slices.Equal(re.problems, o.obs.problems) {
+				t.Errorf("%s: observed %+v, a re-read gives %+v", o.st.name, *o.obs, re)
+			}
+		}
+	}
+}
+
+// queueIssued issues the named certs from the test agent's issuer and
+// queues their sets on g.
+func queueIssued(t *testing.T, ta *testAgent, g *groupCommit, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		st := ta.certs[n]
+		b, err := ta.iss.Issue(context.Background(), requestFor(st.cfg, ta.cfg.Agent.StateDir, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := outputFiles(st.cfg, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.add(st, b.Leaf, files, nil, false)
+	}
 }

@@ -21,7 +21,10 @@ type outcome struct {
 	st      *certState
 	leaf    *x509.Certificate
 	changed []string
-	err     error
+	// obs is the reading of the files just committed (groupCommit), or
+	// nil: applyOutcome then reads them.
+	obs *observation
+	err error
 	// cancelled: the order failed because the daemon is shutting down,
 	// which says nothing about the CA or the cert.
 	cancelled bool
@@ -34,7 +37,13 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 		return
 	}
 	a.setRenewing(due, true)
-	gc := startGroupCommit(a.store)
+	a.rootsKept = nil // read issuer-roots/ again once this pass (recordIssuer)
+	// The committed files are observed on the group commit's goroutines
+	// (see groupCommit and observeCommitted). a.cfg and each st.cfg stay
+	// as they are until this pass returns.
+	gc := startGroupCommit(a.store, func(st *certState, files []store.File) observation {
+		return observeCommitted(a.cfg, st.cfg, files, rootsFor(st, roots), a.clock.Now())
+	})
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
 		leaf, files, err := a.issueOne(ctx, st)
 		// Whatever error an order cut short by shutdown returns (lego's
@@ -188,7 +197,11 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 		event = "issued"
 	}
 	st.recordSuccess(o.leaf, now)
-	a.inspect(st, roots, now)
+	if o.obs != nil {
+		a.observed(st, *o.obs, now)
+	} else {
+		a.inspect(st, roots, now)
+	}
 	log.Info("certificate "+event, "event", event, "serial", serialHex(o.leaf), "not_after", stamp(o.leaf.NotAfter),
 		"next_renewal", stamp(st.renewAt), "files_changed", len(o.changed))
 	a.countRenewal(st.name, "success")

@@ -33,14 +33,7 @@ type observation struct {
 // against roots, the issuer's trust anchors, when known) and reads its
 // revocation record. It changes nothing on disk and contacts no issuer.
 func observeCert(cfg *config.Config, c *config.Cert, roots []*x509.Certificate, now time.Time) observation {
-	exp := pki.Expect{
-		DNSNames:   c.DNSNames,
-		IPs:        c.IPs,
-		KeyType:    pki.KeyType(c.KeyType),
-		Roots:      roots,
-		MinRSABits: cfg.Agent.MinRSABits,
-	}
-	rep, keyRemoved := InspectCert(cfg.Agent.StateDir, c, exp, now)
+	rep, keyRemoved := InspectCert(cfg.Agent.StateDir, c, expectFor(cfg, c, roots), now)
 	return observation{leaf: summarize(rep.Leaf), problems: rep.Problems, keyRemoved: keyRemoved,
 		revoked: readRevocation(cfg.Agent.StateDir, c.Name)}
 }

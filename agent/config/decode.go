@@ -59,7 +59,9 @@ func decodeFile(name string, data []byte, col *collector) *Config {
 		c.src.broken = true
 		return c
 	}
-	for k, l := range keyLines(data) {
+	lines := keyLines(data)
+	c.src.pos = make(map[string]srcPos, len(lines))
+	for k, l := range lines {
 		c.src.pos[k] = srcPos{name, l}
 	}
 	d := &decoder{file: name, cfg: c, col: col}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"slices"
+
 	"github.com/BurntSushi/toml"
 )
 
@@ -26,6 +28,9 @@ type lineScanner struct {
 	pos  int
 	line int
 	out  map[string]int
+	// table is the current table header's path and tableKey its string.
+	table    []string
+	tableKey string
 }
 
 func (s *lineScanner) peek(off int) byte {
@@ -44,9 +49,23 @@ func (s *lineScanner) next() byte {
 	return c
 }
 
+// record records every prefix of path: table, the key of table's last
+// key-value line before it (s.table, s.tableKey) are known already, so
+// only the parts after them are turned into strings. toml.Key.String
+// quotes each part on its own and joins them with dots, which is what
+// this builds part by part.
 func (s *lineScanner) record(path []string, line int) {
-	for i := 1; i <= len(path); i++ {
-		k := toml.Key(path[:i]).String()
+	k, from := "", 0
+	if n := len(s.table); n > 0 && n <= len(path) && slices.Equal(path[:n], s.table) {
+		k, from = s.tableKey, n
+	}
+	for i := from; i < len(path); i++ {
+		part := toml.Key{path[i]}.String()
+		if i == 0 {
+			k = part
+		} else {
+			k = k + "." + part
+		}
 		if _, ok := s.out[k]; !ok {
 			s.out[k] = line
 		}
@@ -69,7 +88,9 @@ func (s *lineScanner) run() {
 				s.next()
 			}
 			table = s.keyPath(']')
+			s.table = nil
 			s.record(table, line)
+			s.table, s.tableKey = table, toml.Key(table).String()
 			s.skipLine()
 		default:
 			line := s.line

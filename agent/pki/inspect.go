@@ -90,6 +90,27 @@ func Inspect(certFile, keyFile string, exp Expect, now time.Time) Report {
 	if keyFile != "" {
 		key = r.readKey(keyFile)
 	}
+	return r.check(certFile, certs, keyFile, key, exp, now)
+}
+
+// InspectData is Inspect of files whose contents the caller holds:
+// certData is what certFile holds and keyData what keyFile holds (keyFile
+// "" for no key). Inspect reads the files and checks them exactly so, so
+// for bytes the caller has just written to those paths the two agree.
+// Files larger than MaxFileSize are not certificates for Inspect; the
+// caller must leave those to it.
+func InspectData(certFile string, certData []byte, keyFile string, keyData []byte, exp Expect, now time.Time) Report {
+	var r Report
+	certs := r.parseCerts(certFile, certData)
+	var key crypto.Signer
+	if keyFile != "" {
+		key = r.parseKey(keyFile, keyData)
+	}
+	return r.check(certFile, certs, keyFile, key, exp, now)
+}
+
+// check is Inspect once the files are read (certs nil: unreadable).
+func (r Report) check(certFile string, certs []*x509.Certificate, keyFile string, key crypto.Signer, exp Expect, now time.Time) Report {
 	if len(certs) == 0 {
 		return r
 	}
@@ -139,6 +160,10 @@ func (r *Report) readCerts(file string) []*x509.Certificate {
 		return nil
 	}
 	r.Reads = append(r.Reads, Read{File: file, Stamp: stamp})
+	return r.parseCerts(file, b)
+}
+
+func (r *Report) parseCerts(file string, b []byte) []*x509.Certificate {
 	certs, err := ParseCertsPEM(b)
 	if err != nil {
 		r.add(ProblemUnparsable, file, err.Error())
@@ -154,6 +179,10 @@ func (r *Report) readKey(file string) crypto.Signer {
 		return nil
 	}
 	r.Reads = append(r.Reads, Read{File: file, Stamp: stamp})
+	return r.parseKey(file, b)
+}
+
+func (r *Report) parseKey(file string, b []byte) crypto.Signer {
 	key, err := ParseKeyPEM(b)
 	if err != nil {
 		r.add(ProblemUnparsable, file, err.Error())

@@ -216,3 +216,47 @@ func TestInspectChainOrder(t *testing.T) {
 	wantProblems(t, Inspect(cf, kf, Expect{}, testNow),
 		"chain_order: certificate 2 (cn=test root) is not the issuer of certificate 1 (cn=web.example.com); the file must hold the leaf first, then each issuer in turn")
 }
+
+// InspectData of the bytes in a pair of files is Inspect of the files:
+// the same problems, in the same order, and the same leaf and chain.
+func TestInspectDataIsInspect(t *testing.T) {
+	h := newHierarchy(t, KeyEC256)
+	other := testKey(t, KeyEC256, "other")
+	good := keyPEM(t, h.leafKey)
+	exp := expectFor(h)
+	narrow := exp
+	narrow.DNSNames = []string{"api.example.com"}
+	narrow.KeyType = KeyRSA2048
+	cases := []struct {
+		name      string
+		cert, key []byte
+		exp       Expect
+		now       time.Time
+	}{
+		{"ok", EncodeCertsPEM(h.leaf, h.inter), good, exp, testNow},
+		{"mismatch", EncodeCertsPEM(h.leaf, h.inter), keyPEM(t, other), exp, testNow},
+		{"chain order", EncodeCertsPEM(h.inter, h.leaf), good, exp, testNow},
+		{"expired", EncodeCertsPEM(h.leaf, h.inter), good, exp, h.leaf.NotAfter.Add(time.Second)},
+		{"policy", EncodeCertsPEM(h.leaf, h.inter), good, narrow, testNow},
+		{"other roots", EncodeCertsPEM(h.leaf, h.inter), good, Expect{Roots: []*x509.Certificate{h.inter}}, testNow},
+		{"no chain", EncodeCertsPEM(h.leaf), good, exp, testNow},
+		{"garbage cert", []byte("garbage\n"), good, exp, testNow},
+		{"garbage key", EncodeCertsPEM(h.leaf, h.inter), []byte("garbage\n"), exp, testNow},
+		{"der", h.leaf.Raw, good, exp, testNow},
+	}
+	for _, c := range cases {
+		cf, kf := pairFiles(t, c.key, h.leaf)
+		writeFile(t, filepath.Dir(cf), filepath.Base(cf), c.cert)
+		for _, key := range []string{kf, ""} {
+			want := Inspect(cf, key, c.exp, c.now)
+			got := InspectData(cf, c.cert, key, c.key, c.exp, c.now)
+			if !slices.Equal(kinds(got), kinds(want)) || !slices.Equal(got.Problems, want.Problems) {
+				t.Errorf("%s (key %q): InspectData %q, Inspect %q", c.name, key, kinds(got), kinds(want))
+			}
+			if (got.Leaf == nil) != (want.Leaf == nil) || got.Leaf != nil && !got.Leaf.Equal(want.Leaf) ||
+				len(got.Chain) != len(want.Chain) || got.KeyType != want.KeyType {
+				t.Errorf("%s (key %q): InspectData leaf/chain/key type differ from Inspect's", c.name, key)
+			}
+		}
+	}
+}
