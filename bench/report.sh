@@ -131,6 +131,7 @@ run_values() {
 	echo "run_mode=$MODE"
 	echo "run_commit=${BUILD_COMMIT:-unknown}"
 	echo "run_secs=$TOTAL_S"
+	echo "nproc=$(nproc)"
 	echo "n_ec=$N_EC"
 	echo "n_idle=$N_IDLE"
 	echo "idle_secs=$IDLE_SECS"
@@ -193,7 +194,7 @@ raw values per run are kept in \`bench/results/\` (not committed).
 Figures are **median (min–max, n = runs)** unless stated otherwise;
 ratios are certagent's median over the peer's, from the same run.
 
-**This run:** \`bench/run$( [ "$MODE" = quick ] && echo " --quick")$( [ -n "$ONLY" ] && echo " --only $ONLY")\`, $RUN_DATE, took ${TOTAL_S} s.
+**This run:** \`bench/run$( [ "$MODE" = quick ] && echo " --quick")$( [ -n "$ONLY" ] && echo " --only $ONLY")\`, $RUN_DATE, took ${TOTAL_S} s: setup (installs and builds) ${SETUP_S:-?} s, phase 1 ${PHASE1_S:-?} s, phase 2 ${SIDE_S:-?} s.
 
 The run has two phases. **Phase 1** runs one thing at a time: the local CA
 throughput of certagent, the openssl recipe and the raw limit, the heap
