@@ -194,7 +194,7 @@ raw values per run are kept in \`bench/results/\` (not committed).
 Figures are **median (min–max, n = runs)** unless stated otherwise;
 ratios are certagent's median over the peer's, from the same run.
 
-**This run:** \`bench/run$( [ "$MODE" = quick ] && echo " --quick")$( [ -n "$ONLY" ] && echo " --only $ONLY")\`, $RUN_DATE, took ${TOTAL_S} s: setup (installs and builds) ${SETUP_S:-?} s, phase 1 ${PHASE1_S:-?} s, phase 2 ${SIDE_S:-?} s.
+**This run:** \`bench/run$( [ "$MODE" = quick ] && echo " --quick")$( [ -n "$ONLY" ] && echo " --only $ONLY")\`, $RUN_DATE, took ${TOTAL_S} s$( [ -n "${SETUP_S:-}" ] && echo ": setup (installs and builds) $SETUP_S s, phase 1 $PHASE1_S s, phase 2 $SIDE_S s").
 
 The run has two phases. **Phase 1** runs one thing at a time: the local CA
 throughput of certagent, the openssl recipe and the raw limit, the heap
