@@ -2,6 +2,9 @@
 # bench/report.sh: writes docs/benchmarks.md and docs/benchmarks/*.svg from
 # the values bench/run recorded in $RES/v (sourced by bench/run).
 
+# shellcheck source=bench/goals.sh
+. "$ROOT/bench/goals.sh"
+
 ver() { "$@" 2>&1 | head -1 | tr -d '\r' || true; }
 
 tool_versions() {
@@ -82,37 +85,87 @@ EOF
 		rm -f "$ROOT/docs/benchmarks/throughput.svg"
 	fi
 	: >"$id"
-	for t in certagent certmonger; do
+	for t in certagent certagent-wd certagent-100 certmonger; do
 		has idle_cpu_ms10 "$t" || continue
-		printf '%s\t%s\t%s\t%s\n' "$t" "$(stat_of idle_cpu_ms10 "$t" median)" \
-			"$(stat_of idle_wakeups_s "$t" median)" "$(stat_of idle_rss_mib "$t" median)" >>"$id"
+		printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$(stat_of idle_cpu_ms10 "$t" median)" \
+			"$(stat_of idle_wakeups_s "$t" median)" "$(stat_of idle_rss_mib "$t" median)" \
+			"$(stat_of idle_pss_mib "$t" median | sed 's/^-$/0/')" >>"$id"
 	done
+	sed -i -e 's/^certagent-wd\t/certagent +watchdog\t/' -e "s/^certagent-100\t/certagent 100 certs\t/" \
+		-e "s/^certagent\t/certagent $N_IDLE certs\t/" -e "s/^certmonger\t/certmonger $N_IDLE certs\t/" "$id"
 	if [ ! -s "$id" ]; then
 		rm -f "$ROOT/docs/benchmarks/idle.svg"
 		return 0
 	fi
 	gnuplot <<EOF || note "gnuplot failed on the idle chart"
-set terminal svg size 900,360 dynamic font "sans,12" background "white"
+set terminal svg size 1100,420 dynamic font "sans,11" background "white"
 set output "$ROOT/docs/benchmarks/idle.svg"
-set multiplot layout 1,3 title "Idle cost with $N_IDLE managed certs (median; lower is better)"
+set multiplot layout 1,3 title "Idle cost, same window (median of the windows; lower is better)"
 set style data histograms
 set style fill solid 0.8 border -1
 set datafile separator "\t"
 set grid ytics
 set key off
 set yrange [0:*]
+set style histogram clustered gap 1
+set xtics rotate by -30 nomirror
 set title "CPU ms per 10 min"
 plot "$id" using 2:xtic(1) linecolor rgb "#4477aa"
 set title "wake-ups per second"
 plot "$id" using 3:xtic(1) linecolor rgb "#ee6677"
-set title "RSS, MiB"
-plot "$id" using 4:xtic(1) linecolor rgb "#228833"
+set title "RSS and PSS, MiB"
+set key top right
+plot "$id" using 4:xtic(1) title "RSS" linecolor rgb "#228833", "" using 5 title "PSS" linecolor rgb "#ccbb44"
 unset multiplot
 EOF
 }
 
+# med METRIC TOOL: the median, or nothing.
+med() { has "$1" "$2" && stat_of "$1" "$2" median; }
+
+# run_values: the k=v figures section 8 (bench/goals.sh) and the
+# hand-written notes read; every one is a median from this run.
+run_values() {
+	local e2e mem raw
+	echo "run_date=$RUN_DATE"
+	echo "run_mode=$MODE"
+	echo "run_commit=${BUILD_COMMIT:-unknown}"
+	echo "run_secs=$TOTAL_S"
+	echo "nproc=$(nproc)"
+	echo "n_ec=$N_EC"
+	echo "n_idle=$N_IDLE"
+	echo "idle_secs=$IDLE_SECS"
+	echo "lca_ec256=$(med lca_ec256 certagent)"
+	echo "lca_raw_par=$(med lca_ec256 raw-par)"
+	echo "lca_pct=$(awk -v r="$(ratio lca_ec256 certagent raw-par)" 'BEGIN { if (r != "–") printf "%.0f", r * 100 }')"
+	e2e=$(med lca_ec256 certagent) mem=$(med lca_ec256 cryptoonly) raw=$(med lca_ec256 raw-seq)
+	echo "lca_ms_cert=$(awk -v v="$e2e" 'BEGIN { if (v > 0) printf "%.1f", 1000 / v }')"
+	echo "lca_ms_mem=$(awk -v v="$mem" 'BEGIN { if (v > 0) printf "%.2f", 1000 / v }')"
+	echo "lca_ms_raw=$(awk -v v="$raw" 'BEGIN { if (v > 0) printf "%.1f", 1000 / v }')"
+	echo "fleet_issue=$(med fleet_issue certagent)"
+	local t k
+	for t in certagent:1000 certagent-100:100 certagent-wd:wd certmonger:cm; do
+		k=${t#*:}
+		echo "rss_$k=$(med idle_rss_mib "${t%%:*}")"
+		echo "pss_$k=$(med idle_pss_mib "${t%%:*}")"
+		echo "rssfile_$k=$(med idle_rssfile_mib "${t%%:*}")"
+		echo "rssanon_$k=$(med idle_rssanon_mib "${t%%:*}")"
+		echo "cpu10_$k=$(med idle_total_cpu_ms10 "${t%%:*}")"
+		echo "wake_$k=$(med idle_total_wakeups_s "${t%%:*}")"
+	done
+	echo "pings_wd=$(med idle_total_pings_s certagent-wd)"
+	echo "wd_extra=$(has idle_total_wakeups_s certagent-wd && has idle_total_pings_s certagent-wd &&
+		awk -v w="$(med idle_total_wakeups_s certagent-wd)" -v p="$(med idle_total_pings_s certagent-wd)" 'BEGIN { d = w - p; printf "%.3f", d < 0 ? 0 : d }')"
+	echo "heap_kb=$(med heap_kb_cert certagent)"
+	echo "heap_mib_1000=$(med heap_mib_1000 certagent)"
+	echo "size_default_mb=$(has size_default certagent && awk -v b="$(med size_default certagent)" 'BEGIN { printf "%.1f", b / 1e6 }')"
+	echo "react_watch_p50=$(has react_watch_ms certagent && stat_of react_watch_ms certagent p50)"
+	echo "react_key_p50=$(has react_key_ms certagent && stat_of react_key_ms certagent p50)"
+}
+
 write_report() {
 	local out=$ROOT/docs/benchmarks.md
+	run_values >"$RES/values.txt"
 	charts
 	{
 		cat <<EOF
@@ -125,7 +178,13 @@ the repository root (as root, so it can install the peers it lacks):
 bench/run            # full: N as in issue 8, 10-minute idle window (target: < 30 min on 2 cores)
 bench/run --quick    # smaller N, 60 s idle window (target: < 5 min)
 bench/run --report DIR   # rewrite this page from bench/results/DIR, no measuring
+bench/scale          # section 7, 10,000 certs (target: < 30 min on 2 cores)
 \`\`\`
+
+Section 7 is written by \`bench/scale\` and the fleet section by
+\`bench/fleet\`; each says which run it comes from. Section 8, the issue 17
+goals, is rewritten by both \`bench/run\` and \`bench/scale\` from the
+values the other sections embed in this page, so it always matches them.
 
 It installs certmonger, certbot, gnuplot and dbus with apt-get,
 Pebble v2.10.1 with \`test/setup.d/20-pebble.sh\`, and builds the lego CLI
@@ -135,13 +194,14 @@ raw values per run are kept in \`bench/results/\` (not committed).
 Figures are **median (min–max, n = runs)** unless stated otherwise;
 ratios are certagent's median over the peer's, from the same run.
 
-**This run:** \`bench/run$( [ "$MODE" = quick ] && echo " --quick")$( [ -n "$ONLY" ] && echo " --only $ONLY")\`, $RUN_DATE, took ${TOTAL_S} s.
+**This run:** \`bench/run$( [ "$MODE" = quick ] && echo " --quick")$( [ -n "$ONLY" ] && echo " --only $ONLY")\`, $RUN_DATE, took ${TOTAL_S} s$( [ -n "${SETUP_S:-}" ] && echo ": setup (installs and builds) $SETUP_S s, phase 1 $PHASE1_S s, phase 2 $SIDE_S s").
 
 The run has two phases. **Phase 1** runs one thing at a time: the local CA
-throughput of certagent, the openssl recipe and the raw limit, start to
-READY, and reaction latency, the figures that CPU contention would distort.
+throughput of certagent, the openssl recipe and the raw limit, the heap
+per managed cert, start to READY, and reaction latency, the figures that
+CPU contention would distort.
 **Phase 2** runs side by side the sections that mostly wait: the idle
-window (certagent and certmonger), certmonger's local CA enrolment (bound by
+window (three certagent daemons and certmonger), certmonger's local CA enrolment (bound by
 its own timers), and the six ACME issuance loops (three tools, two challenge
 types, each tool against its own Pebble, bound by Pebble's polling).
 Every figure in phase 2 counts only the measured tool's own processes
@@ -189,27 +249,52 @@ $( {
 
 ## 1. Idle cost
 
-$N_IDLE managed certs (local CA, EC P-256, 90 days), nothing due, observed
-for ${IDLE_SECS} s in 5 consecutive equal windows (the median and spread
-are over the windows). CPU is the sum of the threads' on-CPU time from
+Four daemons observed side by side, in the same ${IDLE_SECS} s window
+(phase 2), each split into 5 consecutive equal windows (the median and
+spread are over the windows): certagent with $N_IDLE managed certs;
+certagent with $N_IDLE certs and the systemd watchdog emulated
+(\`WATCHDOG_USEC=60000000\`, as the shipped \`WatchdogSec=60s\` sets it,
+and a \`NOTIFY_SOCKET\` the harness drains and counts the pings on);
+certagent with 100 certs; and certmonger tracking $N_IDLE certs. The
+certs are local CA, EC P-256, 90 days, nothing due. Each certagent has
+its own state dir, output dir and copy of the binary, so no binary page
+is shared between them and each PSS is what one certagent costs a host.
+CPU is the sum of the threads' on-CPU time from
 \`/proc/PID/task/*/schedstat\`, scaled to 10 minutes; wake-ups are the
-threads' "timeslices run" from the same file, per second; RSS is VmRSS
-at the end of each window. certmonger runs on a private D-Bus session bus
+threads' "timeslices run" from the same file, per second; RSS (VmRSS),
+RssFile and RssAnon (\`/proc/PID/status\`) and PSS (\`smaps_rollup\`:
+shared pages split among the processes mapping them) at the end of each
+window. certmonger runs on a private D-Bus session bus
 (\`dbus-daemon --session\`, \`certmonger -s -n\`, state directories moved with
 its \`CERTMONGER_*_DIR\` variables); the bus daemon's own cost is not counted.
-Both daemons were observed at the same time, in phase 2.
 
-| | certagent | certmonger | certagent/certmonger | lower wins |
-|---|---|---|---|---|
-| CPU, ms per 10 min | $(cell idle_cpu_ms10 certagent) | $(cell idle_cpu_ms10 certmonger) | $(ratio idle_cpu_ms10 certagent certmonger) | $(winner idle_cpu_ms10 certagent certmonger 0) |
-| wake-ups per second | $(cell idle_wakeups_s certagent) | $(cell idle_wakeups_s certmonger) | $(ratio idle_wakeups_s certagent certmonger) | $(winner idle_wakeups_s certagent certmonger 0) |
-| RSS, MiB | $(cell idle_rss_mib certagent) | $(cell idle_rss_mib certmonger) | $(ratio idle_rss_mib certagent certmonger) | $(winner idle_rss_mib certagent certmonger 0) |
-| PSS (smaps_rollup: shared pages split among the processes mapping them), MiB | $(cell idle_pss_mib certagent) | $(cell idle_pss_mib certmonger) | $(ratio idle_pss_mib certagent certmonger) | |
-| of the RSS: file pages (RssFile: the binary's pages) / anonymous (RssAnon), MiB | $(cell idle_rssfile_mib certagent) / $(cell idle_rssanon_mib certagent) | $(cell idle_rssfile_mib certmonger) / $(cell idle_rssanon_mib certmonger) | | |
-| CPU over the whole window from /proc/PID/stat (10 ms ticks, with reaped children), s | $(cell idle_cpu_ticks_total certagent) | $(cell idle_cpu_ticks_total certmonger) | | |
+| | certagent, $N_IDLE certs | certagent, $N_IDLE certs, watchdog | certagent, 100 certs | certmonger, $N_IDLE certs | certagent/certmonger ($N_IDLE, no watchdog) | lower wins |
+|---|---|---|---|---|---|---|
+| CPU, ms per 10 min | $(cell idle_cpu_ms10 certagent) | $(cell idle_cpu_ms10 certagent-wd) | $(cell idle_cpu_ms10 certagent-100) | $(cell idle_cpu_ms10 certmonger) | $(ratio idle_cpu_ms10 certagent certmonger) | $(winner idle_cpu_ms10 certagent certmonger 0) |
+| wake-ups per second | $(cell idle_wakeups_s certagent) | $(cell idle_wakeups_s certagent-wd) | $(cell idle_wakeups_s certagent-100) | $(cell idle_wakeups_s certmonger) | $(ratio idle_wakeups_s certagent certmonger) | $(winner idle_wakeups_s certagent certmonger 0) |
+| RSS, MiB | $(cell idle_rss_mib certagent) | $(cell idle_rss_mib certagent-wd) | $(cell idle_rss_mib certagent-100) | $(cell idle_rss_mib certmonger) | $(ratio idle_rss_mib certagent certmonger) | $(winner idle_rss_mib certagent certmonger 0) |
+| PSS, MiB | $(cell idle_pss_mib certagent) | $(cell idle_pss_mib certagent-wd) | $(cell idle_pss_mib certagent-100) | $(cell idle_pss_mib certmonger) | $(ratio idle_pss_mib certagent certmonger) | $(winner idle_pss_mib certagent certmonger 0) |
+| of the RSS: file pages (RssFile: the binary's), MiB | $(cell idle_rssfile_mib certagent) | $(cell idle_rssfile_mib certagent-wd) | $(cell idle_rssfile_mib certagent-100) | $(cell idle_rssfile_mib certmonger) | | |
+| of the RSS: anonymous (RssAnon: heap, stacks, runtime), MiB | $(cell idle_rssanon_mib certagent) | $(cell idle_rssanon_mib certagent-wd) | $(cell idle_rssanon_mib certagent-100) | $(cell idle_rssanon_mib certmonger) | | |
+| whole window: CPU, ms per 10 min | $(cell idle_total_cpu_ms10 certagent) | $(cell idle_total_cpu_ms10 certagent-wd) | $(cell idle_total_cpu_ms10 certagent-100) | $(cell idle_total_cpu_ms10 certmonger) | | |
+| whole window: wake-ups per second | $(cell idle_total_wakeups_s certagent) | $(cell idle_total_wakeups_s certagent-wd) | $(cell idle_total_wakeups_s certagent-100) | $(cell idle_total_wakeups_s certmonger) | | |
+| whole window: watchdog pings received per second | | $(cell idle_total_pings_s certagent-wd) | | | | |
+| whole window: CPU from /proc/PID/stat (10 ms ticks, with reaped children), s | $(cell idle_cpu_ticks_total certagent) | $(cell idle_cpu_ticks_total certagent-wd) | $(cell idle_cpu_ticks_total certagent-100) | $(cell idle_cpu_ticks_total certmonger) | | |
 
 Setting up the fleet (not part of the idle figure): certagent issued the
 $N_IDLE certs at $(cell fleet_issue certagent) certs/s (\`certagent renew\`).
+
+### Heap per managed cert
+
+\`BenchmarkHeapPerCert\` (bench/heap_bench_test.go): the live heap of an
+agent after a pass over 100 and over 1,000 local-CA certs (two forced
+collections first); the difference over the 900 certs, so fixed costs
+cancel. ${HEAP_RUNS:-1} run(s); KB are 1,000 bytes.
+
+| | certagent |
+|---|---|
+| heap per managed cert, KB | $(cell heap_kb_cert certagent) |
+| live heap with 1,000 certs, MiB | $(cell heap_mib_1000 certagent) |
 
 ## 2. Start to READY
 
@@ -319,31 +404,12 @@ $( has lca_ec256 certagent && has lca_ec256 cryptoonly && awk -v e2e="$(stat_of 
 	printf "- Local CA, EC P-256: certagent takes %.1f ms per cert end to end, of which %.2f ms is key generation and signing (its local CA in memory); the raw limit (two fsyncs per cert, one directory fsync) takes %.1f ms. The rest, about %.1f ms per cert, is start-up and the crash-safe commit.\n", 1000 / e2e, 1000 / mem, 1000 / raw, 1000 / e2e - 1000 / mem }')
 $( has fleet_issue certagent && awk -v r="$(stat_of fleet_issue certagent median)" -v n="$N_IDLE" 'BEGIN {
 	printf "- That end-to-end figure includes certagent'"'"'s one-time start (creating the CA, the state dir, recovery), which dominates at small N (quick mode). Issuing the %d-cert fleet ran at %s certs/s, %.1f ms per cert: the steady-state cost.\n", n, r, 1000 / r }')
-- The commit (\`agent/store\`, called from \`agent/groupcommit.go\`) is a
-  group commit since issue 17: the sets that finish while the previous
-  group is being written share one journal record (prepare, commit,
-  removal), one update of the pending actions and one fsync per output
-  directory; each file is still fsynced (docs/storage.md, "Group
-  commit"). For 200 certs in one directory that is about 400 file fsyncs
-  and a few dozen more, against about six per cert before; the raw limit
-  above is measured with the same layout (two new files per cert, each
-  fsynced, one directory fsync). For RSA the key generation dominates.
-$( has idle_cpu_ms10 certagent && awk -v c="$(stat_of idle_cpu_ms10 certagent median)" -v w="$(stat_of idle_wakeups_s certagent median)" 'BEGIN { if (c + 0 > 0 || w + 0 > 0) exit 0; exit 1 }' && cat <<'IDLE'
-- Idle: certagent's own goroutines sleep until a timer or a file event.
-  Before issue 17 the idle cost was the Go runtime's: it forces a garbage
-  collection when none ran for 2 minutes, and its scavenger then returns
-  the freed pages in small steps (about 5 ms of CPU and a dozen wake-ups
-  per collection at 1,000 certs). The daemon now collects and returns the
-  memory right after each pass (`debug.FreeOSMemory`) and turns the
-  periodic collector off until the next pass (GC percent -1) under a
-  memory limit of what is in use plus 8 MiB, which bounds what control
-  requests or metrics scrapes allocate in between (cmd/certagent's
-  `idleCollector`; an operator's `GOGC` or `GOMEMLIMIT` wins). What is
-  left is the runtime's sysmon thread, which wakes about twice a minute
-  even when every goroutine sleeps; certmonger, a C program, has neither.
-IDLE
-)
-$( has react_key_ms certagent && echo "- A deleted managed key is back after $(stat_of react_key_ms certagent p50) ms (p50): the 200 ms debounce plus the 1 s settle time account for almost all of it; re-issuing and writing is the small remainder.")
+
+*The bullets above are computed from this run. The text below is
+hand-written (\`bench/notes/where-time-goes.md\`, to be kept true to the
+code); each figure in it is filled in from this run.*
+
+$(fill_notes "$ROOT/bench/notes/where-time-goes.md" "$RES/values.txt")
 
 $( [ -s "$ROOT/docs/benchmarks/fleet.md" ] && printf '%s\n%s%s\n' '<!-- fleet:begin (written by bench/fleet) -->' "$(cat "$ROOT/docs/benchmarks/fleet.md")" '
 <!-- fleet:end -->')
@@ -363,6 +429,10 @@ $( [ "${ACME_RUNS:-1}" = 1 ] && echo "- ACME issuance is one run per tool and ch
 \`\`\`sh
 $(cat "$RES/commands.txt")
 \`\`\`
+
+$(values_block bench/run)
+$(cat "$RES/values.txt")
+-->
 EOF
 	} | cat -s >"$out.new" # the optional lines leave runs of blank lines
 	# Marked sections (bench/scale's, the goals of an issue) are written
@@ -373,4 +443,5 @@ EOF
 	fi
 	mv "$out.new" "$out"
 	log "wrote $out"
+	write_goals
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -22,6 +23,9 @@ type daemon struct {
 	started time.Time
 	ready   chan time.Time
 	exited  chan error
+	// pings counts the WATCHDOG=1 datagrams received: with WATCHDOG_USEC
+	// in its environment the daemon pings as it would under systemd.
+	pings atomic.Int64
 }
 
 // startDaemon execs argv with its output appended to logPath.
@@ -61,7 +65,8 @@ func startDaemon(argv []string, logPath string) (*daemon, error) {
 	return d, nil
 }
 
-// listen records the arrival of the first READY=1.
+// listen records the arrival of the first READY=1 and counts the
+// watchdog pings; it drains every datagram, as systemd would.
 func (d *daemon) listen() {
 	buf := make([]byte, 4096)
 	sent := false
@@ -75,6 +80,9 @@ func (d *daemon) listen() {
 			if line == "READY=1" && !sent {
 				d.ready <- at
 				sent = true
+			}
+			if line == "WATCHDOG=1" {
+				d.pings.Add(1)
 			}
 		}
 	}
@@ -164,7 +172,9 @@ func cmdReady(args []string) error {
 }
 
 // cmdIdle measures a process's CPU time, wake-ups and RSS over a window:
-// either an existing -pid, or a daemon it starts and waits READY for.
+// either an existing -pid, or a daemon it starts and waits READY for. A
+// daemon started with WATCHDOG_USEC in this tool's environment inherits
+// it; its WATCHDOG=1 pings are counted (pings=, 0 for -pid).
 func cmdIdle(args []string) error {
 	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
 	pid := fs.Int("pid", 0, "existing process to observe")
@@ -175,6 +185,7 @@ func cmdIdle(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	pings := func() int64 { return 0 }
 	if *pid == 0 {
 		d, _, err := df.startReady(fs.Args())
 		if err != nil {
@@ -183,6 +194,7 @@ func cmdIdle(args []string) error {
 		defer d.stop()
 		time.Sleep(*settle)
 		*pid = d.pid()
+		pings = d.pings.Load
 	}
 	// Consecutive windows give a median and a spread from one long run.
 	var total procSample
@@ -193,6 +205,8 @@ func cmdIdle(args []string) error {
 		return err
 	}
 	last = first
+	began, pings0 := time.Now(), pings()
+	lastPings := pings0
 	for w := 1; w <= *windows; w++ {
 		start := time.Now()
 		time.Sleep(*window / time.Duration(*windows))
@@ -200,14 +214,15 @@ func cmdIdle(args []string) error {
 		if err != nil {
 			return fmt.Errorf("process %d during the window: %w", *pid, err)
 		}
-		fmt.Printf("window=%d secs=%.1f cpu_sched_ms=%.2f cpu_ticks_s=%.2f wakeups=%d ctxsw=%d rss_kb=%d pss_kb=%d rss_file_kb=%d rss_anon_kb=%d\n", w,
+		p := pings()
+		fmt.Printf("window=%d secs=%.1f cpu_sched_ms=%.2f cpu_ticks_s=%.2f wakeups=%d ctxsw=%d rss_kb=%d pss_kb=%d rss_file_kb=%d rss_anon_kb=%d pings=%d\n", w,
 			time.Since(start).Seconds(), float64(cur.runNs-last.runNs)/1e6, float64(cur.cpuTicks-last.cpuTicks)/clockTicks,
-			cur.runs-last.runs, cur.ctxsw-last.ctxsw, cur.rssKB, cur.pssKB, cur.rssFileKB, cur.rssAnonKB)
-		last = cur
+			cur.runs-last.runs, cur.ctxsw-last.ctxsw, cur.rssKB, cur.pssKB, cur.rssFileKB, cur.rssAnonKB, p-lastPings)
+		last, lastPings = cur, p
 	}
 	total = last
-	fmt.Printf("total cpu_sched_ms=%.2f cpu_ticks_s=%.2f wakeups=%d ctxsw=%d rss_kb=%d pss_kb=%d hwm_kb=%d threads=%d\n",
-		float64(total.runNs-first.runNs)/1e6, float64(total.cpuTicks-first.cpuTicks)/clockTicks,
-		total.runs-first.runs, total.ctxsw-first.ctxsw, total.rssKB, total.pssKB, total.hwmKB, total.threads)
+	fmt.Printf("total secs=%.1f cpu_sched_ms=%.2f cpu_ticks_s=%.2f wakeups=%d ctxsw=%d rss_kb=%d pss_kb=%d hwm_kb=%d threads=%d pings=%d\n",
+		time.Since(began).Seconds(), float64(total.runNs-first.runNs)/1e6, float64(total.cpuTicks-first.cpuTicks)/clockTicks,
+		total.runs-first.runs, total.ctxsw-first.ctxsw, total.rssKB, total.pssKB, total.hwmKB, total.threads, lastPings-pings0)
 	return nil
 }

@@ -3,7 +3,9 @@
 // subcommand prints key=value lines on stdout that bench/run collects.
 //
 //	benchtool ready  [-timeout D] -- CMD ARGS...   exec to READY=1, peak RSS
-//	benchtool idle   -pid PID -for D               CPU, wake-ups, RSS over D
+//	benchtool idle   -pid PID -for D               CPU, wake-ups, RSS, PSS over D
+//	benchtool idle   -for D -- CMD ARGS...         the same for a daemon it starts
+//	                                               (and its WATCHDOG=1 pings)
 //	benchtool react-watch -cert F -key F -pairs DIR -stamp F -n N
 //	benchtool react-key   -cert F -key F -n N
 //	benchtool wait-files  -dir D -suffix S -n N -timeout D
