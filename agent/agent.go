@@ -233,7 +233,7 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 	a.cfg = cfg
 	a.issuers = issuers
 	a.configureEvents(cfg)
-	a.store.SetAllowed(allowedFor(cfg))
+	a.allowRecovery(cfg)
 }
 
 // Run is the daemon: it recovers the state directory, then passes over
@@ -279,6 +279,7 @@ func (a *Agent) recover(ctx context.Context) error {
 	}
 	defer release()
 	rep, err := a.store.Recover(allowedFor(a.cfg))
+	a.allowRecovery(a.cfg) // Recover keeps the set it was given
 	a.reinspect(rep.Reinspect)
 	if err != nil {
 		// Everything recoverable was recovered; what is left (e.g. an

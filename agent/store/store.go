@@ -76,7 +76,7 @@ type Store struct {
 
 	mu    sync.Mutex             // guards certs and allow
 	certs map[string]*sync.Mutex // one per cert name
-	allow Allowed                // what journal recovery accepts; nil: all
+	allow func() Allowed         // makes what journal recovery accepts; nil: all
 	imu   sync.Mutex             // guards the pending-intents file
 
 	bmu   sync.Mutex        // guards stuck and the rewrite of a stuck batch record
