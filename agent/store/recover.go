@@ -141,9 +141,8 @@ func (s *Store) allowed() Allowed {
 // recoverCert completes or discards the journal record of one cert.
 // The caller holds no cert lock; recoverCert takes it.
 func (s *Store) recoverCert(cert string, rep *RecoverReport) error {
-	m := s.certLock(cert)
-	m.Lock()
-	defer m.Unlock()
+	unlock := s.lockCert(cert)
+	defer unlock()
 	return s.recoverLocked(cert, rep)
 }
 
