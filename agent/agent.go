@@ -148,7 +148,7 @@ type Agent struct {
 	// mu guards snap, the status rows the Run goroutine last shared for
 	// Snapshot, which other goroutines may call.
 	mu   sync.Mutex
-	snap []CertStatus
+	snap []sharedRow
 	// shared is closed once the first rows are shared: a status request
 	// that arrives before then waits for them (see Shared).
 	shared     chan struct{}

@@ -14,7 +14,11 @@ import (
 func (a *Agent) Snapshot() []CertStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return copyRows(a.snap)
+	out := make([]CertStatus, len(a.snap))
+	for i := range a.snap {
+		out[i] = a.snap[i].row()
+	}
+	return out
 }
 
 // rows computes the status of every cert from the scheduler's state. Run
@@ -36,9 +40,13 @@ func (a *Agent) rows(now time.Time) []CertStatus {
 	return out
 }
 
-// share publishes rows for Snapshot. Run goroutine only.
+// share publishes rows for Snapshot. It keeps their SANs slices, so the
+// caller must not change rows afterwards. Run goroutine only.
 func (a *Agent) share(rows []CertStatus) {
-	c := copyRows(rows)
+	c := make([]sharedRow, len(rows))
+	for i, r := range rows {
+		c[i] = shareRow(r)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.snap = c
@@ -59,21 +67,50 @@ func (a *Agent) Shared() <-chan struct{} {
 	return a.shared
 }
 
-// copyRows copies rows and the slices and records they point to.
-func copyRows(rows []CertStatus) []CertStatus {
-	out := make([]CertStatus, len(rows))
-	for i, r := range rows {
-		r.SANs = slices.Clone(r.SANs)
-		r.Problems = slices.Clone(r.Problems)
-		if r.Revocation != nil {
-			rv := *r.Revocation
-			r.Revocation = &rv
-		}
-		if r.CARotation != nil {
-			cr := *r.CARotation
-			r.CARotation = &cr
-		}
-		out[i] = r
+// sharedRow is one row of the published status, kept between passes.
+// Most rows are those of healthy certs and need only the fields below; a
+// row with anything else set (an error, problems, a revocation, a CA
+// rotation…) is kept whole in full. A CertStatus is 280 bytes, this 168.
+type sharedRow struct {
+	full *CertStatus // the whole row; nil: the fields below are the row
+
+	name, issuer, serial, state, issuedBy string
+	sans                                  []string
+	notAfter, nextRenewal                 time.Time
+	failures                              int
+}
+
+// shareRow is r as the published status keeps it (r's SANs included).
+func shareRow(r CertStatus) sharedRow {
+	if r.LastError != "" || len(r.Problems) > 0 || r.KeyRemoved || !r.RetryAfter.IsZero() ||
+		r.Revocation != nil || r.CRLError != "" || r.WatchDegraded != "" || r.CARotation != nil {
+		c := copyRow(r)
+		return sharedRow{full: &c}
 	}
-	return out
+	return sharedRow{name: r.Name, issuer: r.Issuer, serial: r.Serial, state: r.State, issuedBy: r.IssuedBy,
+		sans: r.SANs, notAfter: r.NotAfter, nextRenewal: r.NextRenewal, failures: r.Failures}
+}
+
+// row is a copy of the shared row that its caller may change.
+func (s *sharedRow) row() CertStatus {
+	if s.full != nil {
+		return copyRow(*s.full)
+	}
+	return CertStatus{Name: s.name, Issuer: s.issuer, SANs: slices.Clone(s.sans), Serial: s.serial,
+		NotAfter: s.notAfter, NextRenewal: s.nextRenewal, State: s.state, Failures: s.failures, IssuedBy: s.issuedBy}
+}
+
+// copyRow copies r and the slices and records it points to.
+func copyRow(r CertStatus) CertStatus {
+	r.SANs = slices.Clone(r.SANs)
+	r.Problems = slices.Clone(r.Problems)
+	if r.Revocation != nil {
+		rv := *r.Revocation
+		r.Revocation = &rv
+	}
+	if r.CARotation != nil {
+		cr := *r.CARotation
+		r.CARotation = &cr
+	}
+	return r
 }

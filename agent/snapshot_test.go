@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -70,5 +71,43 @@ func TestSharedAfterTheFirstPass(t *testing.T) {
 	}
 	if rows := ta.Snapshot(); len(rows) == 0 {
 		t.Fatal("no rows after the first pass")
+	}
+}
+
+// TestSharedRowKeepsEveryField: a row with any one field of CertStatus set
+// comes back from the published status as it went in, so a field added to
+// CertStatus cannot be dropped by the compact form; a healthy cert's row
+// is kept compact.
+func TestSharedRowKeepsEveryField(t *testing.T) {
+	typ := reflect.TypeFor[CertStatus]()
+	for i := range typ.NumField() {
+		var r CertStatus
+		f := reflect.ValueOf(&r).Elem().Field(i)
+		switch v := f.Addr().Interface().(type) {
+		case *string:
+			*v = "x"
+		case *[]string:
+			*v = []string{"x"}
+		case *time.Time:
+			*v = time.Date(2026, 11, 30, 1, 2, 3, 4, time.UTC)
+		case *int:
+			*v = 3
+		case *bool:
+			*v = true
+		default:
+			if f.Kind() != reflect.Pointer {
+				t.Fatalf("field %s: type %s not covered by this test", typ.Field(i).Name, f.Type())
+			}
+			f.Set(reflect.New(f.Type().Elem()))
+		}
+		s := shareRow(r)
+		if got := s.row(); !reflect.DeepEqual(got, r) {
+			t.Errorf("field %s: shared %+v, got back %+v", typ.Field(i).Name, r, got)
+		}
+	}
+	ok := CertStatus{Name: "a", Issuer: "ca", SANs: []string{"a.example"}, Serial: "01", State: StateOK,
+		NotAfter: time.Unix(2e9, 0).UTC(), NextRenewal: time.Unix(1.9e9, 0).UTC(), IssuedBy: "ca"}
+	if s := shareRow(ok); s.full != nil {
+		t.Fatal("a healthy cert's row is kept whole")
 	}
 }
