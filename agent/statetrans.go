@@ -20,6 +20,9 @@ func (s *certState) observe(o observation, now time.Time) {
 	s.inspected = now
 	s.leaf, s.problems, s.keyRemoved = o.leaf, o.problems, o.keyRemoved
 	s.revoked = o.revoked
+	if o.leaf != nil && o.leaf.serial == s.issuedSerial {
+		s.issuedSerial = o.leaf.serial // one copy of the string, not two
+	}
 }
 
 // plan sets the renewal time of the cert on disk under p: the policy's
