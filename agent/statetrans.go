@@ -67,7 +67,7 @@ func (s *certState) recordFailure(errText string) {
 // observed again by the caller.
 func (s *certState) recordSuccess(leaf *x509.Certificate, now time.Time) {
 	s.failures, s.retryAt, s.caRetryAt, s.lastErr = 0, time.Time{}, time.Time{}, ""
-	s.needsToken = false
+	s.needsToken, s.tokenWait = false, nil
 	s.ari, s.ariNext = nil, time.Time{}
 	s.issuedAt, s.issuedSerial = now, serialHex(leaf)
 }
