@@ -246,7 +246,7 @@ func (a *Agent) nextWake() time.Time {
 		earlier(st.settleUntil)
 		earlier(st.crlNext)
 		if st.revoked != nil && st.revoked.Pending {
-			earlier(st.revokeRetryAt)
+			earlier(st.revokeRetry.retryAt())
 		}
 		if st.leaf != nil && !st.lastWarn.IsZero() && a.inWarnWindow(st.leaf, now) {
 			earlier(st.lastWarn.Add(24 * time.Hour))

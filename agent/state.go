@@ -97,11 +97,9 @@ type certState struct {
 	tokenWait  *tokenWait
 	// revoked is the cert's last revocation record (revocations.go).
 	revoked *revocationRecord
-	// revokeErr, revokeFailures and revokeRetryAt track the retries of a
-	// pending revocation (revokepending.go).
-	revokeErr      string
-	revokeFailures int
-	revokeRetryAt  time.Time
+	// revokeRetry tracks the failed attempts at a pending revocation
+	// (revokepending.go); nil: none.
+	revokeRetry *revokeRetry
 	// crlData is the last good CRL (PEM) for crl_file, crlNext when to
 	// fetch it again and crlErr why the last fetch failed (crl.go).
 	crlData []byte

@@ -140,7 +140,7 @@ func (s *certState) showRecorded(r CertStatus) {
 		s.crlErr = r.CRLError
 	}
 	if rv := r.Revocation; rv != nil && rv.Pending && s.revoked != nil && s.revoked.Serial == rv.Serial {
-		s.revokeErr, s.revokeRetryAt = rv.Error, rv.RetryAt
+		s.revokeRetry = &revokeRetry{err: rv.Error, at: rv.RetryAt}
 	}
 	// The daemon may have planned this very cert inside an ARI window,
 	// which only it knows: status contacts no CA. Its recorded time is

@@ -89,9 +89,9 @@ func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	if r := st.revoked; r != nil {
 		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC(), Pending: r.Pending}
 		if r.Pending {
-			row.Revocation.Error = st.revokeErr
-			if !st.revokeRetryAt.IsZero() {
-				row.Revocation.RetryAt = st.revokeRetryAt.UTC()
+			row.Revocation.Error = st.revokeRetry.errText()
+			if at := st.revokeRetry.retryAt(); !at.IsZero() {
+				row.Revocation.RetryAt = at.UTC()
 			}
 		}
 	}
