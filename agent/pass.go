@@ -244,7 +244,7 @@ func (a *Agent) nextWake() time.Time {
 		}
 		earlier(st.ariNext)
 		earlier(st.settleUntil)
-		earlier(st.crlNext)
+		earlier(st.crl.nextFetch())
 		if st.revoked != nil && st.revoked.Pending {
 			earlier(st.revokeRetry.retryAt())
 		}

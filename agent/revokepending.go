@@ -47,8 +47,8 @@ func (a *Agent) revokeAfterReissue(ctx context.Context, st *certState, opts Revo
 		return fmt.Errorf("%s: the new pair is deployed, but the revocation of serial %s is pending and will be retried (state revoke_pending): %s",
 			st.name, serial, st.revokeRetry.errText())
 	}
-	if st.crlErr != "" {
-		return fmt.Errorf("%s was revoked, but %s", st.name, st.crlErr)
+	if st.crl.errText() != "" {
+		return fmt.Errorf("%s was revoked, but %s", st.name, st.crl.errText())
 	}
 	return nil
 }

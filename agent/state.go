@@ -100,11 +100,9 @@ type certState struct {
 	// revokeRetry tracks the failed attempts at a pending revocation
 	// (revokepending.go); nil: none.
 	revokeRetry *revokeRetry
-	// crlData is the last good CRL (PEM) for crl_file, crlNext when to
-	// fetch it again and crlErr why the last fetch failed (crl.go).
-	crlData []byte
-	crlNext time.Time
-	crlErr  string
+	// crl is the CRL kept for crl_file (crl.go); nil for a cert without
+	// one, until a pass syncs it.
+	crl *crlState
 }
 
 // due reports whether the cert must be renewed at now, and why.
@@ -162,7 +160,7 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 		return StateRevoked
 	case s.leaf != nil && now.Before(s.leaf.NotBefore):
 		return StateNotYetValid
-	case s.failures > 0 || s.crlErr != "":
+	case s.failures > 0 || s.crl.errText() != "":
 		return StateFailed
 	case len(s.problems) > 0 || s.leaf == nil:
 		return StateDue

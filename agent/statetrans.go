@@ -136,8 +136,8 @@ func (s *certState) showRecorded(r CertStatus) {
 		s.retryAt = r.NextRenewal // the daemon retries then (see due)
 	}
 	s.caRetryAt = r.RetryAfter
-	if s.crlErr == "" {
-		s.crlErr = r.CRLError
+	if s.crl.errText() == "" && r.CRLError != "" {
+		s.crlOf().err = r.CRLError
 	}
 	if rv := r.Revocation; rv != nil && rv.Pending && s.revoked != nil && s.revoked.Serial == rv.Serial {
 		s.revokeRetry = &revokeRetry{err: rv.Error, at: rv.RetryAt}

@@ -95,9 +95,9 @@ func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 			}
 		}
 	}
-	row.CRLError = st.crlErr
+	row.CRLError = st.crl.errText()
 	if row.LastError == "" {
-		row.LastError = st.crlErr
+		row.LastError = row.CRLError
 	}
 	return row
 }
