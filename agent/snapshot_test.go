@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/agent/config"
 )
 
 // TestSnapshotFromAnotherGoroutine: Snapshot is read while Run inspects and
@@ -74,14 +76,21 @@ func TestSharedAfterTheFirstPass(t *testing.T) {
 	}
 }
 
-// TestSharedRowKeepsEveryField: a row with any one field of CertStatus set
-// comes back from the published status as it went in, so a field added to
-// CertStatus cannot be dropped by the compact form; a healthy cert's row
-// is kept compact.
+// TestSharedRowKeepsEveryField: a row with any one field of CertStatus
+// changed from a healthy row comes back from the published status as it
+// went in, so a field added to CertStatus cannot be dropped by the
+// compact form; a healthy cert's row is kept compact.
 func TestSharedRowKeepsEveryField(t *testing.T) {
+	cert := &config.Cert{Name: "a", Issuer: "ca", DNSNames: []string{"a.example"}, IPAddresses: []string{"192.0.2.1"}}
+	healthy := CertStatus{Name: "a", Issuer: "ca", SANs: []string{"a.example", "192.0.2.1"}, Serial: "01", State: StateOK,
+		NotAfter: time.Unix(2e9, 0).UTC(), NextRenewal: time.Unix(1.9e9, 0).UTC(), IssuedBy: "ca"}
+	if s := shareRow(healthy, cert); s.full != nil {
+		t.Fatal("a healthy cert's row is kept whole")
+	}
 	typ := reflect.TypeFor[CertStatus]()
 	for i := range typ.NumField() {
-		var r CertStatus
+		r := healthy
+		r.SANs = slices.Clone(healthy.SANs)
 		f := reflect.ValueOf(&r).Elem().Field(i)
 		switch v := f.Addr().Interface().(type) {
 		case *string:
@@ -100,14 +109,16 @@ func TestSharedRowKeepsEveryField(t *testing.T) {
 			}
 			f.Set(reflect.New(f.Type().Elem()))
 		}
-		s := shareRow(r)
+		s := shareRow(r, cert)
 		if got := s.row(); !reflect.DeepEqual(got, r) {
 			t.Errorf("field %s: shared %+v, got back %+v", typ.Field(i).Name, r, got)
 		}
 	}
-	ok := CertStatus{Name: "a", Issuer: "ca", SANs: []string{"a.example"}, Serial: "01", State: StateOK,
-		NotAfter: time.Unix(2e9, 0).UTC(), NextRenewal: time.Unix(1.9e9, 0).UTC(), IssuedBy: "ca"}
-	if s := shareRow(ok); s.full != nil {
-		t.Fatal("a healthy cert's row is kept whole")
+	for _, sans := range [][]string{nil, {}, {"a.example"}, {"192.0.2.1", "a.example"}} {
+		r := healthy
+		r.SANs = sans
+		if got := shareRow(r, cert); !reflect.DeepEqual(got.row(), r) {
+			t.Errorf("SANs %#v: got back %#v", sans, got.row().SANs)
+		}
 	}
 }

@@ -67,7 +67,7 @@ func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	row := CertStatus{
 		Name:       st.name,
 		Issuer:     c.Issuer,
-		SANs:       append(append([]string{}, c.DNSNames...), c.IPAddresses...),
+		SANs:       sansOf(c),
 		State:      st.state(now, horizonOf(warnBefore, st.leaf)),
 		Failures:   st.failures,
 		LastError:  st.lastErr,
