@@ -242,7 +242,7 @@ func (a *Agent) nextWake() time.Time {
 		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {
 			earlier(st.inspected.Add(iv))
 		}
-		earlier(st.ariNext)
+		earlier(st.ari.nextPoll())
 		earlier(st.settleUntil)
 		earlier(st.crl.nextFetch())
 		if st.revoked != nil && st.revoked.Pending {

@@ -70,8 +70,7 @@ type certState struct {
 	// issuedBySerial (fallback_record.go).
 	issuedBy, issuedBySerial string
 
-	ari     *RenewalWindow
-	ariNext time.Time // when to poll ARI again
+	ari *ariState // nil: no ARI poll yet (or since the last issuance)
 
 	renewing bool
 
@@ -103,6 +102,30 @@ type certState struct {
 	// crl is the CRL kept for crl_file (crl.go); nil for a cert without
 	// one, until a pass syncs it.
 	crl *crlState
+}
+
+// ariState is what the scheduler keeps of a cert's ACME Renewal
+// Information. Only certs of an ACME issuer with ARI have one, so
+// certState keeps it behind a pointer: 24 bytes less for every other cert.
+type ariState struct {
+	window *RenewalWindow // nil: none known; the lifetime policy applies
+	next   time.Time      // when to poll ARI again
+}
+
+// renewalWindow is the ARI window known; nil for none (or a nil s).
+func (s *ariState) renewalWindow() *RenewalWindow {
+	if s == nil {
+		return nil
+	}
+	return s.window
+}
+
+// nextPoll is when to poll ARI again; zero for now (or a nil s).
+func (s *ariState) nextPoll() time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	return s.next
 }
 
 // due reports whether the cert must be renewed at now, and why.

@@ -32,7 +32,7 @@ func (s *certState) plan(p Policy) {
 	if s.leaf == nil {
 		return
 	}
-	s.renewAt, s.reason = RenewAt(p, s.leaf.NotBefore, s.leaf.NotAfter, s.ari)
+	s.renewAt, s.reason = RenewAt(p, s.leaf.NotBefore, s.leaf.NotAfter, s.ari.renewalWindow())
 	s.floorRenewal()
 }
 
@@ -44,7 +44,7 @@ func (s *certState) floorRenewal() {
 	if s.issuedAt.IsZero() || s.leaf.Serial() != s.issuedSerial || s.renewAt.After(s.issuedAt) {
 		return
 	}
-	if s.ari != nil && !s.ari.End.After(s.issuedAt) {
+	if w := s.ari.renewalWindow(); w != nil && !w.End.After(s.issuedAt) {
 		return // an ARI window already past asks for renewal now
 	}
 	s.renewAt = s.issuedAt.Add(s.leaf.NotAfter.Sub(s.issuedAt) / 2)
@@ -68,7 +68,7 @@ func (s *certState) recordFailure(errText string) {
 func (s *certState) recordSuccess(leaf *x509.Certificate, now time.Time) {
 	s.failures, s.retryAt, s.caRetryAt, s.lastErr = 0, time.Time{}, time.Time{}, ""
 	s.needsToken, s.tokenWait = false, nil
-	s.ari, s.ariNext = nil, time.Time{}
+	s.ari = nil
 	s.issuedAt, s.issuedSerial = now, serialHex(leaf)
 }
 
