@@ -240,7 +240,7 @@ func (a *Agent) pollARI(ctx context.Context, st *certState, now time.Time) {
 			st.ari.next = win.RetryAfter
 		}
 	}
-	at, reason := RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari.renewalWindow())
+	at, reason := RenewAt(a.policy(st), st.leaf.NotBefore(), st.leaf.NotAfter(), st.ari.renewalWindow())
 	if !at.Equal(st.renewAt) {
 		log.Info("renewal time chosen", "renew_at", stamp(at), "reason", reason)
 	}

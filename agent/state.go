@@ -175,13 +175,13 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 		return StateNeedsToken
 	case s.leaf == nil && hasKind(s.problems, pki.ProblemMissing):
 		return StateMissing
-	case s.leaf != nil && !now.Before(s.leaf.NotAfter):
+	case s.leaf != nil && !now.Before(s.leaf.NotAfter()):
 		return StateExpired
 	case s.revoked != nil && s.revoked.Pending:
 		return StateRevokePending
 	case s.revokedOnDisk():
 		return StateRevoked
-	case s.leaf != nil && now.Before(s.leaf.NotBefore):
+	case s.leaf != nil && now.Before(s.leaf.NotBefore()):
 		return StateNotYetValid
 	case s.failures > 0 || s.crl.errText() != "":
 		return StateFailed
@@ -189,7 +189,7 @@ func (s *certState) state(now time.Time, warnBefore time.Duration) string {
 		return StateDue
 	case !now.Before(s.renewAt):
 		return StateDue
-	case warnBefore > 0 && s.leaf.NotAfter.Sub(now) < warnBefore:
+	case warnBefore > 0 && s.leaf.NotAfter().Sub(now) < warnBefore:
 		return StateExpiring
 	}
 	return StateOK
@@ -232,7 +232,7 @@ func horizonOf(warnBefore time.Duration, leaf *leafSummary) time.Duration {
 	if leaf == nil {
 		return warnBefore
 	}
-	if third := leaf.NotAfter.Sub(leaf.NotBefore) / 3; third < warnBefore {
+	if third := leaf.NotAfter().Sub(leaf.NotBefore()) / 3; third < warnBefore {
 		return third
 	}
 	return warnBefore

@@ -32,7 +32,7 @@ func (s *certState) plan(p Policy) {
 	if s.leaf == nil {
 		return
 	}
-	s.renewAt, s.reason = RenewAt(p, s.leaf.NotBefore, s.leaf.NotAfter, s.ari.renewalWindow())
+	s.renewAt, s.reason = RenewAt(p, s.leaf.NotBefore(), s.leaf.NotAfter(), s.ari.renewalWindow())
 	s.floorRenewal()
 }
 
@@ -47,7 +47,7 @@ func (s *certState) floorRenewal() {
 	if w := s.ari.renewalWindow(); w != nil && !w.End.After(s.issuedAt) {
 		return // an ARI window already past asks for renewal now
 	}
-	s.renewAt = s.issuedAt.Add(s.leaf.NotAfter.Sub(s.issuedAt) / 2)
+	s.renewAt = s.issuedAt.Add(s.leaf.NotAfter().Sub(s.issuedAt) / 2)
 	s.reason = "the policy left no time after issuance; half of the remaining lifetime"
 }
 
