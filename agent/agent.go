@@ -148,7 +148,7 @@ type Agent struct {
 	// mu guards snap, the status rows the Run goroutine last shared for
 	// Snapshot, which other goroutines may call.
 	mu   sync.Mutex
-	snap []CertStatus
+	snap []sharedRow
 	// shared is closed once the first rows are shared: a status request
 	// that arrives before then waits for them (see Shared).
 	shared     chan struct{}
@@ -233,7 +233,7 @@ func (a *Agent) apply(cfg *config.Config, issuers map[string]Issuer) {
 	a.cfg = cfg
 	a.issuers = issuers
 	a.configureEvents(cfg)
-	a.store.SetAllowed(allowedFor(cfg))
+	a.allowRecovery(cfg)
 }
 
 // Run is the daemon: it recovers the state directory, then passes over
@@ -279,6 +279,7 @@ func (a *Agent) recover(ctx context.Context) error {
 	}
 	defer release()
 	rep, err := a.store.Recover(allowedFor(a.cfg))
+	a.allowRecovery(a.cfg) // Recover keeps the set it was given
 	a.reinspect(rep.Reinspect)
 	if err != nil {
 		// Everything recoverable was recovered; what is left (e.g. an

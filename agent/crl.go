@@ -24,6 +24,39 @@ const crlRetry = time.Hour
 // crlFetchTimeout bounds one CRL fetch.
 const crlFetchTimeout = time.Minute
 
+// crlState is what a cert with a crl_file keeps of it: the last good CRL
+// (PEM), when to fetch it again, and why the last fetch or write failed.
+// Most certs have no crl_file, so certState keeps it behind a pointer.
+type crlState struct {
+	data []byte
+	next time.Time
+	err  string
+}
+
+// errText is why the CRL was last not refreshed; "" for none (or nil).
+func (c *crlState) errText() string {
+	if c == nil {
+		return ""
+	}
+	return c.err
+}
+
+// nextFetch is when to fetch the CRL again; zero for now (or nil).
+func (c *crlState) nextFetch() time.Time {
+	if c == nil {
+		return time.Time{}
+	}
+	return c.next
+}
+
+// crlOf is st's crlState, made on first use.
+func (s *certState) crlOf() *crlState {
+	if s.crl == nil {
+		s.crl = &crlState{}
+	}
+	return s.crl
+}
+
 // syncCRLs keeps every crl_file current: it fetches the issuer's CRL when
 // the last one is past half its validity (or force names the issuer),
 // checks it, and writes it when the bytes on disk differ, with the certs'
@@ -37,6 +70,7 @@ func (a *Agent) syncCRLs(ctx context.Context, force map[string]bool, roots map[s
 		if st.cfg.CRLFile == "" {
 			continue
 		}
+		st.crlOf() // fetchCRL, adoptNewerCRL and writeCRL use st.crl
 		p := filepath.Clean(st.cfg.CRLFile)
 		if groups[p] == nil {
 			order = append(order, p)
@@ -53,14 +87,14 @@ func (a *Agent) syncCRLs(ctx context.Context, force map[string]bool, roots map[s
 		if lead.leaf == nil {
 			continue // nothing issued yet: nothing to check a CRL against
 		}
-		if force[lead.cfg.Issuer] || lead.crlNext.IsZero() || !now.Before(lead.crlNext) {
+		if force[lead.cfg.Issuer] || lead.crl.next.IsZero() || !now.Before(lead.crl.next) {
 			a.fetchCRL(ctx, lead, roots[lead.cfg.Issuer], now)
 		}
-		if lead.crlData != nil && !a.adoptNewerCRL(lead, roots[lead.cfg.Issuer], now) {
+		if lead.crl.data != nil && !a.adoptNewerCRL(lead, roots[lead.cfg.Issuer], now) {
 			a.writeCRL(g)
 		}
 		for _, st := range g[1:] {
-			st.crlData, st.crlNext, st.crlErr = lead.crlData, lead.crlNext, lead.crlErr
+			*st.crl = *lead.crl
 		}
 	}
 }
@@ -69,10 +103,10 @@ func (a *Agent) syncCRLs(ctx context.Context, force map[string]bool, roots map[s
 func (a *Agent) fetchCRL(ctx context.Context, st *certState, roots []*x509.Certificate, now time.Time) {
 	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer, "file", st.cfg.CRLFile)
 	fail := func(err error) {
-		st.crlErr = fmt.Sprintf("crl_file %s not refreshed (the old CRL is kept): %v", st.cfg.CRLFile, err)
-		st.crlNext = now.Add(a.crlRetry())
+		st.crl.err = fmt.Sprintf("crl_file %s not refreshed (the old CRL is kept): %v", st.cfg.CRLFile, err)
+		st.crl.next = now.Add(a.crlRetry())
 		log.Error("cannot refresh the CRL; keeping the old one", "event", "crl_failed", "error", err,
-			"retry_at", stamp(st.crlNext))
+			"retry_at", stamp(st.crl.next))
 	}
 	src, ok := a.issuers[st.cfg.Issuer].(CRLSource)
 	if !ok {
@@ -96,9 +130,9 @@ func (a *Agent) fetchCRL(ctx context.Context, st *certState, roots []*x509.Certi
 		fail(err)
 		return
 	}
-	st.crlData = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
-	st.crlData = append(st.crlData, a.overlapCRLs(cctx, src, st, roots, now)...)
-	st.crlErr = ""
+	st.crl.data = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+	st.crl.data = append(st.crl.data, a.overlapCRLs(cctx, src, st, roots, now)...)
+	st.crl.err = ""
 	// Fetch again at half its validity (when a local CA re-signs), and at
 	// least every check_interval, so a CA's early re-signing is seen.
 	next := crl.ThisUpdate.Add(crl.NextUpdate.Sub(crl.ThisUpdate) / 2)
@@ -108,7 +142,7 @@ func (a *Agent) fetchCRL(ctx context.Context, st *certState, roots []*x509.Certi
 	if !next.After(now) {
 		next = now.Add(a.crlRetry())
 	}
-	st.crlNext = next
+	st.crl.next = next
 }
 
 func (a *Agent) crlRetry() time.Duration {
@@ -193,12 +227,12 @@ func issuerCandidates(st *certState, chain, roots []*x509.Certificate, now time.
 // the same key as the CRL this process fetched, counts.
 func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time.Time) bool {
 	cur, err := pki.ReadFileLimited(st.cfg.CRLFile, pki.MaxFileSize)
-	if err != nil || bytes.Equal(cur, st.crlData) {
+	if err != nil || bytes.Equal(cur, st.crl.data) {
 		return err == nil
 	}
 	blk, _ := pem.Decode(cur)
-	mine, _ := pem.Decode(st.crlData)
-	if blk == nil || mine == nil || blk.Type != "X509 CRL" || crlCount(cur) != crlCount(st.crlData) {
+	mine, _ := pem.Decode(st.crl.data)
+	if blk == nil || mine == nil || blk.Type != "X509 CRL" || crlCount(cur) != crlCount(st.crl.data) {
 		return false // a CA rotation added or dropped the other CA's CRL
 	}
 	ours, err := x509.ParseRevocationList(mine.Bytes)
@@ -223,10 +257,10 @@ func (a *Agent) adoptNewerCRL(st *certState, roots []*x509.Certificate, now time
 	if err != nil || disk.Number == nil || ours.Number == nil || disk.Number.Cmp(ours.Number) < 0 {
 		return false
 	}
-	if crlCount(cur) > 1 && !otherCRLsNotOlder(cur, st.crlData, cands) {
+	if crlCount(cur) > 1 && !otherCRLsNotOlder(cur, st.crl.data, cands) {
 		return false
 	}
-	st.crlData = cur
+	st.crl.data = cur
 	return true
 }
 
@@ -247,12 +281,12 @@ func (a *Agent) writeCRL(g []*certState) {
 			intents = append(intents, store.Intent{Unit: u, Action: st.cfg.CRLAction, Cert: "crl:" + st.name})
 		}
 	}
-	f := store.File{Path: c.CRLFile, Data: lead.crlData, Mode: c.CertMode.FileMode, UID: c.UID, GID: c.GID,
+	f := store.File{Path: c.CRLFile, Data: lead.crl.data, Mode: c.CertMode.FileMode, UID: c.UID, GID: c.GID,
 		DirMode: c.DirMode.FileMode, FollowSymlinks: c.FollowSymlinks}
 	log := a.log.With("cert", lead.name, "issuer", c.Issuer, "file", c.CRLFile)
 	if _, err := a.store.Commit(crlStoreName(c), []store.File{f}, intents); err != nil {
-		lead.crlErr = fmt.Sprintf("crl_file %s not written: %v", c.CRLFile, err)
-		lead.crlNext = time.Time{} // try again next pass
+		lead.crl.err = fmt.Sprintf("crl_file %s not written: %v", c.CRLFile, err)
+		lead.crl.next = time.Time{} // try again next pass
 		log.Error("cannot write the CRL", "event", "crl_failed", "error", err)
 		return
 	}

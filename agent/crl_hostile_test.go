@@ -72,16 +72,16 @@ func TestForgedCRLOnDiskNotAdopted(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := &certState{name: "web", cfg: &config.Cert{Name: "web", Issuer: "ca", CertFile: certFile, CAFile: caFile, CRLFile: crlFile},
-		leaf: summarize(leaf), crlData: realPEM}
+		leaf: summarize(leaf), crl: &crlState{data: realPEM}}
 	if (&Agent{}).adoptNewerCRL(st, []*x509.Certificate{ca}, now) {
 		t.Errorf("the forged CRL in the service user's crl_file was adopted over the CA's")
 	}
-	if string(st.crlData) != string(realPEM) {
+	if string(st.crl.data) != string(realPEM) {
 		t.Errorf("the CRL to write is no longer the CA's")
 	}
 	// An issuer that names no roots (ACME): the CRL on disk must still
 	// be signed by the key that signed the CA's own.
-	if (&Agent{}).adoptNewerCRL(st, nil, now) || string(st.crlData) != string(realPEM) {
+	if (&Agent{}).adoptNewerCRL(st, nil, now) || string(st.crl.data) != string(realPEM) {
 		t.Errorf("without issuer roots, the forged CRL in the service user's crl_file was adopted over the CA's")
 	}
 	if _, err := checkCRL(forgedDER, leaf, issuerCandidates(st, nil, []*x509.Certificate{ca}, now), now); err == nil {

@@ -52,12 +52,12 @@ func (a *Agent) configureEvents(cfg *config.Config) {
 // emitExpiring reports a cert inside its warning horizon (or expired);
 // source is "cert" for a managed cert and "watch" for a watch-only one.
 func (a *Agent) emitExpiring(source, name string, leaf *leafSummary, now time.Time) {
-	msg := "certificate expires at " + stamp(leaf.NotAfter)
-	if !leaf.NotAfter.After(now) {
-		msg = "certificate expired at " + stamp(leaf.NotAfter)
+	msg := "certificate expires at " + stamp(leaf.NotAfter())
+	if !leaf.NotAfter().After(now) {
+		msg = "certificate expired at " + stamp(leaf.NotAfter())
 	}
 	a.emit(notify.Event{Kind: eventExpiring, Cert: name, Source: source, Time: now, Message: msg,
-		Serial: leaf.Serial(), NotAfter: leaf.NotAfter})
+		Serial: leaf.Serial(), NotAfter: leaf.NotAfter()})
 }
 
 // certEvent is an event about a managed cert, described by its state.
@@ -65,7 +65,7 @@ func certEvent(kind string, st *certState, now time.Time, msg, errText string) n
 	ev := notify.Event{Kind: kind, Cert: st.name, Source: "cert", Time: now, Message: msg,
 		Failures: st.failures, Error: errText, Serial: st.leaf.Serial()}
 	if st.leaf != nil {
-		ev.NotAfter = st.leaf.NotAfter
+		ev.NotAfter = st.leaf.NotAfter()
 	}
 	return ev
 }

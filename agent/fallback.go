@@ -92,7 +92,7 @@ func (a *Agent) waitFor(st *certState, err error) bool {
 		return false
 	}
 	now := a.clock.Now()
-	left := st.leaf.NotAfter.Sub(now)
+	left := st.leaf.NotAfter().Sub(now)
 	if left <= 0 {
 		return false
 	}

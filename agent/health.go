@@ -17,18 +17,18 @@ func (a *Agent) warnExpiry(kind, name string, leaf *leafSummary, lastWarn *time.
 	if lastWarn.After(now) {
 		*lastWarn = time.Time{} // the clock went back: "a day since" is void
 	}
-	if now.Before(leaf.NotBefore) {
+	if now.Before(leaf.NotBefore()) {
 		// Re-issuing cannot help: a CA with the right time dates the new
 		// cert the same way. Peers on this host refuse it until the
 		// clock is fixed, so say so (daily, like expiry).
 		if now.Sub(*lastWarn) >= 24*time.Hour {
 			*lastWarn = now
 			a.log.Warn("certificate is not valid yet; is the system clock wrong?", "event", "not_yet_valid", kind, name,
-				"not_before", stamp(leaf.NotBefore), "now", stamp(now), "file", file)
+				"not_before", stamp(leaf.NotBefore()), "now", stamp(now), "file", file)
 		}
 		return
 	}
-	left := leaf.NotAfter.Sub(now)
+	left := leaf.NotAfter().Sub(now)
 	if !a.inWarnWindow(leaf, now) || now.Sub(*lastWarn) < 24*time.Hour {
 		return
 	}
@@ -36,11 +36,11 @@ func (a *Agent) warnExpiry(kind, name string, leaf *leafSummary, lastWarn *time.
 	a.emitExpiring(kind, name, leaf, now)
 	if left <= 0 {
 		a.log.Error("certificate has expired", "event", "expiring", kind, name,
-			"not_after", stamp(leaf.NotAfter), "file", file)
+			"not_after", stamp(leaf.NotAfter()), "file", file)
 		return
 	}
 	a.log.Warn("certificate expires soon", "event", "expiring", kind, name,
-		"not_after", stamp(leaf.NotAfter), "time_left", left.Round(time.Minute).String(), "file", file)
+		"not_after", stamp(leaf.NotAfter()), "time_left", left.Round(time.Minute).String(), "file", file)
 }
 
 // fixPerms restores modes and owners loosened outside certagent, without
@@ -102,7 +102,7 @@ func (a *Agent) expectedFiles(st *certState) []store.File {
 // after a warning) the last warning is no reason to wake up: its time plus
 // a day passes once and is never moved again, so waking for it would spin.
 func (a *Agent) inWarnWindow(leaf *leafSummary, now time.Time) bool {
-	return leaf.NotAfter.Sub(now) < a.warnHorizon(leaf)
+	return leaf.NotAfter().Sub(now) < a.warnHorizon(leaf)
 }
 
 // warnHorizon is the agent's warn_before for leaf (see horizonOf).

@@ -216,7 +216,7 @@ func (a *Agent) countRenewal(cert, result string) {
 func (a *Agent) pollARI(ctx context.Context, st *certState, now time.Time) {
 	ri, ok := a.issuers[a.ariIssuer(st)].(RenewalInfoer)
 	ic := a.cfg.Issuers[a.ariIssuer(st)]
-	if !ok || st.leaf == nil || (ic != nil && ic.ARI != nil && !*ic.ARI) || now.Before(st.ariNext) {
+	if !ok || st.leaf == nil || (ic != nil && ic.ARI != nil && !*ic.ARI) || now.Before(st.ari.nextPoll()) {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -232,16 +232,15 @@ func (a *Agent) pollARI(ctx context.Context, st *certState, now time.Time) {
 	}
 	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer)
 	if err != nil {
-		st.ari, st.ariNext = nil, now.Add(time.Hour)
+		st.ari = &ariState{next: now.Add(time.Hour)}
 		log.Warn("renewal information unavailable; using the lifetime policy", "error", err)
 	} else {
-		st.ari = win
-		st.ariNext = now.Add(12 * time.Hour)
-		if win != nil && win.RetryAfter.After(now) && win.RetryAfter.Before(st.ariNext) {
-			st.ariNext = win.RetryAfter
+		st.ari = &ariState{window: win, next: now.Add(12 * time.Hour)}
+		if win != nil && win.RetryAfter.After(now) && win.RetryAfter.Before(st.ari.next) {
+			st.ari.next = win.RetryAfter
 		}
 	}
-	at, reason := RenewAt(a.policy(st), st.leaf.NotBefore, st.leaf.NotAfter, st.ari)
+	at, reason := RenewAt(a.policy(st), st.leaf.NotBefore(), st.leaf.NotAfter(), st.ari.renewalWindow())
 	if !at.Equal(st.renewAt) {
 		log.Info("renewal time chosen", "renew_at", stamp(at), "reason", reason)
 	}

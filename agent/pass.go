@@ -242,11 +242,11 @@ func (a *Agent) nextWake() time.Time {
 		if iv := a.cfg.Agent.CheckInterval.Duration; iv > 0 {
 			earlier(st.inspected.Add(iv))
 		}
-		earlier(st.ariNext)
+		earlier(st.ari.nextPoll())
 		earlier(st.settleUntil)
-		earlier(st.crlNext)
+		earlier(st.crl.nextFetch())
 		if st.revoked != nil && st.revoked.Pending {
-			earlier(st.revokeRetryAt)
+			earlier(st.revokeRetry.retryAt())
 		}
 		if st.leaf != nil && !st.lastWarn.IsZero() && a.inWarnWindow(st.leaf, now) {
 			earlier(st.lastWarn.Add(24 * time.Hour))

@@ -339,15 +339,15 @@ func TestOlderCRLNeverOverwritesNewer(t *testing.T) {
 func TestCRLRefreshPlannedBeforeNextUpdate(t *testing.T) {
 	ta, _, _ := issuedWithRevoker(t)
 	st := ta.certs["web"]
-	crl, err := x509.ParseRevocationList(pemBody(t, st.crlData))
+	crl, err := x509.ParseRevocationList(pemBody(t, st.crl.data))
 	if err != nil {
 		t.Fatal(err)
 	}
 	half := crl.ThisUpdate.Add(crl.NextUpdate.Sub(crl.ThisUpdate) / 2)
-	if st.crlNext.IsZero() || st.crlNext.After(half) || !st.crlNext.Before(crl.NextUpdate) {
-		t.Fatalf("next CRL fetch %s; CRL half-life %s, nextUpdate %s", st.crlNext, half, crl.NextUpdate)
+	if st.crl.next.IsZero() || st.crl.next.After(half) || !st.crl.next.Before(crl.NextUpdate) {
+		t.Fatalf("next CRL fetch %s; CRL half-life %s, nextUpdate %s", st.crl.next, half, crl.NextUpdate)
 	}
-	if wake := ta.nextWake(); wake.After(st.crlNext) {
-		t.Fatalf("next wake %s is after the CRL refresh %s", wake, st.crlNext)
+	if wake := ta.nextWake(); wake.After(st.crl.next) {
+		t.Fatalf("next wake %s is after the CRL refresh %s", wake, st.crl.next)
 	}
 }

@@ -56,8 +56,8 @@ func (a *Agent) RevokeOnce(ctx context.Context, name string, opts RevokeOptions)
 	if !opts.NoReissue && st.failures > 0 {
 		return fmt.Errorf("%s was revoked, but its replacement failed: %s", name, st.lastErr)
 	}
-	if st.crlErr != "" {
-		return fmt.Errorf("%s was revoked, but %s", name, st.crlErr)
+	if st.crl.errText() != "" {
+		return fmt.Errorf("%s was revoked, but %s", name, st.crl.errText())
 	}
 	return nil
 }

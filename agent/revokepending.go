@@ -45,10 +45,10 @@ func (a *Agent) revokeAfterReissue(ctx context.Context, st *certState, opts Revo
 	}
 	if r := st.revoked; r != nil && r.Pending {
 		return fmt.Errorf("%s: the new pair is deployed, but the revocation of serial %s is pending and will be retried (state revoke_pending): %s",
-			st.name, serial, st.revokeErr)
+			st.name, serial, st.revokeRetry.errText())
 	}
-	if st.crlErr != "" {
-		return fmt.Errorf("%s was revoked, but %s", st.name, st.crlErr)
+	if st.crl.errText() != "" {
+		return fmt.Errorf("%s was revoked, but %s", st.name, st.crl.errText())
 	}
 	return nil
 }
@@ -78,7 +78,7 @@ func (a *Agent) markPending(ctx context.Context, st *certState, opts RevokeOptio
 		return "", nil, fmt.Errorf("record the revocation of %s: %w", st.name, err)
 	}
 	st.revoked = &rec
-	st.revokeErr, st.revokeFailures, st.revokeRetryAt = "", 0, time.Time{}
+	st.revokeRetry = nil
 	a.log.Info("revocation pending: replacing the pair first", "event", "revoke_pending", "cert", st.name,
 		"issuer", st.cfg.Issuer, "serial", serial, "reason", rec.Reason)
 	return serial, prior, nil
@@ -108,6 +108,31 @@ func (a *Agent) unmarkPending(ctx context.Context, st *certState, serial string,
 	st.revoked = prior
 }
 
+// revokeRetry is the failed attempts at a cert's pending revocation: how
+// many, the last error and when to try again. Few certs ever have one, so
+// certState keeps it behind a pointer.
+type revokeRetry struct {
+	err      string
+	failures int
+	at       time.Time
+}
+
+// errText is the last attempt's error; "" for no failed attempt (nil).
+func (r *revokeRetry) errText() string {
+	if r == nil {
+		return ""
+	}
+	return r.err
+}
+
+// retryAt is when to try again; zero for no failed attempt (nil).
+func (r *revokeRetry) retryAt() time.Time {
+	if r == nil {
+		return time.Time{}
+	}
+	return r.at
+}
+
 // retryRevocations revokes the old serial of every cert whose record is
 // pending and whose replacement is on disk, unless a failed attempt's
 // retry time is ahead (an operator's renew or revoke, or force, ignores
@@ -119,7 +144,7 @@ func (a *Agent) retryRevocations(ctx context.Context, po passOptions) {
 		if r == nil || !r.Pending || st.revokedOnDisk() || (len(po.names) > 0 && !po.names[st.name]) {
 			continue
 		}
-		if !po.operator && !po.forceAll && !po.force[st.name] && now.Before(st.revokeRetryAt) {
+		if !po.operator && !po.forceAll && !po.force[st.name] && now.Before(st.revokeRetry.retryAt()) {
 			continue
 		}
 		a.revokePending(ctx, st, now)
@@ -133,11 +158,16 @@ func (a *Agent) revokePending(ctx context.Context, st *certState, now time.Time)
 	log := a.log.With("cert", st.name, "issuer", st.cfg.Issuer, "serial", r.Serial, "reason", r.Reason)
 	err := a.revokeOld(ctx, st, r, reason)
 	if err != nil {
-		st.revokeFailures++
-		st.revokeErr = err.Error()
-		st.revokeRetryAt = now.Add(Backoff(a.policy(st), st.revokeFailures, now, time.Time{}))
+		rr := st.revokeRetry
+		if rr == nil {
+			rr = &revokeRetry{}
+			st.revokeRetry = rr
+		}
+		rr.failures++
+		rr.err = err.Error()
+		rr.at = now.Add(Backoff(a.policy(st), rr.failures, now, time.Time{}))
 		log.Error("cannot revoke the replaced certificate yet; the new pair stays, retrying", "event", "revoke_failed",
-			"error", err, "failures", st.revokeFailures, "retry_at", stamp(st.revokeRetryAt))
+			"error", err, "failures", rr.failures, "retry_at", stamp(rr.at))
 		a.countRevocation(st.name, reason, "failure")
 		return
 	}
@@ -147,7 +177,7 @@ func (a *Agent) revokePending(ctx context.Context, st *certState, now time.Time)
 		log.Error("revoked, but the record could not be updated", "event", "revoked", "error", err)
 	}
 	st.revoked = &done
-	st.revokeErr, st.revokeFailures, st.revokeRetryAt = "", 0, time.Time{}
+	st.revokeRetry = nil
 	log.Info("certificate revoked", "event", "revoked", "replaced", true)
 	a.countRevocation(st.name, reason, "success")
 }

@@ -74,7 +74,7 @@ func TestRevokeAfterReissue(t *testing.T) {
 	// The CA is back: an operator's pass completes it (the backoff does
 	// not hold a renew back: a new process starts without it).
 	ri.revokeErr = nil
-	ta.Agent.certs["web"].revokeRetryAt = ta.clock.Now()
+	ta.Agent.certs["web"].revokeRetry.at = ta.clock.Now()
 	ta.pass(ctx, passOptions{})
 	if len(ri.revoked) != 1 || ri.revoked[0].Text(16) != old || !rf.keyOK[1] {
 		t.Fatalf("revoked %v (own key %v), want %s", ri.revoked, rf.keyOK, old)

@@ -267,8 +267,8 @@ func leafFromCA(st *certState, ca *x509.Certificate) bool {
 // refreshCRLs makes the pass fetch the CRL of issuer's certs again.
 func (a *Agent) refreshCRLs(issuer string) {
 	for _, st := range a.certs {
-		if st.cfg.Issuer == issuer {
-			st.crlNext = time.Time{}
+		if st.cfg.Issuer == issuer && st.crl != nil {
+			st.crl.next = time.Time{}
 		}
 	}
 }

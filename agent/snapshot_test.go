@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/certagent/certagent/agent/config"
 )
 
 // TestSnapshotFromAnotherGoroutine: Snapshot is read while Run inspects and
@@ -70,5 +73,52 @@ func TestSharedAfterTheFirstPass(t *testing.T) {
 	}
 	if rows := ta.Snapshot(); len(rows) == 0 {
 		t.Fatal("no rows after the first pass")
+	}
+}
+
+// TestSharedRowKeepsEveryField: a row with any one field of CertStatus
+// changed from a healthy row comes back from the published status as it
+// went in, so a field added to CertStatus cannot be dropped by the
+// compact form; a healthy cert's row is kept compact.
+func TestSharedRowKeepsEveryField(t *testing.T) {
+	cert := &config.Cert{Name: "a", Issuer: "ca", DNSNames: []string{"a.example"}, IPAddresses: []string{"192.0.2.1"}}
+	healthy := CertStatus{Name: "a", Issuer: "ca", SANs: []string{"a.example", "192.0.2.1"}, Serial: "01", State: StateOK,
+		NotAfter: time.Unix(2e9, 0).UTC(), NextRenewal: time.Unix(1.9e9, 0).UTC(), IssuedBy: "ca"}
+	if s := shareRow(healthy, cert); s.full != nil {
+		t.Fatal("a healthy cert's row is kept whole")
+	}
+	typ := reflect.TypeFor[CertStatus]()
+	for i := range typ.NumField() {
+		r := healthy
+		r.SANs = slices.Clone(healthy.SANs)
+		f := reflect.ValueOf(&r).Elem().Field(i)
+		switch v := f.Addr().Interface().(type) {
+		case *string:
+			*v = "x"
+		case *[]string:
+			*v = []string{"x"}
+		case *time.Time:
+			*v = time.Date(2026, 11, 30, 1, 2, 3, 4, time.UTC)
+		case *int:
+			*v = 3
+		case *bool:
+			*v = true
+		default:
+			if f.Kind() != reflect.Pointer {
+				t.Fatalf("field %s: type %s not covered by this test", typ.Field(i).Name, f.Type())
+			}
+			f.Set(reflect.New(f.Type().Elem()))
+		}
+		s := shareRow(r, cert)
+		if got := s.row(); !reflect.DeepEqual(got, r) {
+			t.Errorf("field %s: shared %+v, got back %+v", typ.Field(i).Name, r, got)
+		}
+	}
+	for _, sans := range [][]string{nil, {}, {"a.example"}, {"192.0.2.1", "a.example"}} {
+		r := healthy
+		r.SANs = sans
+		if got := shareRow(r, cert); !reflect.DeepEqual(got.row(), r) {
+			t.Errorf("SANs %#v: got back %#v", sans, got.row().SANs)
+		}
 	}
 }

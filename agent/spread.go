@@ -31,7 +31,7 @@ func (a *Agent) loadSpreadSeed() {
 func (a *Agent) backoff(st *certState, now time.Time) time.Duration {
 	var notAfter time.Time
 	if st.leaf != nil {
-		notAfter = st.leaf.NotAfter
+		notAfter = st.leaf.NotAfter()
 	}
 	return Backoff(a.policy(st), st.failures, now, notAfter)
 }

@@ -164,7 +164,7 @@ func TestInspectCacheFile(t *testing.T) {
 	}
 	e := got.entries["a"]
 	if e == nil || e.sig != r.entry.sig || e.leaf.Serial() != r.entry.leaf.Serial() || e.leaf.sum != r.entry.leaf.sum ||
-		!e.leaf.NotAfter.Equal(r.entry.leaf.NotAfter) || e.from != r.entry.from || e.until != r.entry.until || e.issuedBy != "ca" {
+		!e.leaf.NotAfter().Equal(r.entry.leaf.NotAfter()) || e.from != r.entry.from || e.until != r.entry.until || e.issuedBy != "ca" {
 		t.Fatalf("round trip: %+v, want %+v", e, r.entry)
 	}
 	j.entry = e

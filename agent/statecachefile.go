@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"time"
 
 	"github.com/certagent/certagent/internal/safefile"
 	"golang.org/x/sys/unix"
@@ -79,8 +78,8 @@ func encodeCache(c *inspectCache, all []string) []byte {
 		put(uint16(len(n)))
 		b.WriteString(n)
 		b.Write(e.sig[:])
-		put(e.leaf.NotBefore.Unix())
-		put(e.leaf.NotAfter.Unix())
+		put(e.leaf.notBefore)
+		put(e.leaf.notAfter)
 		b.WriteByte(byte(len(e.leaf.serial)))
 		b.WriteString(e.leaf.serial)
 		b.Write(e.leaf.sum[:])
@@ -171,7 +170,7 @@ func decodeEntry(r *bytes.Reader) (string, *cacheEntry, error) {
 	if fail != nil || name == "" || len(e.issuedBy) > 0 && !e.issuedByKnown {
 		return "", nil, errCacheFormat
 	}
-	e.leaf.NotBefore, e.leaf.NotAfter = time.Unix(nb, 0).UTC(), time.Unix(na, 0).UTC()
+	e.leaf.notBefore, e.leaf.notAfter = nb, na
 	return name, e, nil
 }
 

@@ -23,7 +23,7 @@ func TestLeafSummaryRereads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reread of the cert inspected: %v", err)
 	}
-	if serialHex(leaf) != st.leaf.Serial() || !leaf.NotAfter.Equal(st.leaf.NotAfter) || !leaf.NotBefore.Equal(st.leaf.NotBefore) {
+	if serialHex(leaf) != st.leaf.Serial() || !leaf.NotAfter.Equal(st.leaf.NotAfter()) || !leaf.NotBefore.Equal(st.leaf.NotBefore()) {
 		t.Errorf("summary %+v does not describe the cert on disk (serial %s)", st.leaf, serialHex(leaf))
 	}
 	if len(chain) != 0 {

@@ -20,6 +20,9 @@ func (s *certState) observe(o observation, now time.Time) {
 	s.inspected = now
 	s.leaf, s.problems, s.keyRemoved = o.leaf, o.problems, o.keyRemoved
 	s.revoked = o.revoked
+	if o.leaf != nil && o.leaf.serial == s.issuedSerial {
+		s.issuedSerial = o.leaf.serial // one copy of the string, not two
+	}
 }
 
 // plan sets the renewal time of the cert on disk under p: the policy's
@@ -29,7 +32,7 @@ func (s *certState) plan(p Policy) {
 	if s.leaf == nil {
 		return
 	}
-	s.renewAt, s.reason = RenewAt(p, s.leaf.NotBefore, s.leaf.NotAfter, s.ari)
+	s.renewAt, s.reason = RenewAt(p, s.leaf.NotBefore(), s.leaf.NotAfter(), s.ari.renewalWindow())
 	s.floorRenewal()
 }
 
@@ -41,10 +44,10 @@ func (s *certState) floorRenewal() {
 	if s.issuedAt.IsZero() || s.leaf.Serial() != s.issuedSerial || s.renewAt.After(s.issuedAt) {
 		return
 	}
-	if s.ari != nil && !s.ari.End.After(s.issuedAt) {
+	if w := s.ari.renewalWindow(); w != nil && !w.End.After(s.issuedAt) {
 		return // an ARI window already past asks for renewal now
 	}
-	s.renewAt = s.issuedAt.Add(s.leaf.NotAfter.Sub(s.issuedAt) / 2)
+	s.renewAt = s.issuedAt.Add(s.leaf.NotAfter().Sub(s.issuedAt) / 2)
 	s.reason = "the policy left no time after issuance; half of the remaining lifetime"
 }
 
@@ -64,8 +67,8 @@ func (s *certState) recordFailure(errText string) {
 // observed again by the caller.
 func (s *certState) recordSuccess(leaf *x509.Certificate, now time.Time) {
 	s.failures, s.retryAt, s.caRetryAt, s.lastErr = 0, time.Time{}, time.Time{}, ""
-	s.needsToken = false
-	s.ari, s.ariNext = nil, time.Time{}
+	s.needsToken, s.tokenWait = false, nil
+	s.ari = nil
 	s.issuedAt, s.issuedSerial = now, serialHex(leaf)
 }
 
@@ -133,11 +136,11 @@ func (s *certState) showRecorded(r CertStatus) {
 		s.retryAt = r.NextRenewal // the daemon retries then (see due)
 	}
 	s.caRetryAt = r.RetryAfter
-	if s.crlErr == "" {
-		s.crlErr = r.CRLError
+	if s.crl.errText() == "" && r.CRLError != "" {
+		s.crlOf().err = r.CRLError
 	}
 	if rv := r.Revocation; rv != nil && rv.Pending && s.revoked != nil && s.revoked.Serial == rv.Serial {
-		s.revokeErr, s.revokeRetryAt = rv.Error, rv.RetryAt
+		s.revokeRetry = &revokeRetry{err: rv.Error, at: rv.RetryAt}
 	}
 	// The daemon may have planned this very cert inside an ARI window,
 	// which only it knows: status contacts no CA. Its recorded time is

@@ -67,7 +67,7 @@ func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	row := CertStatus{
 		Name:       st.name,
 		Issuer:     c.Issuer,
-		SANs:       append(append([]string{}, c.DNSNames...), c.IPAddresses...),
+		SANs:       sansOf(c),
 		State:      st.state(now, horizonOf(warnBefore, st.leaf)),
 		Failures:   st.failures,
 		LastError:  st.lastErr,
@@ -75,7 +75,7 @@ func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	}
 	if st.leaf != nil {
 		row.Serial = st.leaf.Serial()
-		row.NotAfter = st.leaf.NotAfter.UTC()
+		row.NotAfter = st.leaf.NotAfter()
 	}
 	if nr := st.nextRenewal(); !nr.IsZero() {
 		row.NextRenewal = nr.UTC()
@@ -89,15 +89,15 @@ func (st *certState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	if r := st.revoked; r != nil {
 		row.Revocation = &RevocationStatus{Serial: r.Serial, Reason: r.Reason, RevokedAt: r.RevokedAt.UTC(), Pending: r.Pending}
 		if r.Pending {
-			row.Revocation.Error = st.revokeErr
-			if !st.revokeRetryAt.IsZero() {
-				row.Revocation.RetryAt = st.revokeRetryAt.UTC()
+			row.Revocation.Error = st.revokeRetry.errText()
+			if at := st.revokeRetry.retryAt(); !at.IsZero() {
+				row.Revocation.RetryAt = at.UTC()
 			}
 		}
 	}
-	row.CRLError = st.crlErr
+	row.CRLError = st.crl.errText()
 	if row.LastError == "" {
-		row.LastError = st.crlErr
+		row.LastError = row.CRLError
 	}
 	return row
 }
@@ -118,18 +118,18 @@ func (ws *watchState) row(now time.Time, warnBefore time.Duration) CertStatus {
 	switch {
 	case ws.leaf == nil && hasKind(ws.problems, pki.ProblemMissing):
 		row.State = StateMissing
-	case ws.leaf != nil && !now.Before(ws.leaf.NotAfter):
+	case ws.leaf != nil && !now.Before(ws.leaf.NotAfter()):
 		row.State = StateExpired
-	case ws.leaf != nil && now.Before(ws.leaf.NotBefore):
+	case ws.leaf != nil && now.Before(ws.leaf.NotBefore()):
 		row.State = StateNotYetValid
 	case len(ws.problems) > 0:
 		row.State = StateInvalid
-	case ws.leaf != nil && ws.leaf.NotAfter.Sub(now) < horizonOf(warnBefore, ws.leaf):
+	case ws.leaf != nil && ws.leaf.NotAfter().Sub(now) < horizonOf(warnBefore, ws.leaf):
 		row.State = StateExpiring
 	}
 	if ws.leaf != nil {
 		row.Serial = ws.leaf.Serial()
-		row.NotAfter = ws.leaf.NotAfter.UTC()
+		row.NotAfter = ws.leaf.NotAfter()
 		row.SANs = append([]string{}, ws.sans...)
 	}
 	return row

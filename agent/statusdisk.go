@@ -24,7 +24,9 @@ func StatusFromDisk(cfg *config.Config, prev *StatusFile, now time.Time) []CertS
 		// As Agent.policy; the daemon's own plan, when it recorded one
 		// for this cert, replaces it below (showRecorded).
 		st.plan(Policy{Name: name, Before: c.RenewBeforeDuration, Fraction: c.RenewBeforeFraction})
-		st.crlErr = crlFileProblem(c, now)
+		if p := crlFileProblem(c, now); p != "" {
+			st.crlOf().err = p
+		}
 		if r, ok := recorded[name]; ok {
 			st.showRecorded(r)
 		}

@@ -47,6 +47,13 @@ type KeyRenewer interface {
 	RenewsWithCurrentKey() bool
 }
 
+// tokenWait is the token file a cert waits on and its version when the
+// wait began.
+type tokenWait struct {
+	file  string
+	stamp tokenStamp
+}
+
 // tokenStamp identifies one version of a token file, so that the agent
 // notices a new token however it arrives (rename, rewrite, touch).
 type tokenStamp struct {
@@ -74,8 +81,7 @@ func (a *Agent) noteNeedsToken(st *certState, err error) bool {
 	if !errors.As(err, &nt) {
 		return false
 	}
-	st.needsToken, st.tokenFile = true, nt.File
-	st.tokenStamp = stampFile(nt.File)
+	st.needsToken, st.tokenWait = true, &tokenWait{file: nt.File, stamp: stampFile(nt.File)}
 	st.retryAt, st.caRetryAt = time.Time{}, time.Time{}
 	a.log.Error("waiting for a new enrollment token; old files left in place", "event", "needs_token", "cert", st.name,
 		"issuer", st.cfg.Issuer, "token_file", nt.File, "error", err)
@@ -85,11 +91,12 @@ func (a *Agent) noteNeedsToken(st *certState, err error) bool {
 
 // checkToken ends the wait for a token once the token file changed.
 func (a *Agent) checkToken(st *certState) {
-	if !st.needsToken || st.tokenFile == "" || stampFile(st.tokenFile) == st.tokenStamp {
+	w := st.tokenWait
+	if !st.needsToken || w == nil || w.file == "" || stampFile(w.file) == w.stamp {
 		return
 	}
-	st.needsToken = false
-	a.log.Info("token file changed; trying again", "cert", st.name, "token_file", st.tokenFile)
+	st.needsToken, st.tokenWait = false, nil
+	a.log.Info("token file changed; trying again", "cert", st.name, "token_file", w.file)
 }
 
 // tokenFileOf is the token file to watch for the cert, or "".

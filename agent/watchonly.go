@@ -119,7 +119,7 @@ func (a *Agent) inspectWatch(ctx context.Context, ws *watchState, event bool, no
 	if first {
 		return
 	}
-	log.Info("watched pair changed", "event", "watch_changed", "serial", ws.leaf.Serial(), "not_after", stamp(ws.leaf.NotAfter))
+	log.Info("watched pair changed", "event", "watch_changed", "serial", ws.leaf.Serial(), "not_after", stamp(ws.leaf.NotAfter()))
 	a.metrics().ExternalChange(watchKeyPrefix+ws.name, ChangeReplaced)
 	// Recorded like a managed cert's actions, so the pass's deliver step
 	// does them (one action per unit, shared with managed certs), keeps

@@ -220,3 +220,35 @@ func TestCommitRefusesRecordOutsideConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A set given by SetAllowedBy is made only when a record must be judged,
+// and still governs it; a nil set from it allows nothing.
+func TestSetAllowedByMadeWhenJudging(t *testing.T) {
+	s := newStore(t)
+	out := t.TempDir()
+	if _, err := s.Recover(nil); err != nil {
+		t.Fatal(err)
+	}
+	made := 0
+	s.SetAllowedBy(func() Allowed { made++; return nil })
+	if _, err := s.Commit("web", pairFiles(out, newPair(t, "a")), nil); err != nil {
+		t.Fatal(err)
+	}
+	if made != 0 {
+		t.Fatalf("the set was made %d times with no record to judge", made)
+	}
+	victim := t.TempDir()
+	if err := os.WriteFile(filepath.Join(victim, "shadow"), []byte("root's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plantRecord(t, s, "web", victim, "shadow", nil)
+	if _, err := s.Commit("web", pairFiles(out, newPair(t, "b")), nil); err != nil {
+		t.Fatal(err)
+	}
+	if made == 0 {
+		t.Fatal("the set was not made to judge the record")
+	}
+	if got := mustRead(t, filepath.Join(victim, "shadow")); string(got) != "root's" {
+		t.Fatal("a nil set from SetAllowedBy allowed a record")
+	}
+}

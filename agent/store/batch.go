@@ -80,9 +80,8 @@ func (s *Store) CommitBatch(sets []Set) ([]Result, []error) {
 	// Locks are taken in name order so that two batches cannot deadlock.
 	slices.Sort(locked)
 	for _, c := range locked {
-		m := s.certLock(c)
-		m.Lock()
-		defer m.Unlock()
+		unlock := s.lockCert(c)
+		defer unlock()
 	}
 	var items []*batchItem
 	for i, set := range sets {

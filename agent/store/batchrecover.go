@@ -53,10 +53,9 @@ func (s *Store) recoverBatch(name string, rep *RecoverReport) error {
 	var errs []error
 	allow := s.allowed()
 	for _, r := range recs {
-		m := s.certLock(r.Cert)
-		m.Lock()
+		unlock := s.lockCert(r.Cert)
 		err := s.recoverEntry(r, allow, rep, &intents)
-		m.Unlock()
+		unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cert %q: %w", r.Cert, err))
 			kept = append(kept, r)

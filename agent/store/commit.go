@@ -37,9 +37,8 @@ func (s *Store) commit(cert string, files []File, intents []Intent, savePrev boo
 	if err := checkFiles(files); err != nil {
 		return res, fmt.Errorf("cert %q: %w", cert, err)
 	}
-	m := s.certLock(cert)
-	m.Lock()
-	defer m.Unlock()
+	unlock := s.lockCert(cert)
+	defer unlock()
 	p, err := s.plan(cert, files)
 	defer p.close()
 	if err != nil {

@@ -48,7 +48,8 @@ func (r RecoverReport) Empty() bool {
 //
 // Only records within allow are acted on; any other is moved to
 // journal/refused/, logged and reported (see Allowed). allow also governs
-// the recovery each later Commit does first, until SetAllowed changes it.
+// the recovery each later Commit does first, until SetAllowed or
+// SetAllowedBy changes it.
 func (s *Store) Recover(allow Allowed) (RecoverReport, error) {
 	if allow == nil {
 		allow = Allowed{} // nothing configured: nothing is replayed
@@ -103,23 +104,45 @@ func (s *Store) Recover(allow Allowed) (RecoverReport, error) {
 // reloaded configuration. Before the first Recover or SetAllowed, the
 // recovery a Commit does first accepts the records this process wrote.
 func (s *Store) SetAllowed(allow Allowed) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.allow = allow
+	if allow == nil {
+		s.SetAllowedBy(nil)
+		return
+	}
+	s.SetAllowedBy(func() Allowed { return allow })
 }
 
-func (s *Store) allowed() Allowed {
+// SetAllowedBy is SetAllowed with the set made by f each time a journal
+// record must be judged, rather than kept: after Recover, that is only
+// for a record a Commit finds left over, which is rare, while the set
+// costs memory for every configured cert. f must return the same set
+// until the next SetAllowed or SetAllowedBy (a function of a config that
+// does not change), and be safe to call from any goroutine; a nil set
+// from it allows nothing.
+func (s *Store) SetAllowedBy(f func() Allowed) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.allow
+	s.allow = f
+}
+
+// allowed is what journal recovery accepts now; nil: all (see SetAllowed).
+func (s *Store) allowed() Allowed {
+	s.mu.Lock()
+	f := s.allow
+	s.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	if allow := f(); allow != nil {
+		return allow
+	}
+	return Allowed{}
 }
 
 // recoverCert completes or discards the journal record of one cert.
 // The caller holds no cert lock; recoverCert takes it.
 func (s *Store) recoverCert(cert string, rep *RecoverReport) error {
-	m := s.certLock(cert)
-	m.Lock()
-	defer m.Unlock()
+	unlock := s.lockCert(cert)
+	defer unlock()
 	return s.recoverLocked(cert, rep)
 }
 

@@ -74,10 +74,10 @@ type Store struct {
 	logger hclog.Logger
 	ops    fsOps
 
-	mu    sync.Mutex             // guards certs and allow
-	certs map[string]*sync.Mutex // one per cert name
-	allow Allowed                // what journal recovery accepts; nil: all
-	imu   sync.Mutex             // guards the pending-intents file
+	mu    sync.Mutex           // guards certs and allow
+	certs map[string]*certLock // the cert locks held or waited for
+	allow func() Allowed       // makes what journal recovery accepts; nil: all
+	imu   sync.Mutex           // guards the pending-intents file
 
 	bmu   sync.Mutex        // guards stuck and the rewrite of a stuck batch record
 	stuck map[string]string // cert -> batch record still holding its committed set
@@ -124,7 +124,7 @@ func Open(dir string, logger hclog.Logger) (*Store, error) {
 	if err := checkStateDir(abs); err != nil {
 		return nil, err
 	}
-	return &Store{dir: abs, logger: logger.Named("store"), ops: realOps(), certs: map[string]*sync.Mutex{}, stuck: map[string]string{}}, nil
+	return &Store{dir: abs, logger: logger.Named("store"), ops: realOps(), stuck: map[string]string{}}, nil
 }
 
 // Dir returns the absolute state directory.
@@ -209,15 +209,39 @@ func checkCertName(cert string) error {
 	return nil
 }
 
-func (s *Store) certLock(cert string) *sync.Mutex {
+// certLock serializes the Commits (and recovery) of one cert. It exists
+// only while someone holds or waits for it: kept for every cert ever
+// committed, the locks cost about 60 bytes of heap per cert.
+type certLock struct {
+	sync.Mutex
+	users int // holders and waiters, under Store.mu
+}
+
+// lockCert takes cert's lock and returns the function that releases it.
+func (s *Store) lockCert(cert string) (unlock func()) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.certs[cert]
-	if !ok {
-		m = &sync.Mutex{}
-		s.certs[cert] = m
+	l := s.certs[cert]
+	if l == nil {
+		if s.certs == nil {
+			s.certs = map[string]*certLock{}
+		}
+		l = &certLock{}
+		s.certs[cert] = l
 	}
-	return m
+	l.users++
+	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if l.users--; l.users == 0 {
+			delete(s.certs, cert)
+			if len(s.certs) == 0 {
+				s.certs = nil // a map keeps its size after deletes
+			}
+		}
+	}
 }
 
 // tempName is the name of a temp file next to base (safefile.TempName:
