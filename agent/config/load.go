@@ -23,15 +23,10 @@ import (
 // file; for each key, the last file that sets it wins.
 func Load(path string, opts Options) (*Config, error) {
 	col := &collector{}
-	files := []string{path}
-	dropDir := filepath.Join(filepath.Dir(path), "conf.d")
-	drops, err := filepath.Glob(filepath.Join(dropDir, "*.toml"))
+	files, err := configFiles(path)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(drops)
-	files = append(files, drops...)
-
 	var names []string
 	var datas [][]byte
 	for i, f := range files {
@@ -44,6 +39,17 @@ func Load(path string, opts Options) (*Config, error) {
 	c := merge(decodeAll(names, datas, col), col)
 	c.Files = files
 	return finish(c, opts, col)
+}
+
+// configFiles lists the config file at path, then the *.toml drop-ins
+// in the conf.d directory next to it in name order.
+func configFiles(path string) ([]string, error) {
+	drops, err := filepath.Glob(filepath.Join(filepath.Dir(path), "conf.d", "*.toml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(drops)
+	return append([]string{path}, drops...), nil
 }
 
 // Parse decodes, defaults and validates a single in-memory file named
