@@ -134,6 +134,7 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 			return exchangeFailed(env, "renew", err)
 		}
 	}
+	oneShotCollector()
 	cfg, ok := t.config(env, cfgPath)
 	if !ok {
 		return exitUsage
@@ -180,6 +181,7 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) int {
 		return code
 	}
 	if !asked {
+		oneShotCollector()
 		cfg, ok := t.config(env, cfgPath)
 		if !ok {
 			return exitUsage

@@ -144,6 +144,17 @@ func reloader(path string, running *config.Config, logger hclog.Logger) agent.Re
 // while only; the first Idle collects it and returns it to the kernel.
 const startGCPercent = 200
 
+// oneShotCollector sets startGCPercent for the rest of a one-shot
+// command that works in-process (renew, revoke, status without a
+// daemon): it loads the whole configuration and makes one pass, which
+// allocate as start-up does, and it exits after. An operator's GOGC or
+// GOMEMLIMIT wins.
+func oneShotCollector() {
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(startGCPercent)
+	}
+}
+
 // idleHeadroom is what the process may allocate while idle (control
 // requests, metrics scrapes) before the memory limit makes the collector
 // run once.

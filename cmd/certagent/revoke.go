@@ -59,6 +59,7 @@ func cmdRevoke(ctx context.Context, env *cmdEnv, args []string) int {
 			return exchangeFailed(env, "revoke", err)
 		}
 	}
+	oneShotCollector()
 	cfg, ok := t.config(env, cfgPath)
 	if !ok {
 		return exitUsage
