@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -111,7 +112,12 @@ func readConfigFile(path string, main bool, opts Options, col *collector) ([]byt
 			return fail(ve.msg, ve.fix)
 		}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	// Sized from the Stat so the read does not grow its buffer (10,000
+	// certs are 2 MB of drop-ins); a file that grows meanwhile is still
+	// read whole up to the limit.
+	buf := bytes.NewBuffer(make([]byte, 0, min(fi.Size(), MaxFileSize)+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
+	data := buf.Bytes()
 	if err != nil {
 		return fail(fmt.Sprintf("cannot read config file: %v", unwrapPathErr(err)), "make it readable by root")
 	}
