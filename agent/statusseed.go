@@ -14,14 +14,14 @@ import (
 // loadSeed reads what the previous daemon recorded; a missing or
 // unreadable status file only means there is nothing to carry over.
 func (a *Agent) loadSeed() {
-	sf, err := ReadStatusFile(a.store.Dir())
+	failing, err := readFailing(a.store.Dir())
 	if bad := (*statusDecodeError)(nil); errors.As(err, &bad) {
 		a.log.Warn("status file unreadable; starting without the previous failures", "file", bad.path)
 	}
 	if err != nil {
 		return
 	}
-	a.seed = sf.failing()
+	a.seed = failing
 }
 
 // adoptForeignStatus picks up the failures that a one-shot `certagent

@@ -31,6 +31,7 @@ type lineScanner struct {
 	// table is the current table header's path and tableKey its string.
 	table    []string
 	tableKey string
+	full     []string // scratch: the current key line's whole path
 }
 
 func (s *lineScanner) peek(off int) byte {
@@ -96,8 +97,9 @@ func (s *lineScanner) run() {
 			line := s.line
 			start := s.pos
 			key := s.keyPath('=')
-			full := append(append([]string{}, table...), key...)
-			s.record(full, line)
+			// record keeps strings built from the path, not the path.
+			s.full = append(append(s.full[:0], table...), key...)
+			s.record(s.full, line)
 			if s.pos < len(s.src) && s.peek(0) == '=' {
 				s.next()
 			}
@@ -123,7 +125,7 @@ func (s *lineScanner) keyPath(stop byte) []string {
 			}
 			return parts
 		case c == '"' || c == '\'':
-			cur = append(cur, s.quoted()...)
+			cur = append(cur, s.quoted(true)...)
 			have = true
 		case c == '.':
 			s.next()
@@ -143,9 +145,10 @@ func (s *lineScanner) keyPath(stop byte) []string {
 }
 
 // quoted reads a single-line basic or literal string and returns its
-// content; escapes in basic strings are decoded only for the common
-// cases, which is enough to match key names.
-func (s *lineScanner) quoted() []byte {
+// content, or nothing unless keep (a value is only skipped); escapes in
+// basic strings are decoded only for the common cases, which is enough
+// to match key names.
+func (s *lineScanner) quoted(keep bool) []byte {
 	q := s.next()
 	var out []byte
 	for s.pos < len(s.src) && s.peek(0) != '\n' {
@@ -153,6 +156,10 @@ func (s *lineScanner) quoted() []byte {
 		switch {
 		case c == q:
 			return out
+		case !keep:
+			if c == '\\' && q == '"' && s.pos < len(s.src) {
+				s.next()
+			}
 		case c == '\\' && q == '"' && s.pos < len(s.src):
 			e := s.next()
 			switch e {
@@ -186,7 +193,7 @@ func (s *lineScanner) skipValue() {
 			if s.peek(1) == c && s.peek(2) == c {
 				s.skipMultiline(c)
 			} else {
-				s.quoted()
+				s.quoted(false)
 			}
 		case c == '[' || c == '{':
 			depth++

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -23,15 +24,10 @@ import (
 // file; for each key, the last file that sets it wins.
 func Load(path string, opts Options) (*Config, error) {
 	col := &collector{}
-	files := []string{path}
-	dropDir := filepath.Join(filepath.Dir(path), "conf.d")
-	drops, err := filepath.Glob(filepath.Join(dropDir, "*.toml"))
+	files, err := configFiles(path)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(drops)
-	files = append(files, drops...)
-
 	var names []string
 	var datas [][]byte
 	for i, f := range files {
@@ -44,6 +40,17 @@ func Load(path string, opts Options) (*Config, error) {
 	c := merge(decodeAll(names, datas, col), col)
 	c.Files = files
 	return finish(c, opts, col)
+}
+
+// configFiles lists the config file at path, then the *.toml drop-ins
+// in the conf.d directory next to it in name order.
+func configFiles(path string) ([]string, error) {
+	drops, err := filepath.Glob(filepath.Join(filepath.Dir(path), "conf.d", "*.toml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(drops)
+	return append([]string{path}, drops...), nil
 }
 
 // Parse decodes, defaults and validates a single in-memory file named
@@ -105,7 +112,12 @@ func readConfigFile(path string, main bool, opts Options, col *collector) ([]byt
 			return fail(ve.msg, ve.fix)
 		}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	// Sized from the Stat so the read does not grow its buffer (10,000
+	// certs are 2 MB of drop-ins); a file that grows meanwhile is still
+	// read whole up to the limit.
+	buf := bytes.NewBuffer(make([]byte, 0, min(fi.Size(), MaxFileSize)+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
+	data := buf.Bytes()
 	if err != nil {
 		return fail(fmt.Sprintf("cannot read config file: %v", unwrapPathErr(err)), "make it readable by root")
 	}

@@ -240,7 +240,7 @@ func (u pathUse) section() string { return fmt.Sprintf("%s %q", u.kind, u.name) 
 // a cert and a watch entry, or by two watch entries. Each use after the
 // first (in file order) is reported, naming the first.
 func (v *validator) paths() {
-	var uses []pathUse
+	uses := make([]pathUse, 0, 2*len(v.c.Certs)+2*len(v.c.Watch)) // a cert has a cert and a key file at least
 	add := func(kind, top, name, key, p string) {
 		if p == "" || checkPath(p) != nil {
 			return
@@ -287,7 +287,7 @@ func (v *validator) dupPaths(uses []pathUse) {
 		}
 		return a.key < b.key
 	})
-	first := map[string]pathUse{}
+	first := make(map[string]pathUse, len(uses))
 	for _, u := range uses {
 		p := u.path
 		clean := filepath.Clean(p)

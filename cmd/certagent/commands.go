@@ -115,10 +115,27 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 	fl := newFlags(env, "renew", &cfgPath)
 	force := fl.Bool("force", false, "renew even if not due")
 	local := fl.Bool("local", false, "renew in this process even when the daemon runs")
-	if code, ok := parse(fl, args, env); !ok {
+	code, ok := parse(fl, args, env)
+	if !ok {
 		return code
 	}
-	cfg, ok := env.load(cfgPath)
+	var t daemonTarget
+	if !*local {
+		// The daemon checks the names against its own configuration.
+		if t, ok = env.target(cfgPath); !ok {
+			return exitUsage
+		}
+		req := control.Request{Op: control.OpRenew, Names: fl.Args(), Force: *force, StateDir: t.stateDir}
+		rep, err := askDaemon(ctx, env, t.socket, req, true)
+		switch {
+		case err == nil:
+			return rep.Exit
+		case !errors.Is(err, errNoDaemon):
+			return exchangeFailed(env, "renew", err)
+		}
+	}
+	oneShotCollector()
+	cfg, ok := t.config(env, cfgPath)
 	if !ok {
 		return exitUsage
 	}
@@ -126,16 +143,6 @@ func cmdRenew(ctx context.Context, env *cmdEnv, args []string) int {
 		if cfg.Certs[n] == nil {
 			fmt.Fprintf(env.stderr, "certagent: no cert named %q in %s (known: %s)\n", n, cfgPath, strings.Join(cfg.CertNames(), ", "))
 			return exitUsage
-		}
-	}
-	if !*local {
-		req := control.Request{Op: control.OpRenew, Names: fl.Args(), Force: *force, StateDir: cfg.Agent.StateDir}
-		rep, err := askDaemon(ctx, env, cfg.Agent.ControlSocket, req, true)
-		switch {
-		case err == nil:
-			return rep.Exit
-		case !errors.Is(err, errNoDaemon):
-			return exchangeFailed(env, "renew", err)
 		}
 	}
 	a, done, code := oneShotAgent(ctx, cfg, env)
@@ -158,19 +165,27 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) int {
 	fl := newFlags(env, "status", &cfgPath)
 	asJSON := fl.Bool("json", false, "print JSON (fields documented in docs/status.md)")
 	local := fl.Bool("local", false, "read the files on disk even when the daemon runs")
-	if code, ok := parse(fl, args, env); !ok {
+	code, ok := parse(fl, args, env)
+	if !ok {
 		return code
 	}
-	cfg, ok := env.load(cfgPath)
-	if !ok {
-		return exitUsage
+	var t daemonTarget
+	if !*local {
+		if t, ok = env.target(cfgPath); !ok {
+			return exitUsage
+		}
 	}
 	now := time.Now()
-	rows, code, asked := daemonStatus(ctx, env, cfg, *local)
+	rows, code, asked := daemonStatus(ctx, env, t, *local)
 	if code != exitOK {
 		return code
 	}
 	if !asked {
+		oneShotCollector()
+		cfg, ok := t.config(env, cfgPath)
+		if !ok {
+			return exitUsage
+		}
 		prev, err := agent.ReadStatusFile(cfg.Agent.StateDir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(env.stderr, "certagent: warning: %v\n", err)
@@ -190,12 +205,12 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) int {
 // daemonStatus asks the daemon for its rows. asked is false when the
 // caller must read the disk instead: --local, no daemon, or (for a user
 // who is not root) no access to the socket.
-func daemonStatus(ctx context.Context, env *cmdEnv, cfg *config.Config, local bool) (rows []agent.CertStatus, code int, asked bool) {
+func daemonStatus(ctx context.Context, env *cmdEnv, t daemonTarget, local bool) (rows []agent.CertStatus, code int, asked bool) {
 	if local {
 		return nil, exitOK, false
 	}
-	req := control.Request{Op: control.OpStatus, StateDir: cfg.Agent.StateDir}
-	rep, err := askDaemon(ctx, env, cfg.Agent.ControlSocket, req, false)
+	req := control.Request{Op: control.OpStatus, StateDir: t.stateDir}
+	rep, err := askDaemon(ctx, env, t.socket, req, false)
 	switch {
 	case errors.Is(err, errNoDaemon):
 		return nil, exitOK, false

@@ -170,11 +170,14 @@ func cmdReload(ctx context.Context, env *cmdEnv, args []string) int {
 	path := *socket
 	if path == "" {
 		// The configuration on disk may be the broken one being reloaded:
-		// take its control_socket if it got that far (Load returns what it
-		// merged), else the default. The daemon's verdict names the
-		// problems either way.
+		// take its control_socket from the [agent] table alone, or if that
+		// does not load, from as far as the whole load got (Load returns
+		// what it merged), else the default. The daemon's verdict names
+		// the problems either way.
 		path = defaultSocket
-		if cfg, _ := loadConfig(cfgPath); cfg != nil && filepath.IsAbs(cfg.Agent.ControlSocket) {
+		if a, err := loadAgent(cfgPath); err == nil {
+			path = a.ControlSocket
+		} else if cfg, _ := loadConfig(cfgPath); cfg != nil && filepath.IsAbs(cfg.Agent.ControlSocket) {
 			path = cfg.Agent.ControlSocket
 		}
 	}

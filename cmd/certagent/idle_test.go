@@ -40,3 +40,25 @@ func TestIdleCollectorLeavesOperatorSettings(t *testing.T) {
 		t.Fatal("hooks installed although GOGC is set")
 	}
 }
+
+// Start-up, up to the end of the first pass, runs at startGCPercent; the
+// first Busy (before the first pass) keeps it.
+func TestIdleCollectorStartUp(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	h := idleCollector()
+	if p := debug.SetGCPercent(startGCPercent); p != startGCPercent {
+		t.Fatalf("GC percent at start-up = %d, want %d", p, startGCPercent)
+	}
+	h.Busy()
+	if p := debug.SetGCPercent(startGCPercent); p != startGCPercent {
+		t.Fatalf("GC percent in the first pass = %d, want %d", p, startGCPercent)
+	}
+	h.Idle()
+	h.Busy()
+	if p := debug.SetGCPercent(-1); p != 100 {
+		t.Fatalf("GC percent in the second pass = %d, want 100", p)
+	}
+}

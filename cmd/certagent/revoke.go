@@ -41,25 +41,32 @@ func cmdRevoke(ctx context.Context, env *cmdEnv, args []string) int {
 		fmt.Fprintf(env.stderr, "certagent: %v\n", err)
 		return exitUsage
 	}
-	cfg, ok := env.load(cfgPath)
-	if !ok {
-		return exitUsage
-	}
 	name := rest[0]
-	if cfg.Certs[name] == nil {
-		fmt.Fprintf(env.stderr, "certagent: no cert named %q in %s (known: %s)\n", name, cfgPath, strings.Join(cfg.CertNames(), ", "))
-		return exitUsage
-	}
+	var t daemonTarget
 	if !*local {
+		// The daemon checks the name against its own configuration.
+		var ok bool
+		if t, ok = env.target(cfgPath); !ok {
+			return exitUsage
+		}
 		req := control.Request{Op: control.OpRevoke, Names: []string{name}, Reason: r.String(), NoReissue: *noReissue,
-			StateDir: cfg.Agent.StateDir}
-		rep, err := askDaemon(ctx, env, cfg.Agent.ControlSocket, req, true)
+			StateDir: t.stateDir}
+		rep, err := askDaemon(ctx, env, t.socket, req, true)
 		switch {
 		case err == nil:
 			return rep.Exit
 		case !errors.Is(err, errNoDaemon):
 			return exchangeFailed(env, "revoke", err)
 		}
+	}
+	oneShotCollector()
+	cfg, ok := t.config(env, cfgPath)
+	if !ok {
+		return exitUsage
+	}
+	if cfg.Certs[name] == nil {
+		fmt.Fprintf(env.stderr, "certagent: no cert named %q in %s (known: %s)\n", name, cfgPath, strings.Join(cfg.CertNames(), ", "))
+		return exitUsage
 	}
 	a, done, code := oneShotAgent(ctx, cfg, env)
 	if a == nil {
