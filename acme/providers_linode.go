@@ -7,7 +7,7 @@ import (
 	"github.com/go-acme/lego/v4/providers/dns/linode"
 )
 
-// linode links linodego (and through it text/template), which every user
+// linode links linodego, which every user
 // of the default build would pay for in binary size and resident pages
 // (see defaultDNSProviders); -tags dnslinode adds it to the default
 // providers.
