@@ -135,7 +135,7 @@ func TestInitRoutesLegoLogLevels(t *testing.T) {
 }
 
 func TestKnownDNSProvider(t *testing.T) {
-	for _, n := range []string{"exec", "httpreq", "rfc2136", "cloudflare"} {
+	for _, n := range []string{"exec", "httpreq", "pdns", "cloudflare"} {
 		if !KnownDNSProvider(n) {
 			t.Errorf("%s unknown", n)
 		}

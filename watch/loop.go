@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/fsnotify/fsnotify"
@@ -14,6 +16,24 @@ import (
 
 // ref names one watched path of one key.
 type ref struct{ key, path string }
+
+// resolved is one watched path of a key with what it resolves to. A key
+// has a few paths (cert, key, chain), so each key keeps them in a slice,
+// in Set's sorted order, not in a map of its own: a map per key cost
+// about 300 bytes per managed cert.
+type resolved struct {
+	path  string
+	names []string // resolve(path)
+}
+
+// setNames records names as what path of key resolves to; a path the key
+// no longer has is left alone.
+func (l *loop) setNames(key, path string, names []string) {
+	rs := l.res[key]
+	if i, ok := slices.BinarySearchFunc(rs, path, func(r resolved, p string) int { return strings.Compare(r.path, p) }); ok {
+		rs[i].names = names
+	}
+}
 
 // loop is the fsnotify side of a Run: it owns the inotify instance, knows
 // where every watched path currently resolves to, keeps the set of
@@ -24,11 +44,11 @@ type loop struct {
 	log hclog.Logger
 	fw  *fsnotify.Watcher
 
-	res     map[string]map[string][]string // key -> path -> resolve(path)
-	byName  map[string][]ref               // resolved name -> refs
-	byDir   map[string][]ref               // directory to watch -> refs
-	watched map[string]bool                // directories added to fw
-	addErr  map[string]string              // dir -> last Add error logged
+	res     map[string][]resolved // key -> its paths, sorted, and what they resolve to
+	byName  map[string][]ref      // resolved name -> refs
+	byDir   map[string][]ref      // directory to watch -> refs
+	watched map[string]bool       // directories added to fw
+	addErr  map[string]string     // dir -> last Add error logged
 }
 
 func newLoop(w *Watcher) (*loop, error) {
@@ -40,7 +60,7 @@ func newLoop(w *Watcher) (*loop, error) {
 		w:       w,
 		log:     w.logger,
 		fw:      fw,
-		res:     map[string]map[string][]string{},
+		res:     map[string][]resolved{},
 		watched: map[string]bool{},
 		addErr:  map[string]string{},
 	}, nil
@@ -104,7 +124,11 @@ func (l *loop) syncKeys(all bool) {
 			want[k] = l.w.paths[k] // nil if removed
 		}
 	}
-	clear(l.w.dirty)
+	// A new map, not clear: the start-up Set of every cert grew it to
+	// one entry per key, and a cleared map keeps that size for good.
+	if len(l.w.dirty) > 0 {
+		l.w.dirty = map[string]struct{}{}
+	}
 	l.w.mu.Unlock()
 
 	var rv resolver // directories shared by the keys' paths are resolved once
@@ -113,11 +137,11 @@ func (l *loop) syncKeys(all bool) {
 			delete(l.res, k)
 			continue
 		}
-		m := make(map[string][]string, len(paths))
-		for _, p := range paths {
-			m[p] = rv.resolve(p)
+		rs := make([]resolved, len(paths))
+		for i, p := range paths {
+			rs[i] = resolved{p, rv.resolve(p)}
 		}
-		l.res[k] = m
+		l.res[k] = rs
 	}
 	l.syncWatches()
 }
@@ -148,9 +172,7 @@ func (l *loop) handle(ev fsnotify.Event) {
 	}
 	l.w.touch(refs)
 	for _, r := range refs {
-		if m := l.res[r.key]; m != nil {
-			m[r.path] = resolve(r.path)
-		}
+		l.setNames(r.key, r.path, resolve(r.path))
 	}
 	l.syncWatches()
 }
@@ -165,9 +187,9 @@ func (l *loop) handleErr(err error) {
 	l.log.Warn("inotify event queue overflowed; re-checking every watched file",
 		"error", err, "keys", len(l.res))
 	var refs []ref
-	for k, m := range l.res {
-		for p := range m {
-			refs = append(refs, ref{k, p})
+	for k, rs := range l.res {
+		for _, r := range rs {
+			refs = append(refs, ref{k, r.path})
 		}
 	}
 	l.w.touch(refs)
@@ -182,10 +204,10 @@ func (l *loop) handleErr(err error) {
 func (l *loop) index() {
 	l.byName = map[string][]ref{}
 	l.byDir = map[string][]ref{}
-	for k, m := range l.res {
-		for p, names := range m {
-			r := ref{k, p}
-			for _, n := range names {
+	for k, rs := range l.res {
+		for _, res := range rs {
+			r := ref{k, res.path}
+			for _, n := range res.names {
 				l.byName[n] = append(l.byName[n], r)
 				d := filepath.Dir(n)
 				l.byDir[d] = append(l.byDir[d], r)
@@ -227,7 +249,7 @@ func (l *loop) syncWatches() {
 		}
 		for _, d := range vanished {
 			for _, r := range l.byDir[d] {
-				l.res[r.key][r.path] = resolve(r.path)
+				l.setNames(r.key, r.path, resolve(r.path))
 			}
 		}
 	}

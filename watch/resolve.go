@@ -128,5 +128,8 @@ func (r *resolver) resolve(path string) []string {
 	if fi, err := os.Lstat(cand); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		return resolve(path) // the links it leads through
 	}
+	if cand == path {
+		cand = path // keep Set's string, not Join's copy of it
+	}
 	return append(slices.Clip(dr.links), cand)
 }
