@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
 )
 
@@ -142,8 +143,8 @@ func boolStr(b bool) string {
 // issuance comes back without one.
 func TestGroupCommitReadsCommittedFiles(t *testing.T) {
 	ta := newTestAgent(t, threeCertsOneUnit)
-	g := startGroupCommit(ta.st, func(st *certState, files []store.File) observation {
-		return observeCommitted(ta.cfg, st.cfg, files, nil, time.Now())
+	g := startGroupCommit(ta.st, func(st *certState, files []store.File, v *pki.Vouched) observation {
+		return observeCommitted(ta.cfg, st.cfg, files, nil, v, time.Now())
 	})
 	queueIssued(t, ta, g, "a", "b", "c")
 	g.add(ta.certs["d"], nil, nil, errors.New("ca down"), false)
@@ -185,6 +186,6 @@ func queueIssued(t *testing.T, ta *testAgent, g *groupCommit, names ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.add(st, b.Leaf, files, nil, false)
+		g.add(st, b, files, nil, false)
 	}
 }

@@ -41,14 +41,14 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	// The committed files are observed on the group commit's goroutines
 	// (see groupCommit and observeCommitted). a.cfg and each st.cfg stay
 	// as they are until this pass returns.
-	gc := startGroupCommit(a.store, func(st *certState, files []store.File) observation {
-		return observeCommitted(a.cfg, st.cfg, files, rootsFor(st, roots), a.clock.Now())
+	gc := startGroupCommit(a.store, func(st *certState, files []store.File, v *pki.Vouched) observation {
+		return observeCommitted(a.cfg, st.cfg, files, rootsFor(st, roots), v, a.clock.Now())
 	})
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
-		leaf, files, err := a.issueOne(ctx, st)
+		b, files, err := a.issueOne(ctx, st)
 		// Whatever error an order cut short by shutdown returns (lego's
 		// own wording, a wrapped signal cause), it is not the CA's.
-		gc.add(st, leaf, files, err, err != nil && ctx.Err() != nil)
+		gc.add(st, b, files, err, err != nil && ctx.Err() != nil)
 	})
 	outs := gc.wait(a.beat)
 	a.setRenewing(due, false)
@@ -82,7 +82,7 @@ func (a *Agent) issuerLimit(st *certState) (string, int) {
 // issueOne obtains a new cert in a fresh staging dir and returns the
 // files to commit (the group commit writes them with the certs finished
 // meanwhile). It must not touch st beyond reading its config and leaf.
-func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate, []store.File, error) {
+func (a *Agent) issueOne(ctx context.Context, st *certState) (*Bundle, []store.File, error) {
 	c := st.cfg
 	var dir string
 	if a.needsStaging(c) {
@@ -118,7 +118,7 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	if err := a.preExec(ctx, st, dir, b, files); err != nil {
 		return nil, nil, err
 	}
-	return b.Leaf, files, nil
+	return b, files, nil
 }
 
 // needsStaging reports whether an issuance of c needs a staging dir: a
