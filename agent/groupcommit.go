@@ -143,7 +143,7 @@ func (g *groupCommit) commit(batch []queuedSet) {
 	outs := make([]outcome, len(batch))
 	var reads []int
 	for i, q := range batch {
-		outs[i] = outcome{st: q.st, leaf: q.leaf, changed: res[i].Changed}
+		outs[i] = outcome{st: q.st, leaf: summarize(q.leaf), changed: res[i].Changed}
 		if errs[i] != nil {
 			outs[i] = outcome{st: q.st, err: fmt.Errorf("write: %w", errs[i])}
 			continue

@@ -11,6 +11,7 @@ import (
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 // issueTimeout bounds one issuance so a stuck CA cannot wedge the pass.
@@ -18,8 +19,10 @@ const issueTimeout = 10 * time.Minute
 
 // outcome is what one issuance produced; the Run goroutine applies it.
 type outcome struct {
-	st      *certState
-	leaf    *x509.Certificate
+	st *certState
+	// leaf summarizes the new cert: the outcomes of a pass wait for its
+	// last commit, and 10,000 parsed certs held 25 MB of heap till then.
+	leaf    *leafSummary
 	changed []string
 	// obs is the reading of the files just committed (groupCommit), or
 	// nil: applyOutcome then reads them.
@@ -41,8 +44,9 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	// The committed files are observed on the group commit's goroutines
 	// (see groupCommit and observeCommitted). a.cfg and each st.cfg stay
 	// as they are until this pass returns.
+	walk := safefile.NewWalker() // the revocation records' directory, walked once
 	gc := startGroupCommit(a.store, func(st *certState, files []store.File, v *pki.Vouched) observation {
-		return observeCommitted(a.cfg, st.cfg, files, rootsFor(st, roots), v, a.clock.Now())
+		return observeCommitted(a.cfg, st.cfg, files, rootsFor(st, roots), v, walk, a.clock.Now())
 	})
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
 		b, files, err := a.issueOne(ctx, st)
@@ -51,6 +55,7 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 		gc.add(st, b, files, err, err != nil && ctx.Err() != nil)
 	})
 	outs := gc.wait(a.beat)
+	walk.Close()
 	a.setRenewing(due, false)
 	now := a.clock.Now()
 	for _, o := range outs {
@@ -202,7 +207,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	} else {
 		a.inspect(st, roots, now)
 	}
-	log.Info("certificate "+event, "event", event, "serial", serialHex(o.leaf), "not_after", stamp(o.leaf.NotAfter),
+	log.Info("certificate "+event, "event", event, "serial", o.leaf.Serial(), "not_after", stamp(o.leaf.NotAfter),
 		"next_renewal", stamp(st.renewAt), "files_changed", len(o.changed))
 	a.countRenewal(st.name, "success")
 }
