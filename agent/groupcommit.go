@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/x509"
 	"fmt"
 	"runtime"
 	"sync"
@@ -37,6 +36,7 @@ type groupCommit struct {
 	readers chan struct{}  // bounds them to the CPUs
 
 	mu     sync.Mutex // guards queue, closed and outs
+	room   *sync.Cond // on mu: the queue is shorter than maxBatch again
 	queue  []queuedSet
 	closed bool
 	outs   []outcome
@@ -49,7 +49,7 @@ type observeFunc func(st *certState, files []store.File, v *pki.Vouched) observa
 
 type queuedSet struct {
 	st      *certState
-	leaf    *x509.Certificate
+	leaf    *leafSummary
 	files   []store.File
 	vouched *pki.Vouched // nil: nothing vouched for
 }
@@ -60,6 +60,7 @@ type queuedSet struct {
 func startGroupCommit(s *store.Store, observe observeFunc) *groupCommit {
 	g := &groupCommit{store: s, observe: observe, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		readers: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	g.room = sync.NewCond(&g.mu)
 	go g.writer()
 	return g
 }
@@ -74,7 +75,14 @@ func (g *groupCommit) add(st *certState, b *Bundle, files []store.File, err erro
 		g.outs = append(g.outs, outcome{st: st, err: err, cancelled: cancelled})
 		return
 	}
-	q := queuedSet{st: st, leaf: b.Leaf, files: files}
+	// At most one batch waits while one is written: a CA that issues
+	// faster than the disk commits waits here rather than holding
+	// thousands of issued sets in memory (their batches would be no
+	// larger: maxBatch bounds them).
+	for len(g.queue) >= maxBatch {
+		g.room.Wait()
+	}
+	q := queuedSet{st: st, leaf: summarize(b.Leaf), files: files}
 	if b.SignedBy != nil {
 		q.vouched = &pki.Vouched{Leaf: b.Leaf.Raw, CA: b.SignedBy}
 	}
@@ -117,6 +125,7 @@ func (g *groupCommit) writer() {
 			batch := g.queue[:n:n]
 			g.queue = g.queue[n:]
 			closed := g.closed && len(g.queue) == 0
+			g.room.Broadcast()
 			g.mu.Unlock()
 			if n > 0 {
 				g.commit(batch)
@@ -143,7 +152,7 @@ func (g *groupCommit) commit(batch []queuedSet) {
 	outs := make([]outcome, len(batch))
 	var reads []int
 	for i, q := range batch {
-		outs[i] = outcome{st: q.st, leaf: summarize(q.leaf), changed: res[i].Changed}
+		outs[i] = outcome{st: q.st, leaf: q.leaf, changed: res[i].Changed}
 		if errs[i] != nil {
 			outs[i] = outcome{st: q.st, err: fmt.Errorf("write: %w", errs[i])}
 			continue
