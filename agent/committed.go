@@ -7,6 +7,7 @@ import (
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 // observeCommitted is observeCert for a cert whose set of files, files,
@@ -19,15 +20,20 @@ import (
 // it reads. A change by someone else after the commit is as if it came
 // after a re-read: the watcher reports it, as it does then. Whatever the
 // bytes alone cannot tell (an encrypted key, an output file not in the
-// set, a file too large for Inspect) goes to observeCert.
-func observeCommitted(cfg *config.Config, c *config.Cert, files []store.File, roots []*x509.Certificate, now time.Time) observation {
+// set, a file too large for Inspect) goes to observeCert. v, when not
+// nil, spares the check of the leaf's signature that the in-process
+// signer has already made (pki.Vouched); walk, when not nil, finds the
+// (usual) absence of a revocation record with one fstatat.
+func observeCommitted(cfg *config.Config, c *config.Cert, files []store.File, roots []*x509.Certificate, v *pki.Vouched, walk *safefile.Walker, now time.Time) observation {
 	certData, keyData, ok := committedPair(c, files)
 	if !ok {
 		return observeCert(cfg, c, roots, now)
 	}
-	rep := pki.InspectData(c.CertFile, certData, c.KeyFile, keyData, expectFor(cfg, c, roots), now)
+	exp := expectFor(cfg, c, roots)
+	exp.Vouched = v
+	rep := pki.InspectData(c.CertFile, certData, c.KeyFile, keyData, exp, now)
 	return observation{leaf: summarize(rep.Leaf), problems: rep.Problems,
-		revoked: readRevocation(cfg.Agent.StateDir, c.Name)}
+		revoked: readRevocationVia(walk, cfg.Agent.StateDir, c.Name)}
 }
 
 // committedPair returns the bytes of c's cert and key files in files when

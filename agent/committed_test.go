@@ -29,13 +29,13 @@ func TestObserveCommittedFallsBackToReading(t *testing.T) {
 		"no key in the set": {{Path: st.cfg.CertFile, Data: bogus}},
 		"cert too large":    {{Path: st.cfg.CertFile, Data: make([]byte, pki.MaxFileSize+1)}, {Path: st.cfg.KeyFile, Data: bogus}},
 	} {
-		got := observeCommitted(ta.cfg, st.cfg, files, nil, now)
+		got := observeCommitted(ta.cfg, st.cfg, files, nil, nil, nil, now)
 		if !sameSummary(got.leaf, re.leaf) || !slices.Equal(got.problems, re.problems) {
 			t.Errorf("%s: %+v, want the files read: %+v", name, got, re)
 		}
 	}
 	// A whole set is checked from its bytes, which here are not a cert.
-	got := observeCommitted(ta.cfg, st.cfg, []store.File{{Path: st.cfg.KeyFile, Data: bogus}, {Path: st.cfg.CertFile, Data: bogus}}, nil, now)
+	got := observeCommitted(ta.cfg, st.cfg, []store.File{{Path: st.cfg.KeyFile, Data: bogus}, {Path: st.cfg.CertFile, Data: bogus}}, nil, nil, nil, now)
 	if got.leaf != nil || len(got.problems) == 0 {
 		t.Fatalf("bogus committed bytes observed as %+v", got)
 	}

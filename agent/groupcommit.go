@@ -1,12 +1,12 @@
 package agent
 
 import (
-	"crypto/x509"
 	"fmt"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
 	"github.com/certagent/certagent/internal/failpoint"
 )
@@ -29,44 +29,64 @@ const maxBatch = 1000
 // outcomes one after another, then only takes the observations in.
 type groupCommit struct {
 	store   *store.Store
-	observe func(*certState, []store.File) observation // nil: the pass reads the files itself
-	wake    chan struct{}                              // capacity 1: "the queue is not empty"
-	done    chan struct{}                              // closed when the writer has written everything
-	reads   sync.WaitGroup                             // the observations under way
-	readers chan struct{}                              // bounds them to the CPUs
+	observe observeFunc    // nil: the pass reads the files itself
+	wake    chan struct{}  // capacity 1: "the queue is not empty"
+	done    chan struct{}  // closed when the writer has written everything
+	reads   sync.WaitGroup // the observations under way
+	readers chan struct{}  // bounds them to the CPUs
 
 	mu     sync.Mutex // guards queue, closed and outs
+	room   *sync.Cond // on mu: the queue is shorter than maxBatch again
 	queue  []queuedSet
 	closed bool
 	outs   []outcome
 }
 
+// observeFunc observes a committed cert given the files committed and,
+// when its issuer signed it in this process, the fact that its leaf's
+// signature was checked (nil otherwise).
+type observeFunc func(st *certState, files []store.File, v *pki.Vouched) observation
+
 type queuedSet struct {
-	st    *certState
-	leaf  *x509.Certificate
-	files []store.File
+	st      *certState
+	leaf    *leafSummary
+	files   []store.File
+	vouched *pki.Vouched // nil: nothing vouched for
 }
 
 // startGroupCommit starts the writer of one pass. observe, when not nil,
 // observes a committed cert given the files committed; it must be safe
 // to call concurrently.
-func startGroupCommit(s *store.Store, observe func(*certState, []store.File) observation) *groupCommit {
+func startGroupCommit(s *store.Store, observe observeFunc) *groupCommit {
 	g := &groupCommit{store: s, observe: observe, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		readers: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	g.room = sync.NewCond(&g.mu)
 	go g.writer()
 	return g
 }
 
-// add queues an issued set for the next batch, or records the failure
-// of an issuance (err, nothing to write); cancelled says the daemon was shutting down.
-func (g *groupCommit) add(st *certState, leaf *x509.Certificate, files []store.File, err error, cancelled bool) {
+// add queues an issued set (b, and files, its output) for the next
+// batch, or records the failure of an issuance (err, nothing to write);
+// cancelled says the daemon was shutting down.
+func (g *groupCommit) add(st *certState, b *Bundle, files []store.File, err error, cancelled bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err != nil {
 		g.outs = append(g.outs, outcome{st: st, err: err, cancelled: cancelled})
 		return
 	}
-	g.queue = append(g.queue, queuedSet{st: st, leaf: leaf, files: files})
+	// At most one batch waits while one is written: a CA that issues
+	// faster than the disk commits waits here rather than holding
+	// thousands of issued sets in memory (their batches would be no
+	// larger: maxBatch bounds them).
+	for len(g.queue) >= maxBatch {
+		g.room.Wait()
+	}
+	q := queuedSet{st: st, leaf: summarize(b.Leaf), files: files}
+	if b.SignedBy != nil {
+		q.vouched = &pki.Vouched{Leaf: b.Leaf.Raw, CA: b.SignedBy}
+	}
+	g.queue = append(g.queue, q)
 	select {
 	case g.wake <- struct{}{}:
 	default:
@@ -105,6 +125,7 @@ func (g *groupCommit) writer() {
 			batch := g.queue[:n:n]
 			g.queue = g.queue[n:]
 			closed := g.closed && len(g.queue) == 0
+			g.room.Broadcast()
 			g.mu.Unlock()
 			if n > 0 {
 				g.commit(batch)
@@ -166,7 +187,7 @@ func (g *groupCommit) startReads(batch []queuedSet, outs []outcome, reads []int)
 			go func(q queuedSet, obs *observation) {
 				defer wg.Done()
 				defer func() { <-g.readers }()
-				*obs = g.observe(q.st, q.files)
+				*obs = g.observe(q.st, q.files, q.vouched)
 			}(batch[i], outs[i].obs)
 		}
 		wg.Wait()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
 )
 
@@ -142,8 +143,8 @@ func boolStr(b bool) string {
 // issuance comes back without one.
 func TestGroupCommitReadsCommittedFiles(t *testing.T) {
 	ta := newTestAgent(t, threeCertsOneUnit)
-	g := startGroupCommit(ta.st, func(st *certState, files []store.File) observation {
-		return observeCommitted(ta.cfg, st.cfg, files, nil, time.Now())
+	g := startGroupCommit(ta.st, func(st *certState, files []store.File, v *pki.Vouched) observation {
+		return observeCommitted(ta.cfg, st.cfg, files, nil, v, nil, time.Now())
 	})
 	queueIssued(t, ta, g, "a", "b", "c")
 	g.add(ta.certs["d"], nil, nil, errors.New("ca down"), false)
@@ -159,7 +160,7 @@ func TestGroupCommitReadsCommittedFiles(t *testing.T) {
 			}
 		case o.obs == nil || o.obs.leaf == nil:
 			t.Errorf("%s: committed files not read: %+v", o.st.name, o.obs)
-		case !o.obs.leaf.is(o.leaf) || len(o.obs.problems) != 0:
+		case !sameSummary(o.obs.leaf, o.leaf) || len(o.obs.problems) != 0:
 			t.Errorf("%s: read %v with problems %v, want the committed cert", o.st.name, o.obs.leaf.Serial(), o.obs.problems)
 		default:
 			// What a re-read finds: the same cert and problems.
@@ -185,6 +186,6 @@ func queueIssued(t *testing.T, ta *testAgent, g *groupCommit, names ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.add(st, b.Leaf, files, nil, false)
+		g.add(st, b, files, nil, false)
 	}
 }

@@ -96,6 +96,12 @@ type Bundle struct {
 	Chain []*x509.Certificate
 	// Roots are the issuer's trust anchors, written to ca_file.
 	Roots []*x509.Certificate
+	// SignedBy, when not nil, is the CA cert whose key signed Leaf in
+	// this process, the signature checked against that key as it was
+	// made (see pki.Vouched): the agent does not check that signature
+	// again. Only an in-process signer (the local CA) may set it; an
+	// issuer that receives its certs from elsewhere leaves it nil.
+	SignedBy *x509.Certificate
 
 	// Set by the agent, not by issuers (see fallback.go): the name of
 	// the issuer that issued, and the roots of the cert's other issuers,

@@ -11,6 +11,7 @@ import (
 	"github.com/certagent/certagent/agent/config"
 	"github.com/certagent/certagent/agent/pki"
 	"github.com/certagent/certagent/agent/store"
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 // issueTimeout bounds one issuance so a stuck CA cannot wedge the pass.
@@ -18,8 +19,10 @@ const issueTimeout = 10 * time.Minute
 
 // outcome is what one issuance produced; the Run goroutine applies it.
 type outcome struct {
-	st      *certState
-	leaf    *x509.Certificate
+	st *certState
+	// leaf summarizes the new cert: the outcomes of a pass wait for its
+	// last commit, and 10,000 parsed certs held 25 MB of heap till then.
+	leaf    *leafSummary
 	changed []string
 	// obs is the reading of the files just committed (groupCommit), or
 	// nil: applyOutcome then reads them.
@@ -41,16 +44,18 @@ func (a *Agent) issueAll(ctx context.Context, due []*certState, roots map[string
 	// The committed files are observed on the group commit's goroutines
 	// (see groupCommit and observeCommitted). a.cfg and each st.cfg stay
 	// as they are until this pass returns.
-	gc := startGroupCommit(a.store, func(st *certState, files []store.File) observation {
-		return observeCommitted(a.cfg, st.cfg, files, rootsFor(st, roots), a.clock.Now())
+	walk := safefile.NewWalker() // the revocation records' directory, walked once
+	gc := startGroupCommit(a.store, func(st *certState, files []store.File, v *pki.Vouched) observation {
+		return observeCommitted(a.cfg, st.cfg, files, rootsFor(st, roots), v, walk, a.clock.Now())
 	})
 	a.fanOut(ctx, due, a.issuerLimit, func(st *certState) {
-		leaf, files, err := a.issueOne(ctx, st)
+		b, files, err := a.issueOne(ctx, st)
 		// Whatever error an order cut short by shutdown returns (lego's
 		// own wording, a wrapped signal cause), it is not the CA's.
-		gc.add(st, leaf, files, err, err != nil && ctx.Err() != nil)
+		gc.add(st, b, files, err, err != nil && ctx.Err() != nil)
 	})
 	outs := gc.wait(a.beat)
+	walk.Close()
 	a.setRenewing(due, false)
 	now := a.clock.Now()
 	for _, o := range outs {
@@ -82,7 +87,7 @@ func (a *Agent) issuerLimit(st *certState) (string, int) {
 // issueOne obtains a new cert in a fresh staging dir and returns the
 // files to commit (the group commit writes them with the certs finished
 // meanwhile). It must not touch st beyond reading its config and leaf.
-func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate, []store.File, error) {
+func (a *Agent) issueOne(ctx context.Context, st *certState) (*Bundle, []store.File, error) {
 	c := st.cfg
 	var dir string
 	if a.needsStaging(c) {
@@ -118,7 +123,7 @@ func (a *Agent) issueOne(ctx context.Context, st *certState) (*x509.Certificate,
 	if err := a.preExec(ctx, st, dir, b, files); err != nil {
 		return nil, nil, err
 	}
-	return b.Leaf, files, nil
+	return b, files, nil
 }
 
 // needsStaging reports whether an issuance of c needs a staging dir: a
@@ -202,7 +207,7 @@ func (a *Agent) applyOutcome(o outcome, roots []*x509.Certificate, now time.Time
 	} else {
 		a.inspect(st, roots, now)
 	}
-	log.Info("certificate "+event, "event", event, "serial", serialHex(o.leaf), "not_after", stamp(o.leaf.NotAfter),
+	log.Info("certificate "+event, "event", event, "serial", o.leaf.Serial(), "not_after", stamp(o.leaf.NotAfter()),
 		"next_renewal", stamp(st.renewAt), "files_changed", len(o.changed))
 	a.countRenewal(st.name, "success")
 }

@@ -8,7 +8,6 @@ package agent
 // same transitions with no Agent at all.
 
 import (
-	"crypto/x509"
 	"time"
 
 	"github.com/certagent/certagent/agent/pki"
@@ -65,11 +64,11 @@ func (s *certState) recordFailure(errText string) {
 // the replaced cert after leaf was issued and written at now; it remembers
 // the issuance for the no-hot-loop floor (floorRenewal). The files are
 // observed again by the caller.
-func (s *certState) recordSuccess(leaf *x509.Certificate, now time.Time) {
+func (s *certState) recordSuccess(leaf *leafSummary, now time.Time) {
 	s.failures, s.retryAt, s.caRetryAt, s.lastErr = 0, time.Time{}, time.Time{}, ""
 	s.needsToken, s.tokenWait = false, nil
 	s.ari = nil
-	s.issuedAt, s.issuedSerial = now, serialHex(leaf)
+	s.issuedAt, s.issuedSerial = now, leaf.Serial()
 }
 
 // forgetFailure clears a failure and its backoff.

@@ -111,7 +111,9 @@ func (c *CA) Issue(ctx context.Context, req agent.Request) (*agent.Bundle, error
 	if err != nil {
 		return nil, fmt.Errorf("local ca %q: cert %q: parse signed cert: %w", c.name, req.Name, err)
 	}
-	return &agent.Bundle{Key: key, Leaf: leaf, Roots: v.roots}, nil
+	// CreateCertificate refused a caKey that does not match caCert and
+	// checked the signature it made: the agent need not check it again.
+	return &agent.Bundle{Key: key, Leaf: leaf, Roots: v.roots, SignedBy: caCert}, nil
 }
 
 // Roots returns the CA certificate, loading or creating the CA first;

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/certagent/certagent/internal/failpoint"
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 // Set is one cert's files and follow-ups, for CommitBatch.
@@ -84,11 +85,15 @@ func (s *Store) CommitBatch(sets []Set) ([]Result, []error) {
 		defer unlock()
 	}
 	var items []*batchItem
+	// The sets of a batch mostly share their output directories: each is
+	// walked once for the batch (safefile.Walker.Resolve), not once a file.
+	walk := safefile.NewWalker()
+	defer walk.Close()
 	for i, set := range sets {
 		if errs[i] != nil {
 			continue
 		}
-		p, err := s.plan(set.Cert, set.Files)
+		p, err := s.plan(set.Cert, set.Files, walk)
 		defer p.close()
 		res[i] = p.res
 		if err != nil {

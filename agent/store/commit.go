@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/certagent/certagent/internal/failpoint"
+	"github.com/certagent/certagent/internal/safefile"
 )
 
 // ErrIncomplete marks a Commit that failed after its commit point: the
@@ -39,7 +40,7 @@ func (s *Store) commit(cert string, files []File, intents []Intent, savePrev boo
 	}
 	unlock := s.lockCert(cert)
 	defer unlock()
-	p, err := s.plan(cert, files)
+	p, err := s.plan(cert, files, nil)
 	defer p.close()
 	if err != nil {
 		return p.res, err
@@ -81,7 +82,8 @@ func (p *plan) close() {
 // plan completes an earlier interrupted write of cert, resolves and reads
 // every target, corrects the mode and owner of those already right and
 // returns the rest. The caller holds the cert's lock and closes the plan.
-func (s *Store) plan(cert string, files []File) (*plan, error) {
+// w, when not nil, shares the walks of the targets' directories.
+func (s *Store) plan(cert string, files []File, w *safefile.Walker) (*plan, error) {
 	p := &plan{}
 	// A set left half-written by an earlier failed Commit is completed
 	// (or discarded) before anything else touches these files.
@@ -94,7 +96,7 @@ func (s *Store) plan(cert string, files []File) (*plan, error) {
 	}
 	seen := map[string]string{}
 	for _, f := range files {
-		t, err := resolveTarget(f.Path, f.FollowSymlinks, true, f.DirMode)
+		t, err := resolveTargetVia(w, f.Path, f.FollowSymlinks, true, f.DirMode)
 		if err != nil {
 			return p, err
 		}

@@ -56,7 +56,18 @@ func (t *target) path() string { return t.dir.Join(t.base) }
 // resolveTarget opens the parent of path (creating it with dirMode) and
 // checks the final component (see safefile.Resolve).
 func resolveTarget(path string, follow, create bool, dirMode os.FileMode) (*target, error) {
-	d, base, err := safefile.Resolve(path, safefile.Opts{Follow: follow, Create: create, DirMode: dirMode})
+	return resolveTargetVia(nil, path, follow, create, dirMode)
+}
+
+// resolveTargetVia is resolveTarget with the walk of path's directory
+// shared through w (safefile.Walker.Resolve), when w is not nil.
+func resolveTargetVia(w *safefile.Walker, path string, follow, create bool, dirMode os.FileMode) (*target, error) {
+	o := safefile.Opts{Follow: follow, Create: create, DirMode: dirMode}
+	resolve := safefile.Resolve
+	if w != nil {
+		resolve = w.Resolve
+	}
+	d, base, err := resolve(path, o)
 	if err != nil {
 		return nil, err
 	}

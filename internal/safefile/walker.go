@@ -81,3 +81,35 @@ func (w *Walker) Close() {
 	}
 	w.dirs = map[string]*walkedDir{}
 }
+
+// Resolve is the package's Resolve with the directory walk shared, as a
+// batch of writes into few directories asks: when the walk of path's
+// directory succeeded and its final component is missing or a regular
+// file, the Dir returned holds a descriptor of its own (a duplicate of
+// the kept one), which the caller closes. Everything else (a directory
+// still to create, a final symlink or directory, a walk error) goes to
+// Resolve, which judges it exactly as without a Walker. A walk that
+// creates nothing is the same walk as one that may create (create only
+// acts on a missing component), so o.Create and o.DirMode need not key
+// the kept directories.
+func (w *Walker) Resolve(path string, o Opts) (*Dir, string, error) {
+	if !filepath.IsAbs(path) {
+		return Resolve(path, o) // its error
+	}
+	p := filepath.Clean(path)
+	wd := w.dir(filepath.Dir(p))
+	if wd.err != nil {
+		return Resolve(path, o)
+	}
+	base := filepath.Base(p)
+	var st unix.Stat_t
+	err := unix.Fstatat(wd.d.fd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if (err != nil && err != unix.ENOENT) || (err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG) {
+		return Resolve(path, o)
+	}
+	fd, err := unix.FcntlInt(uintptr(wd.d.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return Resolve(path, o)
+	}
+	return &Dir{fd: fd, path: wd.d.path}, base, nil
+}
