@@ -31,11 +31,11 @@ const AllDNSProviders = false
 // pages at idle (its API client has hundreds of types, and since
 // text/template, which output templates use, calls methods by name, the
 // linker keeps every exported method of them); it comes with -tags
-// dnslinode (providers_linode.go) or dnsall. rfc2136 likewise: its GSS-TSIG
-// support links Kerberos (gokrb5, about 40 packages, with database/sql,
-// encoding/gob and log/slog), 1.3 MB of binary and about 1.3 MiB of
-// resident binary pages at idle; it comes with -tags dnsrfc2136
-// (providers_rfc2136.go) or dnsall.
+// dnslinode (providers_linode.go) or dnsall. rfc2136 is certagent's own
+// HMAC-TSIG provider (rfc2136.go, registered by providers_rfc2136_hmac.go):
+// lego's adds GSS-TSIG, whose Kerberos (gokrb5, about 40 packages) cost
+// 1.3 MB of binary and about 1.3 MiB of resident binary pages at idle; it
+// comes with -tags dnsrfc2136 (providers_rfc2136.go) or dnsall.
 var defaultDNSProviders = map[string]func() (challenge.Provider, error){
 	"acme-dns":     func() (challenge.Provider, error) { return acmedns.NewDNSProvider() },
 	"acmedns":      func() (challenge.Provider, error) { return acmedns.NewDNSProvider() },

@@ -9,11 +9,11 @@ import (
 	"github.com/certagent/certagent/agent/config"
 )
 
-// The default build leaves the AWS SDK, linodego and rfc2136's Kerberos out (agent/config's
+// The default build leaves the AWS SDK and linodego out (agent/config's
 // error for an unknown provider says which build has them) and keeps the
-// others.
+// others, rfc2136 as the in-house HMAC-TSIG provider.
 func TestDefaultBuildLeavesTaggedProvidersOut(t *testing.T) {
-	for _, name := range []string{"route53", "linode", "rfc2136"} {
+	for _, name := range []string{"route53", "linode"} {
 		if KnownDNSProvider(name) {
 			t.Errorf("%s is in the default build", name)
 		}
@@ -21,12 +21,24 @@ func TestDefaultBuildLeavesTaggedProvidersOut(t *testing.T) {
 	if !KnownDNSProvider("cloudflare") {
 		t.Fatal("cloudflare left the default build")
 	}
+	f, ok := lookupDNSProvider("rfc2136")
+	if !ok {
+		t.Fatal("rfc2136 left the default build")
+	}
+	t.Setenv("RFC2136_NAMESERVER", "127.0.0.1")
+	p, err := f()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ours := p.(*rfc2136Provider); !ours {
+		t.Fatalf("the default build's rfc2136 is %T, want the in-house provider", p)
+	}
 }
 
 // A config naming a provider the default build leaves out fails at
 // validation with the build tag that brings it in.
 func TestConfigNamesTagOfLeftOutProvider(t *testing.T) {
-	for name, tag := range map[string]string{"route53": "-tags dnsroute53", "linode": "-tags dnslinode", "rfc2136": "-tags dnsrfc2136"} {
+	for name, tag := range map[string]string{"route53": "-tags dnsroute53", "linode": "-tags dnslinode"} {
 		doc := "[issuers.le]\ntype = \"acme\"\ndirectory = \"https://ca.example/dir\"\nchallenge = \"dns-01\"\ndns_provider = \"" + name + "\"\n"
 		_, err := config.Parse("t.toml", []byte(doc), config.Options{KnownDNSProvider: KnownDNSProvider})
 		if err == nil || !strings.Contains(err.Error(), `unknown dns provider "`+name+`"`) || !strings.Contains(err.Error(), name+" "+tag) && !strings.Contains(err.Error(), name+" needs "+tag) {

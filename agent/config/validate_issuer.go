@@ -133,7 +133,7 @@ func (v *validator) dns01(is *Issuer, at func(string, *valueError)) {
 	case is.DNSProvider == "":
 		at("dns_provider", badValue(`name a lego DNS provider, e.g. dns_provider = "cloudflare"`, "dns-01 needs a dns_provider"))
 	case v.opts.KnownDNSProvider != nil && !v.opts.KnownDNSProvider(is.DNSProvider):
-		at("dns_provider", badValue("use a provider name from docs/acme.md (lego's names); route53 needs -tags dnsroute53, linode -tags dnslinode, rfc2136 -tags dnsrfc2136, any other provider outside the default build -tags dnsall", "unknown dns provider %s", quoteShort(is.DNSProvider)))
+		at("dns_provider", badValue("use a provider name from docs/acme.md (lego's names); route53 needs -tags dnsroute53, linode -tags dnslinode, any other provider outside the default build -tags dnsall", "unknown dns provider %s", quoteShort(is.DNSProvider)))
 	}
 	v.inputFile(at, "dns_env_file", is.DNSEnvFile, true)
 }

@@ -148,7 +148,7 @@ func TestValidateIssuerAndAgent(t *testing.T) {
 			[]string{L + `key "dns_provider": dns-01 needs a dns_provider (name a lego DNS provider, e.g. dns_provider = "cloudflare")`}},
 		{"dns provider unknown", acme("challenge = \"dns-01\"\ndns_provider = \"cloudfare\""),
 			&Options{KnownDNSProvider: func(n string) bool { return n == "cloudflare" }, SkipFileChecks: true},
-			[]string{L + `key "dns_provider": unknown dns provider "cloudfare" (use a provider name from docs/acme.md (lego's names); route53 needs -tags dnsroute53, linode -tags dnslinode, rfc2136 -tags dnsrfc2136, any other provider outside the default build -tags dnsall)`}},
+			[]string{L + `key "dns_provider": unknown dns provider "cloudfare" (use a provider name from docs/acme.md (lego's names); route53 needs -tags dnsroute53, linode -tags dnslinode, any other provider outside the default build -tags dnsall)`}},
 		{"dns provider any when nil", acme("challenge = \"dns-01\"\ndns_provider = \"whatever\""), nil, nil},
 		{"dns provider with http-01", acme(`dns_provider = "cloudflare"`), nil,
 			[]string{L + `key "dns_provider": dns_provider only applies to the dns-01 challenge (remove it, or use challenge = "dns-01")`}},
