@@ -191,7 +191,7 @@ func newEntry(j inspectJob, rep pki.Report, leaf *leafSummary) *cacheEntry {
 	}
 	limit := j.wall.Add(-cacheSettle).UnixNano()
 	for _, r := range rep.Reads {
-		if r.Stamp.CtimeNs <= 0 || r.Stamp.CtimeNs > limit {
+		if r.Stamp.CtimeNs <= 0 || r.Stamp.CtimeNs > limit || !rootOnlyWritable(r.Stamp) {
 			return nil
 		}
 	}
@@ -201,6 +201,17 @@ func newEntry(j inspectJob, rep pki.Report, leaf *leafSummary) *cacheEntry {
 		return nil
 	}
 	return e
+}
+
+// rootOnlyWritable reports whether only root can write the file stamped
+// st: owned by root, without group or other write (with an ACL the group
+// bits are its mask, so no named entry grants write either). A write
+// through a shared writable mapping moves the ctime only at the first
+// write fault after writeback (ext4), or never (tmpfs), so an inode
+// another user can write (`owner = ...`, a group-writable mode) may
+// change under an unchanged Stamp: its verdict is not cached.
+func rootOnlyWritable(st pki.Stamp) bool {
+	return st.UID == 0 && st.Mode&0o022 == 0
 }
 
 // validWindow is the time span (unix seconds) in which every cert of

@@ -211,3 +211,67 @@ func TestInspectCacheNotForEncryptedKeys(t *testing.T) {
 		t.Error("a plain cert is not cacheable")
 	}
 }
+
+// TestInspectCacheWritableFileNotCached: a write through a shared
+// writable mapping moves the ctime only at the first write fault after
+// writeback (ext4) or never (tmpfs), so an inode anyone but root can
+// write can change under an unchanged Stamp. The owner (here uid 65534,
+// as `owner = ...` makes it) keeps a mapping across the inspection and
+// then breaks the cert through it: the verdict must not have been kept.
+func TestInspectCacheWritableFileNotCached(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(p string) error
+	}{
+		{"foreign owner", func(p string) error { return os.Chown(p, 65534, 65534) }},
+		{"group writable", func(p string) error { return os.Chmod(p, 0o664) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, j := cacheFixture(t)
+			p := j.c.CertFile
+			if err := tc.set(p); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fi, _ := f.Stat()
+			m, err := syscall.Mmap(int(f.Fd()), 0, int(fi.Size()), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Munmap(m)
+			i := bytes.Index(m, []byte("-----END"))
+			m[i-10] ^= 1 // the write fault, before the stamp
+			m[i-10] ^= 1
+			first := runInspect(j)
+			if len(first.obs.problems) > 0 {
+				t.Fatalf("the intact pair: problems %v", first.obs.problems)
+			}
+			j.entry = first.entry
+			ctime0 := statCtime(t, p)
+			m[i-10] ^= 'A' ^ 'B' // a base64 letter of the signature
+			if statCtime(t, p) != ctime0 {
+				t.Log("this kernel moved the ctime on a mapped write")
+			}
+			r := runInspect(j)
+			if r.hit || len(r.obs.problems) == 0 {
+				t.Fatalf("cert broken through a mapping: hit %v, problems %v", r.hit, r.obs.problems)
+			}
+		})
+	}
+}
+
+func statCtime(t *testing.T, p string) syscall.Timespec {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ctim
+}

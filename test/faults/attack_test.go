@@ -54,4 +54,5 @@ var attacks = []struct {
 	{"held_dropin_owned_by_user", attackHeldDropin},
 	{"held_credential_file_owned_by_user", attackHeldCredential},
 	{"held_metrics_remote_bind", attackHeldMetricsRemote},
+	{"held_mapped_write_under_cache", attackHeldMappedWrite},
 }
