@@ -60,14 +60,9 @@ func resolveTarget(path string, follow, create bool, dirMode os.FileMode) (*targ
 }
 
 // resolveTargetVia is resolveTarget with the walk of path's directory
-// shared through w (safefile.Walker.Resolve), when w is not nil.
+// shared through w (safefile.Walker.Resolve; a nil w shares nothing).
 func resolveTargetVia(w *safefile.Walker, path string, follow, create bool, dirMode os.FileMode) (*target, error) {
-	o := safefile.Opts{Follow: follow, Create: create, DirMode: dirMode}
-	resolve := safefile.Resolve
-	if w != nil {
-		resolve = w.Resolve
-	}
-	d, base, err := resolve(path, o)
+	d, base, err := w.Resolve(path, safefile.Opts{Follow: follow, Create: create, DirMode: dirMode})
 	if err != nil {
 		return nil, err
 	}

@@ -9,10 +9,7 @@ import (
 // After a pass the collector is off under a memory limit near what is in
 // use; before the next it is back to the default, without a limit.
 func TestIdleCollectorStopsGCBetweenPasses(t *testing.T) {
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	noOperatorGCSettings(t)
 	h := idleCollector()
 	if h.Busy == nil || h.Idle == nil {
 		t.Fatal("no hooks without GOGC/GOMEMLIMIT")
@@ -44,10 +41,7 @@ func TestIdleCollectorLeavesOperatorSettings(t *testing.T) {
 // Start-up, up to the end of the first pass, runs at startGCPercent; the
 // first Busy (before the first pass) keeps it.
 func TestIdleCollectorStartUp(t *testing.T) {
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	noOperatorGCSettings(t)
 	h := idleCollector()
 	if p := debug.SetGCPercent(startGCPercent); p != startGCPercent {
 		t.Fatalf("GC percent at start-up = %d, want %d", p, startGCPercent)
@@ -61,4 +55,16 @@ func TestIdleCollectorStartUp(t *testing.T) {
 	if p := debug.SetGCPercent(-1); p != 100 {
 		t.Fatalf("GC percent in the second pass = %d, want 100", p)
 	}
+}
+
+// noOperatorGCSettings clears GOGC and GOMEMLIMIT for the test and puts the
+// collector settings back afterwards.
+func noOperatorGCSettings(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	gc, limit := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() {
+		debug.SetGCPercent(gc)
+		debug.SetMemoryLimit(limit)
+	})
 }

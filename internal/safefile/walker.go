@@ -37,9 +37,10 @@ type walkedDir struct {
 // NewWalker returns an empty Walker.
 func NewWalker() *Walker { return &Walker{dirs: map[string]*walkedDir{}} }
 
-// Lstat is the package's Lstat, with the directory walk shared.
+// Lstat is the package's Lstat, with the directory walk shared. A nil
+// Walker shares nothing: it is the package's Lstat.
 func (w *Walker) Lstat(path string) (unix.Stat_t, error) {
-	if !filepath.IsAbs(path) {
+	if w == nil || !filepath.IsAbs(path) {
 		return Lstat(path) // its error
 	}
 	p := filepath.Clean(path)
@@ -91,9 +92,9 @@ func (w *Walker) Close() {
 // Resolve, which judges it exactly as without a Walker. A walk that
 // creates nothing is the same walk as one that may create (create only
 // acts on a missing component), so o.Create and o.DirMode need not key
-// the kept directories.
+// the kept directories. A nil Walker shares nothing: it is Resolve.
 func (w *Walker) Resolve(path string, o Opts) (*Dir, string, error) {
-	if !filepath.IsAbs(path) {
+	if w == nil || !filepath.IsAbs(path) {
 		return Resolve(path, o) // its error
 	}
 	p := filepath.Clean(path)
